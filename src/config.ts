@@ -1,0 +1,134 @@
+/**
+ * Node configuration: every field and default of the Go package's `Config`, and validation
+ * that names the offending field.
+ */
+import { ConfigError } from './errors.ts';
+
+/** A cluster member: its id and the `host:port` its peers dial. */
+export interface Peer {
+  readonly id: number;
+  readonly address: string;
+}
+
+export interface Config {
+  /** Unique, non-zero identifier of this node in the cluster. */
+  nodeId: number;
+  /** The initial members. To bootstrap a new cluster list all of them; a joining node may list a subset. */
+  peers: Peer[];
+  /** Where Raft state is persisted. Empty: keep everything in memory (tests, demos). */
+  dataDir: string;
+  /** Milliseconds between ticks. The Raft paper suggests elections in the 100–500 ms range. Default 100. */
+  tickInterval: number;
+  /** Ticks without hearing from a leader before a follower campaigns. Must exceed heartbeatTick. Default 10. */
+  electionTick: number;
+  /** Ticks between leader heartbeats. Default 1. */
+  heartbeatTick: number;
+  /** Upper bound, in bytes of entry data, of one append message. Default 1 MiB. */
+  maxSizePerMsg: number;
+  /** Append messages in flight to one follower before the leader waits for acks. Default 256. */
+  maxInflightMsgs: number;
+  /** Applied entries between snapshots. Default 10000. */
+  snapshotInterval: number;
+  /** Entries kept behind a snapshot so slightly lagging followers catch up from the log. Default 5000. */
+  snapshotCatchUpEntries: number;
+  /** Run the PreVote phase before raising the term (thesis §9.6). Default true. */
+  preVote: boolean;
+  /** Leader steps down when it has not heard from a quorum for an election timeout. Default true. */
+  checkQuorum: boolean;
+  /** Reject proposals on followers instead of forwarding them to the leader. Default false. */
+  disableProposalForwarding: boolean;
+}
+
+/** A Config with the defaults of a typical deployment (and of the Go package). */
+export function defaultConfig(): Config {
+  return {
+    nodeId: 0,
+    peers: [],
+    dataDir: '',
+    tickInterval: 100,
+    electionTick: 10,
+    heartbeatTick: 1,
+    maxSizePerMsg: 1024 * 1024,
+    maxInflightMsgs: 256,
+    snapshotInterval: 10000,
+    snapshotCatchUpEntries: 5000,
+    preVote: true,
+    checkQuorum: true,
+    disableProposalForwarding: false,
+  };
+}
+
+function requirePositiveInteger(field: string, value: unknown): void {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    throw new ConfigError(field, `must be a positive integer, got ${JSON.stringify(value)}`);
+  }
+}
+
+function requireBoolean(field: string, value: unknown): void {
+  if (typeof value !== 'boolean') throw new ConfigError(field, `must be true or false, got ${JSON.stringify(value)}`);
+}
+
+const hostPort = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
+
+/** True when `address` is `host:port` with a port in 1..65535 (IPv6 hosts in brackets). */
+export function isValidAddress(address: unknown): address is string {
+  if (typeof address !== 'string') return false;
+  const m = hostPort.exec(address);
+  if (!m) return false;
+  const port = Number(m[1]);
+  return port >= 1 && port <= 65535;
+}
+
+/**
+ * Fill unset fields with defaults and check every field. Throws `ConfigError` naming the first
+ * bad field. Returns a new, frozen Config.
+ */
+export function resolveConfig(partial: Partial<Config> & Pick<Config, 'nodeId'>): Readonly<Config> {
+  const defaults = defaultConfig();
+  const cfg: Config = { ...defaults };
+  for (const key of Object.keys(partial) as (keyof Config)[]) {
+    if (!(key in defaults)) throw new ConfigError(key, 'is not a Config field');
+    if (partial[key] !== undefined) (cfg as unknown as Record<string, unknown>)[key] = partial[key];
+  }
+  validateConfig(cfg);
+  return Object.freeze({ ...cfg, peers: cfg.peers.map((p) => Object.freeze({ ...p })) });
+}
+
+/** Throws `ConfigError` naming the first invalid field of a complete Config. */
+export function validateConfig(cfg: Config): void {
+  if (typeof cfg.nodeId !== 'number' || !Number.isSafeInteger(cfg.nodeId) || cfg.nodeId < 1) {
+    throw new ConfigError('nodeId', `must be a non-zero positive integer, got ${JSON.stringify(cfg.nodeId)}`);
+  }
+  if (!Array.isArray(cfg.peers)) throw new ConfigError('peers', 'must be an array of { id, address }');
+  const seen = new Set<number>();
+  for (const [i, p] of cfg.peers.entries()) {
+    if (p === null || typeof p !== 'object') throw new ConfigError(`peers[${i}]`, 'must be { id, address }');
+    if (typeof p.id !== 'number' || !Number.isSafeInteger(p.id) || p.id < 1) {
+      throw new ConfigError(`peers[${i}].id`, `must be a non-zero positive integer, got ${JSON.stringify(p.id)}`);
+    }
+    if (seen.has(p.id)) throw new ConfigError(`peers[${i}].id`, `duplicate peer id ${p.id}`);
+    seen.add(p.id);
+    if (!isValidAddress(p.address)) {
+      throw new ConfigError(`peers[${i}].address`, `must be host:port, got ${JSON.stringify(p.address)}`);
+    }
+  }
+  if (typeof cfg.dataDir !== 'string') throw new ConfigError('dataDir', 'must be a string (empty for in-memory)');
+  requirePositiveInteger('tickInterval', cfg.tickInterval);
+  requirePositiveInteger('heartbeatTick', cfg.heartbeatTick);
+  requirePositiveInteger('electionTick', cfg.electionTick);
+  if (cfg.electionTick <= cfg.heartbeatTick) {
+    throw new ConfigError(
+      'electionTick',
+      `must be greater than heartbeatTick (${cfg.heartbeatTick}), got ${cfg.electionTick}; 10x heartbeatTick is typical`,
+    );
+  }
+  requirePositiveInteger('maxSizePerMsg', cfg.maxSizePerMsg);
+  requirePositiveInteger('maxInflightMsgs', cfg.maxInflightMsgs);
+  requirePositiveInteger('snapshotInterval', cfg.snapshotInterval);
+  if (typeof cfg.snapshotCatchUpEntries !== 'number' || !Number.isSafeInteger(cfg.snapshotCatchUpEntries) || cfg.snapshotCatchUpEntries < 0) {
+    throw new ConfigError('snapshotCatchUpEntries', `must be a non-negative integer, got ${JSON.stringify(cfg.snapshotCatchUpEntries)}`);
+  }
+  requireBoolean('preVote', cfg.preVote);
+  requireBoolean('checkQuorum', cfg.checkQuorum);
+  requireBoolean('disableProposalForwarding', cfg.disableProposalForwarding);
+}

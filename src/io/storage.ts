@@ -1,0 +1,53 @@
+/**
+ * The durable store under a node: the counterpart of the Go package's `Storage` interface, with
+ * promises because disks are asynchronous in Node.
+ *
+ * The Raft core never reads from a Storage on its hot path: like etcd (which keeps its raft log in
+ * a MemoryStorage and its WAL on disk), a node loads its log into memory when it starts and the
+ * in-memory log is bounded by compaction. A Storage is what makes that state survive a crash.
+ */
+import type { ConfState, Entry, HardState, Snapshot } from '../raft/raftpb.ts';
+
+/** Everything one durable write must make stable at once: one `sync: true` batch on disk. */
+export interface StorageWrite {
+  /** Replaces the hard state when present. */
+  readonly hardState?: HardState;
+  /** Appended in order; existing entries at and above `entries[0].index` are discarded first. */
+  readonly entries?: readonly Entry[];
+  /** Replaces the snapshot, and drops every entry it covers, when present. */
+  readonly snapshot?: Snapshot;
+  /** Replaces the conf state when present (a membership change was applied). */
+  readonly confState?: ConfState;
+}
+
+export interface InitialState {
+  readonly hardState: HardState;
+  readonly confState: ConfState;
+}
+
+export interface Storage {
+  /** The saved HardState and ConfState (zero values for a fresh store). */
+  initialState(): Promise<InitialState>;
+  /** Saves the current HardState durably. */
+  saveState(st: HardState): Promise<void>;
+  /** Entries in [lo, hi). Throws CompactedError below firstIndex, UnavailableError past lastIndex. */
+  entries(lo: number, hi: number): Promise<Entry[]>;
+  /** Term of entry i; the snapshot's term for its index. Throws CompactedError / UnavailableError. */
+  term(i: number): Promise<number>;
+  /** Index of the last entry (the snapshot index when the log is empty). */
+  lastIndex(): Promise<number>;
+  /** Index of the first available entry (snapshot index + 1). */
+  firstIndex(): Promise<number>;
+  /** The most recent snapshot (the empty snapshot when none was saved). */
+  snapshot(): Promise<Snapshot>;
+  /** Saves entries durably, truncating any existing entries at and above the first new index. */
+  saveEntries(entries: readonly Entry[]): Promise<void>;
+  /** Saves a snapshot durably and drops the entries it covers. Throws SnapshotOutOfDateError for an older one. */
+  saveSnapshot(snap: Snapshot): Promise<void>;
+  /** Drops entries below compactIndex, keeping compactIndex itself as the new dummy/first boundary. */
+  compact(compactIndex: number): Promise<void>;
+  /** Applies one StorageWrite atomically and durably. */
+  write(batch: StorageWrite): Promise<void>;
+  /** Releases the store (and its lock). */
+  close(): Promise<void>;
+}
