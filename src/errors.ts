@@ -93,3 +93,34 @@ export class StorageCorruptionError extends RaftError {
 
 /** A frame or message from the network failed validation. */
 export class InvalidMessageError extends RaftError {}
+
+/**
+ * The data directory belongs to another node or cluster. Opening it anyway would let this node
+ * vote and acknowledge with someone else's term, vote and log, which breaks Raft's safety
+ * argument (Figure 2's persistent state is per server), so it is refused.
+ */
+export class StorageIdentityError extends RaftError {
+  constructor(
+    readonly dataDir: string,
+    readonly field: 'nodeId' | 'clusterId',
+    readonly stored: string | number,
+    readonly requested: string | number,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      `data directory ${dataDir} belongs to ${field} ${JSON.stringify(stored)}, not ${JSON.stringify(requested)}; ` +
+        `point this node at its own data directory (or remove the directory to start it empty)`,
+      options,
+    );
+  }
+}
+
+/**
+ * A durable write failed, so the storage actor refuses further writes: nothing after the failed
+ * write may be reported as persisted (a node must never acknowledge what is not on disk).
+ */
+export class StorageWriteFailedError extends RaftError {
+  constructor(detail: string, options?: { cause?: unknown }) {
+    super(`storage write failed, no further writes are accepted: ${detail}`, options);
+  }
+}
