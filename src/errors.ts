@@ -124,3 +124,13 @@ export class StorageWriteFailedError extends RaftError {
     super(`storage write failed, no further writes are accepted: ${detail}`, options);
   }
 }
+
+/** A transport peer id or address is unusable (zero, our own id, not `host:port`). */
+export class InvalidPeerError extends RaftError {
+  constructor(
+    readonly peerId: unknown,
+    detail: string,
+  ) {
+    super(`invalid peer ${String(peerId)}: ${detail}`);
+  }
+}

@@ -1,0 +1,247 @@
+/**
+ * One TCP (or TLS) connection to a peer: framing, the authenticated handshake, and message frames
+ * in both directions. The transport decides what to do with connections (which one to keep, when
+ * to redial); this file only guarantees that nothing reaches the transport from a socket before
+ * the peer has proven it knows the cluster secret, and that no frame is buffered beyond its cap.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Socket } from 'node:net';
+import { InvalidMessageError } from '../errors.ts';
+import type { Message } from '../raft/raftpb.ts';
+import { FrameDecoder, FrameTooLargeError, encodeFrames } from './frame.ts';
+import { computeProof, helloProblem, verifyProof } from './handshake.ts';
+import type { HandshakeRole, HelloProblem } from './handshake.ts';
+import { NONCE_BYTES, PROTOCOL_NAME, PROTOCOL_VERSION, decodeHello, decodePeerMessage, decodeProof, encodeHello, encodeProof } from './wire.ts';
+import type { Hello } from './wire.ts';
+
+/** Why a connection never became usable. */
+export type HandshakeFailure = HelloProblem | 'badProof' | 'malformed' | 'oversized' | 'timeout' | 'closed';
+
+/** Everything a connection needs from its transport; shared by all connections of a transport. */
+export interface ConnectionSettings {
+  readonly selfId: number;
+  readonly clusterId: string;
+  readonly secret: Uint8Array;
+  /** Random per transport start, so peers can tell a restarted node from a lingering socket. */
+  readonly incarnation: Uint8Array;
+  readonly isKnownPeer: (nodeId: number) => boolean;
+  /** Frame cap before authentication: hellos and proofs are a few hundred bytes. */
+  readonly handshakeFrameLimit: number;
+  /** Frame cap once authenticated (derived from maxSizePerMsg). */
+  readonly messageFrameLimit: number;
+  readonly handshakeTimeoutMs: number;
+}
+
+/** What a connection reports to its transport. */
+export interface ConnectionListener {
+  authenticated(conn: PeerConnection): void;
+  message(conn: PeerConnection, msg: Message): void;
+  invalidMessage(conn: PeerConnection, err: InvalidMessageError): void;
+  oversizedFrame(conn: PeerConnection, err: FrameTooLargeError): void;
+  /** Fires exactly once, after the socket is gone; `failure` is set when it never authenticated. */
+  closed(conn: PeerConnection, failure: HandshakeFailure | undefined): void;
+}
+
+type Phase = 'connecting' | 'awaitHello' | 'awaitProof' | 'open' | 'closed';
+
+export class PeerConnection {
+  private phase: Phase;
+  private readonly decoder: FrameDecoder;
+  private readonly ourNonce = randomBytes(NONCE_BYTES);
+  private ourHello: Hello | undefined;
+  private theirHello: Hello | undefined;
+  private failure: HandshakeFailure | undefined;
+  private handshakeTimer: NodeJS.Timeout | undefined;
+  /** Set once this connection lost a tie-break; the transport stops writing to it. */
+  retired = false;
+
+  constructor(
+    private readonly socket: Socket,
+    readonly role: HandshakeRole,
+    private readonly settings: ConnectionSettings,
+    private readonly listener: ConnectionListener,
+    /** The dialer knows whom it called; the acceptor learns it from the hello. */
+    private expectedPeerId: number | undefined,
+    connected: boolean,
+  ) {
+    this.decoder = new FrameDecoder(settings.handshakeFrameLimit);
+    this.phase = connected ? 'awaitHello' : 'connecting';
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('error', () => {}); // 'close' follows and reports; an unhandled 'error' would crash the process
+    socket.on('close', () => this.onClose());
+    this.handshakeTimer = setTimeout(() => this.fail('timeout'), settings.handshakeTimeoutMs);
+    if (connected) this.onConnected();
+  }
+
+  /** The dialer's socket finished connecting (TCP connect or TLS secureConnect). */
+  onConnected(): void {
+    if (this.phase === 'closed') return;
+    this.phase = 'awaitHello';
+    if (this.role === 'dialer') this.sendHello(this.expectedPeerId!);
+  }
+
+  get isOpen(): boolean {
+    return this.phase === 'open';
+  }
+
+  get isClosed(): boolean {
+    return this.phase === 'closed';
+  }
+
+  /** The authenticated peer (or the dialed one before authentication). */
+  get peerId(): number | undefined {
+    return this.theirHello?.nodeId ?? this.expectedPeerId;
+  }
+
+  /** The node that dialed this connection: the tie-break prefers the lower id's dial. */
+  get dialerId(): number {
+    return this.role === 'dialer' ? this.settings.selfId : (this.theirHello?.nodeId ?? 0);
+  }
+
+  /** The dialer's nonce: both ends know it, so it orders two dials by the same node identically. */
+  get dialerNonce(): Uint8Array {
+    return this.role === 'dialer' ? this.ourNonce : (this.theirHello?.nonce ?? new Uint8Array(0));
+  }
+
+  get remoteIncarnation(): Uint8Array | undefined {
+    return this.theirHello?.incarnation;
+  }
+
+  /** Bytes accepted by `write` but not yet handed to the kernel: the backpressure signal. */
+  get bufferedBytes(): number {
+    return this.socket.writableLength;
+  }
+
+  /** Write frame bodies as one socket write. Returns the bytes written, 0 when not open. */
+  writeFrames(bodies: readonly Uint8Array[]): number {
+    if (this.phase !== 'open' || this.socket.destroyed) return 0;
+    const buf = encodeFrames(bodies);
+    this.socket.write(buf);
+    return buf.length;
+  }
+
+  /** Graceful close: what was written is still delivered, and we read until the peer closes. */
+  end(): void {
+    if (this.phase === 'closed') return;
+    this.socket.end();
+  }
+
+  /** Immediate close. */
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  private sendHello(peerId: number): void {
+    this.ourHello = {
+      protocol: PROTOCOL_NAME,
+      version: PROTOCOL_VERSION,
+      clusterId: this.settings.clusterId,
+      nodeId: this.settings.selfId,
+      peerId,
+      nonce: this.ourNonce,
+      incarnation: this.settings.incarnation,
+    };
+    this.writeRaw([encodeHello(this.ourHello)]);
+  }
+
+  private writeRaw(bodies: Uint8Array[]): void {
+    if (!this.socket.destroyed) this.socket.write(encodeFrames(bodies));
+  }
+
+  private onData(chunk: Buffer): void {
+    let bodies: Buffer[];
+    try {
+      bodies = this.decoder.push(chunk);
+    } catch (err) {
+      if (!(err instanceof FrameTooLargeError)) throw err;
+      if (this.phase === 'open') this.listener.oversizedFrame(this, err);
+      this.fail('oversized');
+      return;
+    }
+    for (const body of bodies) {
+      if (this.phase === 'closed') return;
+      this.onFrame(body);
+    }
+  }
+
+  private onFrame(body: Buffer): void {
+    switch (this.phase) {
+      case 'open':
+        return this.onMessageFrame(body);
+      case 'awaitHello':
+        return this.onHelloFrame(body);
+      case 'awaitProof':
+        return this.onProofFrame(body);
+      default:
+        return this.fail('malformed'); // data before our connect completed cannot happen on a sane peer
+    }
+  }
+
+  private onMessageFrame(body: Buffer): void {
+    let msg: Message;
+    try {
+      msg = decodePeerMessage(body, { from: this.theirHello!.nodeId, to: this.settings.selfId });
+    } catch (err) {
+      if (!(err instanceof InvalidMessageError)) throw err;
+      this.listener.invalidMessage(this, err);
+      return;
+    }
+    this.listener.message(this, msg);
+  }
+
+  private onHelloFrame(body: Buffer): void {
+    let hello: Hello;
+    try {
+      hello = decodeHello(body);
+    } catch {
+      return this.fail('malformed');
+    }
+    const problem = helloProblem(hello, {
+      clusterId: this.settings.clusterId,
+      selfId: this.settings.selfId,
+      expectedPeerId: this.role === 'dialer' ? this.expectedPeerId : undefined,
+      isKnownPeer: this.settings.isKnownPeer,
+    });
+    if (problem) return this.fail(problem);
+    this.theirHello = hello;
+    this.phase = 'awaitProof';
+    if (this.role === 'acceptor') {
+      this.expectedPeerId = hello.nodeId;
+      this.sendHello(hello.nodeId);
+      this.writeRaw([encodeProof({ proof: computeProof(this.settings.secret, 'acceptor', this.ourHello!, hello) })]);
+    }
+  }
+
+  private onProofFrame(body: Buffer): void {
+    let proof: Uint8Array;
+    try {
+      proof = decodeProof(body).proof;
+    } catch {
+      return this.fail('malformed');
+    }
+    const proverRole: HandshakeRole = this.role === 'dialer' ? 'acceptor' : 'dialer';
+    if (!verifyProof(this.settings.secret, proverRole, this.theirHello!, this.ourHello!, proof)) return this.fail('badProof');
+    if (this.role === 'dialer') {
+      this.writeRaw([encodeProof({ proof: computeProof(this.settings.secret, 'dialer', this.ourHello!, this.theirHello!) })]);
+    }
+    this.phase = 'open';
+    this.decoder.setLimit(this.settings.messageFrameLimit);
+    clearTimeout(this.handshakeTimer);
+    this.listener.authenticated(this);
+  }
+
+  private fail(reason: HandshakeFailure): void {
+    if (this.phase === 'closed') return;
+    if (this.phase !== 'open') this.failure ??= reason;
+    this.socket.destroy();
+  }
+
+  private onClose(): void {
+    if (this.phase === 'closed') return;
+    const wasOpen = this.phase === 'open';
+    this.phase = 'closed';
+    clearTimeout(this.handshakeTimer);
+    this.listener.closed(this, wasOpen ? undefined : (this.failure ?? 'closed'));
+  }
+}
