@@ -1,0 +1,247 @@
+/**
+ * The node actor: one per Raft member. It hosts the role statechart (and through it the
+ * replicator actors), takes the inputs of DESIGN.md (TICK, MESSAGE, PROPOSE, CAMPAIGN, PERSISTED,
+ * APPLIED) and hands out `Ready` values: what to persist, what to send, what to apply.
+ *
+ * It is synchronous and deterministic; hosts decide when to call `takeReady()` (the simulation
+ * kit after every step, the RaftNode once per I/O turn). It keeps the rule that a message which
+ * reports durable state leaves only after that state is durable: such messages are held with the
+ * write of the Ready they belong to and released by `persisted()`.
+ */
+import { type Actor, type InspectionEvent, createActor } from 'xstate';
+import { StoppedError } from '../errors.ts';
+import type { Config } from '../config.ts';
+import { MemoryStorage } from '../io/memory-storage.ts';
+import { type RoleEvent, roleMachine } from '../machines/role.machine.ts';
+import { type ConfState, type Entry, EntryType, type HardState, type Message, type Snapshot, hardStateEqual } from '../raft/raftpb.ts';
+import { type ProposalOutcome, type ProposedEntry, RaftState } from '../raft/raft-state.ts';
+import type { Ready } from '../raft/ready.ts';
+import { type SoftState, StateType } from '../raft/state-type.ts';
+
+export interface NodeActorOptions {
+  readonly config: Readonly<Config>;
+  /** The persisted log, loaded into memory (empty for a new node). */
+  readonly stable?: MemoryStorage;
+  readonly hardState?: HardState;
+  readonly confState?: ConfState;
+  /** Seed of the election-timeout randomness; defaults to one derived from the node id. */
+  readonly seed?: number;
+  /** Passed to XState's createActor: sees the role actor and every replicator. */
+  readonly inspect?: (event: InspectionEvent) => void;
+  /** Most bytes of committed entries handed out in one Ready. */
+  readonly maxCommittedSizePerReady?: number;
+}
+
+/** A Ready whose durable part has not been reported persisted yet. */
+interface PendingWrite {
+  readonly ready: Ready;
+  readonly lastIndex: number;
+  readonly lastTerm: number;
+  readonly snapshot: Snapshot | undefined;
+  /** Messages that may leave only once this write (and all before it) is durable. */
+  readonly held: Message[];
+}
+
+export class NodeActor {
+  readonly raft: RaftState;
+  private readonly role: Actor<typeof roleMachine>;
+  private readonly pendingWrites: PendingWrite[] = [];
+  private prevHardState: HardState;
+  private prevSoftState: SoftState;
+  private readonly maxCommittedSize: number;
+  private stopped = false;
+  /** Events handled, for the events/s benchmark. */
+  eventCount = 0;
+
+  constructor(opts: NodeActorOptions) {
+    this.raft = new RaftState({
+      config: opts.config,
+      stable: opts.stable ?? new MemoryStorage(),
+      hardState: opts.hardState,
+      confState: opts.confState,
+      seed: opts.seed,
+    });
+    this.maxCommittedSize = opts.maxCommittedSizePerReady ?? opts.config.maxSizePerMsg * 4;
+    this.prevHardState = this.raft.hardState();
+    this.role = createActor(roleMachine, {
+      input: { raft: this.raft },
+      id: `node-${opts.config.nodeId}`,
+      inspect: opts.inspect,
+    });
+    this.role.start();
+    this.prevSoftState = this.softState();
+  }
+
+  get id(): number {
+    return this.raft.id;
+  }
+
+  /** The role, as the statechart's current state. */
+  stateType(): StateType {
+    return this.role.getSnapshot().value as StateType;
+  }
+
+  softState(): SoftState {
+    return { lead: this.raft.lead, raftState: this.stateType() };
+  }
+
+  isStopped(): boolean {
+    return this.stopped;
+  }
+
+  private send(event: RoleEvent): void {
+    if (this.stopped) throw new StoppedError(`node ${this.raft.id}`);
+    this.eventCount++;
+    this.role.send(event);
+  }
+
+  /** One logical clock tick (Raft counts time only in ticks). */
+  tick(): void {
+    this.send({ type: 'TICK' });
+  }
+
+  /** A message from a peer (or a local report such as MsgUnreachable). */
+  step(msg: Message): void {
+    this.send({ type: 'MESSAGE', msg });
+  }
+
+  /** Forces an election (etcd's Campaign / MsgHup). */
+  campaign(): void {
+    this.send({ type: 'CAMPAIGN' });
+  }
+
+  /**
+   * Proposes a batch. On the leader the entries are appended at once and the outcome says where;
+   * a follower forwards them (or refuses, with `disableProposalForwarding`).
+   */
+  propose(entries: readonly ProposedEntry[]): ProposalOutcome {
+    this.raft.lastProposal = undefined;
+    this.send({ type: 'PROPOSE', entries });
+    return this.raft.lastProposal ?? { kind: 'dropped', reason: 'the proposal was dropped' };
+  }
+
+  /** Shorthand for proposing plain commands. */
+  proposeData(datas: readonly Uint8Array[]): ProposalOutcome {
+    return this.propose(datas.map((data) => ({ type: EntryType.Normal, data })));
+  }
+
+  /** Whether a Ready is waiting. */
+  hasReady(): boolean {
+    const raft = this.raft;
+    return (
+      raft.msgs.length > 0 ||
+      raft.msgsAfterAppend.length > 0 ||
+      !hardStateEqual(raft.hardState(), this.prevHardState) ||
+      raft.log.unstable.nextEntries().length > 0 ||
+      raft.log.unstable.nextSnapshot() !== undefined ||
+      raft.log.hasNextCommittedEntries() ||
+      !softStateEqual(this.softState(), this.prevSoftState)
+    );
+  }
+
+  /**
+   * Everything to do now, or undefined. The host must persist `entries`/`hardState`/`snapshot`
+   * and report it with `persisted(ready)`, send `messages`, apply `committedEntries` and report
+   * that with `applied(index)`.
+   */
+  takeReady(): Ready | undefined {
+    if (this.stopped) return undefined;
+    const raft = this.raft;
+    // Held messages that depend on nothing unwritten can go now (their state is already durable).
+    while (raft.msgsAfterAppend.length > 0 && this.pendingWrites.length === 0 && !this.hasUnwrittenState()) {
+      const held = raft.msgsAfterAppend;
+      raft.msgsAfterAppend = [];
+      this.release(held);
+    }
+    if (!this.hasReady()) return undefined;
+
+    const soft = this.softState();
+    const hs = raft.hardState();
+    const entries = raft.log.unstable.nextEntries();
+    const snapshot = raft.log.unstable.nextSnapshot();
+    const committedEntries = raft.log.nextCommittedEntries(this.maxCommittedSize);
+    const hardStateChanged = !hardStateEqual(hs, this.prevHardState);
+    const ready: Ready = {
+      softState: softStateEqual(soft, this.prevSoftState) ? undefined : soft,
+      hardState: hardStateChanged ? hs : undefined,
+      entries,
+      snapshot,
+      committedEntries,
+      messages: raft.msgs,
+      mustSync:
+        entries.length > 0 || hs.term !== this.prevHardState.term || hs.vote !== this.prevHardState.vote || snapshot !== undefined,
+    };
+    raft.msgs = [];
+    const held = raft.msgsAfterAppend;
+    raft.msgsAfterAppend = [];
+
+    if (hardStateChanged || entries.length > 0 || snapshot) {
+      const last: Entry | undefined = entries[entries.length - 1];
+      this.pendingWrites.push({ ready, lastIndex: last?.index ?? 0, lastTerm: last?.term ?? 0, snapshot, held });
+    } else if (held.length > 0) {
+      this.pendingWrites[this.pendingWrites.length - 1]!.held.push(...held);
+    }
+    raft.log.unstable.acceptInProgress();
+    if (committedEntries.length > 0) raft.log.acceptApplying(committedEntries[committedEntries.length - 1]!.index);
+    this.prevHardState = hs;
+    this.prevSoftState = soft;
+    return ready;
+  }
+
+  private hasUnwrittenState(): boolean {
+    const raft = this.raft;
+    return (
+      !hardStateEqual(raft.hardState(), this.prevHardState) ||
+      raft.log.unstable.nextEntries().length > 0 ||
+      raft.log.unstable.nextSnapshot() !== undefined
+    );
+  }
+
+  /** The durable part of `ready` and of every Ready before it is on stable storage. */
+  persisted(ready: Ready): void {
+    if (this.stopped) return;
+    const i = this.pendingWrites.findIndex((w) => w.ready === ready);
+    if (i < 0) return;
+    const done = this.pendingWrites.splice(0, i + 1);
+    for (const w of done) {
+      if (w.snapshot) this.raft.log.stableSnapTo(w.snapshot);
+      if (w.lastIndex > 0) this.raft.log.stableTo(w.lastIndex, w.lastTerm);
+      this.release(w.held);
+    }
+  }
+
+  /** Every Ready handed out so far is durable. */
+  persistedAll(): void {
+    const last = this.pendingWrites[this.pendingWrites.length - 1];
+    if (last) this.persisted(last.ready);
+  }
+
+  /** The state machine applied every committed entry up to `index`. */
+  applied(index: number): void {
+    if (this.stopped) return;
+    this.raft.log.appliedTo(index);
+  }
+
+  /** Messages to self are stepped here; the rest go out with the next Ready. */
+  private release(msgs: readonly Message[]): void {
+    for (const m of msgs) {
+      if (m.to === this.raft.id) this.step(m);
+      else this.raft.msgs.push(m);
+    }
+  }
+
+  /** Writes handed out and not yet reported persisted. */
+  pendingWriteCount(): number {
+    return this.pendingWrites.length;
+  }
+
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.role.stop();
+  }
+}
+
+function softStateEqual(a: SoftState, b: SoftState): boolean {
+  return a.lead === b.lead && a.raftState === b.raftState;
+}

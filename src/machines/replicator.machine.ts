@@ -1,0 +1,182 @@
+/**
+ * The replicator: one per follower, spawned by the leader state and stopped when it is left.
+ * It owns that follower's Progress and decides what to send it next (etcd's Progress state
+ * machine, tracker/progress.go, drawn as a statechart):
+ *
+ * - `probe`: we do not know where the follower's log matches ours. Send one append at a time and
+ *   wait for its answer (or a heartbeat ack); each rejection moves `next` back using the
+ *   follower's hint, a whole term at a time (Raft §5.3, fast backtracking).
+ * - `replicate`: the follower's log is known to match up to `match`. Pipeline appends without
+ *   waiting, up to the inflight window (`maxInflightMsgs`), each at most `maxSizePerMsg` bytes.
+ * - `snapshot`: the entries the follower needs were compacted; a snapshot is on its way (Raft §7).
+ *
+ * Pure: it only mutates the shared Progress and queues messages on the node's RaftState.
+ */
+import { setup } from 'xstate';
+import type { Message } from '../raft/raftpb.ts';
+import type { Progress } from '../raft/progress.ts';
+import type { RaftState } from '../raft/raft-state.ts';
+
+export interface ReplicatorInput {
+  readonly peer: number;
+  readonly raft: RaftState;
+}
+
+export interface ReplicatorContext {
+  readonly peer: number;
+  readonly raft: RaftState;
+  readonly progress: Progress;
+}
+
+export type ReplicatorEvent =
+  /** New entries were appended, or the commit index moved: send what the window allows. */
+  | { type: 'SEND_APPEND'; sendIfEmpty: boolean }
+  | { type: 'SEND_HEARTBEAT' }
+  | { type: 'APPEND_RESPONSE'; msg: Message }
+  | { type: 'HEARTBEAT_RESPONSE'; msg: Message }
+  /** The transport could not reach the peer: stop pipelining into the void. */
+  | { type: 'UNREACHABLE' }
+  | { type: 'SNAPSHOT_STATUS'; reject: boolean };
+
+/**
+ * Sends appends while the flow control allows: one in probe, as many as the window holds in
+ * replicate. When the follower needs compacted entries nothing is sent; the `needsSnapshot` guard
+ * then moves the machine to `snapshot`.
+ */
+function sendAppends(context: ReplicatorContext, sendIfEmpty: boolean): void {
+  const { raft, peer, progress } = context;
+  let first = true;
+  for (;;) {
+    const r = raft.sendAppend(peer, progress, first && sendIfEmpty);
+    first = false;
+    if (r !== 'sent' || progress.state !== 'replicate') return;
+  }
+}
+
+export const replicatorMachine = setup({
+  types: {} as {
+    input: ReplicatorInput;
+    context: ReplicatorContext;
+    events: ReplicatorEvent;
+  },
+  guards: {
+    /** The follower's log did not contain the append's previous entry. */
+    isRejection: ({ event }) => event.type === 'APPEND_RESPONSE' && event.msg.reject,
+    /** A rejection that answers the outstanding append (older ones are ignored). */
+    isCurrentRejection: ({ context, event }) => {
+      if (event.type !== 'APPEND_RESPONSE' || !event.msg.reject) return false;
+      const pr = context.progress;
+      return pr.state === 'replicate' ? event.msg.index > pr.match : pr.next - 1 === event.msg.index;
+    },
+    /** An ack at or past `match`: in probe, it shows where the logs match. */
+    isAckAtOrPastMatch: ({ context, event }) =>
+      event.type === 'APPEND_RESPONSE' && !event.msg.reject && event.msg.index >= context.progress.match,
+    /** In snapshot: the follower now has everything up to the start of our log. */
+    caughtUpPastSnapshot: ({ context, event }) =>
+      event.type === 'APPEND_RESPONSE' &&
+      !event.msg.reject &&
+      Math.max(context.progress.match, event.msg.index) + 1 >= context.raft.log.firstIndex(),
+    /** The entry before `next` was compacted: only a snapshot can bring this follower up to date. */
+    needsSnapshot: ({ context }) => context.progress.next - 1 < context.raft.log.firstIndex() - 1,
+    wantsEmptyAppend: ({ event }) => event.type === 'SEND_APPEND' && event.sendIfEmpty,
+    isBehind: ({ context }) => context.progress.match < context.raft.log.lastIndex(),
+  },
+  actions: {
+    enterProbe: ({ context }) => context.progress.becomeProbe(),
+    enterReplicate: ({ context }) => context.progress.becomeReplicate(),
+    recordAck: ({ context, event }) => {
+      if (event.type === 'APPEND_RESPONSE') {
+        context.progress.maybeUpdate(event.msg.index);
+        context.progress.recentActive = true;
+      }
+    },
+    freeInflights: ({ context, event }) => {
+      if (event.type === 'APPEND_RESPONSE') context.progress.inflights.freeLE(event.msg.index);
+    },
+    /**
+     * Moves `next` back after a rejection. The follower hints (rejectHint, logTerm) where its log
+     * could match; we skip to the last index of ours whose term is <= its term, so a follower that
+     * diverged over many entries catches up in a few round trips (etcd's findConflictByTerm).
+     */
+    backtrack: ({ context, event }) => {
+      if (event.type !== 'APPEND_RESPONSE') return;
+      const m = event.msg;
+      let nextProbe = m.rejectHint;
+      if (m.logTerm > 0) nextProbe = context.raft.log.findConflictByTerm(m.rejectHint, m.logTerm).index;
+      context.progress.maybeDecrTo(m.index, nextProbe);
+      context.progress.recentActive = true;
+    },
+    resumeAfterHeartbeat: ({ context }) => {
+      context.progress.recentActive = true;
+      context.progress.msgAppFlowPaused = false;
+    },
+    sendHeartbeat: ({ context }) => context.raft.sendHeartbeat(context.peer, context.progress),
+    sendSnapshot: ({ context }) => context.raft.sendSnapshot(context.peer, context.progress),
+    sendAppend: ({ context }) => sendAppends(context, false),
+    sendAppendEvenIfEmpty: ({ context }) => sendAppends(context, true),
+  },
+}).createMachine({
+  id: 'replicator',
+  context: ({ input }) => ({
+    peer: input.peer,
+    raft: input.raft,
+    progress: input.raft.tracker.progress.get(input.peer)!,
+  }),
+  initial: 'probe',
+  on: {
+    SEND_HEARTBEAT: { actions: 'sendHeartbeat' },
+  },
+  states: {
+    probe: {
+      entry: 'enterProbe',
+      always: { guard: 'needsSnapshot', target: 'snapshot' },
+      on: {
+        SEND_APPEND: [
+          { guard: 'wantsEmptyAppend', actions: 'sendAppendEvenIfEmpty' },
+          { actions: 'sendAppend' },
+        ],
+        APPEND_RESPONSE: [
+          { guard: 'isCurrentRejection', actions: ['backtrack', 'sendAppend'] },
+          { guard: 'isRejection' },
+          { guard: 'isAckAtOrPastMatch', target: 'replicate', actions: 'recordAck' },
+        ],
+        HEARTBEAT_RESPONSE: [
+          { guard: 'isBehind', actions: ['resumeAfterHeartbeat', 'sendAppend'] },
+          { actions: 'resumeAfterHeartbeat' },
+        ],
+      },
+    },
+    replicate: {
+      entry: ['enterReplicate', 'sendAppend'],
+      always: { guard: 'needsSnapshot', target: 'snapshot' },
+      on: {
+        SEND_APPEND: [
+          { guard: 'wantsEmptyAppend', actions: 'sendAppendEvenIfEmpty' },
+          { actions: 'sendAppend' },
+        ],
+        APPEND_RESPONSE: [
+          { guard: 'isCurrentRejection', target: 'probe', actions: 'backtrack' },
+          { guard: 'isRejection' },
+          { actions: ['recordAck', 'freeInflights', 'sendAppend'] },
+        ],
+        HEARTBEAT_RESPONSE: [
+          { guard: 'isBehind', actions: ['resumeAfterHeartbeat', 'sendAppend'] },
+          { actions: 'resumeAfterHeartbeat' },
+        ],
+        UNREACHABLE: { target: 'probe' },
+      },
+    },
+    snapshot: {
+      entry: 'sendSnapshot',
+      on: {
+        APPEND_RESPONSE: [
+          { guard: 'caughtUpPastSnapshot', target: 'replicate', actions: 'recordAck' },
+          { actions: 'recordAck' },
+        ],
+        HEARTBEAT_RESPONSE: { actions: 'resumeAfterHeartbeat' },
+        SNAPSHOT_STATUS: { target: 'probe' },
+        UNREACHABLE: { target: 'probe' },
+      },
+    },
+  },
+});

@@ -1,0 +1,367 @@
+/**
+ * The role statechart: the election rules of Raft (§5.1, §5.2, §5.4.1), PreVote (thesis §9.6)
+ * and CheckQuorum (thesis §6.2), written as states, guards and transitions. Read it top to bottom
+ * as the specification; the bodies of the actions live in src/raft/raft-state.ts.
+ *
+ *   follower ──timeout──▶ preCandidate ──majority would vote──▶ candidate ──majority voted──▶ leader
+ *      ▲                       │ lost                               │ lost / timeout (retry)        │
+ *      └───────────────────────┴──── higher term, or a leader's AppendEntries at our term ◀─────────┘
+ *
+ * Every network message enters as MESSAGE. The root applies the term rules that hold in every role
+ * (step down on a higher term, reject a stale one, ignore disruptive vote requests) and then raises
+ * the message again as the event that names its RPC (APPEND_ENTRIES, REQUEST_VOTE, ...), which the
+ * role states handle. Time enters only as TICK; nothing here touches a timer, a socket or a disk.
+ */
+import { type ActorRefFrom, and, assign, enqueueActions, not, raise, setup } from 'xstate';
+import { type Message, MessageType } from '../raft/raftpb.ts';
+import { type ProposedEntry, type RaftState, isTransferCampaign } from '../raft/raft-state.ts';
+import { replicatorMachine } from './replicator.machine.ts';
+
+export interface RoleInput {
+  readonly raft: RaftState;
+}
+
+export interface RoleContext {
+  readonly raft: RaftState;
+  /** The leader's replicator actors, one per peer; empty in other roles. */
+  readonly replicators: ReadonlyMap<number, ActorRefFrom<typeof replicatorMachine>>;
+}
+
+/** Events from the node actor. */
+export type RoleInputEvent =
+  | { type: 'TICK' }
+  | { type: 'MESSAGE'; msg: Message }
+  | { type: 'PROPOSE'; entries: readonly ProposedEntry[] }
+  | { type: 'CAMPAIGN' };
+
+/** A message, raised again under the name of its RPC once the term rules have run. */
+export type RpcEvent =
+  | { type: 'APPEND_ENTRIES'; msg: Message }
+  | { type: 'APPEND_RESPONSE'; msg: Message }
+  | { type: 'HEARTBEAT'; msg: Message }
+  | { type: 'HEARTBEAT_RESPONSE'; msg: Message }
+  | { type: 'INSTALL_SNAPSHOT'; msg: Message }
+  | { type: 'REQUEST_VOTE'; msg: Message }
+  | { type: 'REQUEST_PRE_VOTE'; msg: Message }
+  | { type: 'VOTE_RESPONSE'; msg: Message }
+  | { type: 'PRE_VOTE_RESPONSE'; msg: Message }
+  | { type: 'FORWARDED_PROPOSAL'; msg: Message }
+  | { type: 'TIMEOUT_NOW'; msg: Message }
+  | { type: 'UNREACHABLE'; msg: Message }
+  | { type: 'SNAPSHOT_STATUS'; msg: Message }
+  | { type: 'UNHANDLED'; msg: Message };
+
+export type RoleEvent = RoleInputEvent | RpcEvent;
+
+const rpcEventOf: Partial<Record<MessageType, RpcEvent['type']>> = {
+  [MessageType.MsgApp]: 'APPEND_ENTRIES',
+  [MessageType.MsgAppResp]: 'APPEND_RESPONSE',
+  [MessageType.MsgHeartbeat]: 'HEARTBEAT',
+  [MessageType.MsgHeartbeatResp]: 'HEARTBEAT_RESPONSE',
+  [MessageType.MsgSnap]: 'INSTALL_SNAPSHOT',
+  [MessageType.MsgVote]: 'REQUEST_VOTE',
+  [MessageType.MsgPreVote]: 'REQUEST_PRE_VOTE',
+  [MessageType.MsgVoteResp]: 'VOTE_RESPONSE',
+  [MessageType.MsgPreVoteResp]: 'PRE_VOTE_RESPONSE',
+  [MessageType.MsgProp]: 'FORWARDED_PROPOSAL',
+  [MessageType.MsgTimeoutNow]: 'TIMEOUT_NOW',
+  [MessageType.MsgUnreachable]: 'UNREACHABLE',
+  [MessageType.MsgSnapStatus]: 'SNAPSHOT_STATUS',
+};
+
+/** The RPC event a message is raised as. */
+export function rpcEvent(msg: Message): RpcEvent {
+  return { type: rpcEventOf[msg.type] ?? 'UNHANDLED', msg };
+}
+
+const msgOf = (event: RoleEvent): Message | undefined => ('msg' in event ? event.msg : undefined);
+
+const isVoteRequest = (m: Message) => m.type === MessageType.MsgVote || m.type === MessageType.MsgPreVote;
+const isFromLeader = (m: Message) =>
+  m.type === MessageType.MsgApp || m.type === MessageType.MsgHeartbeat || m.type === MessageType.MsgSnap;
+
+export const roleMachine = setup({
+  types: {} as {
+    input: RoleInput;
+    context: RoleContext;
+    events: RoleEvent;
+  },
+  actors: { replicator: replicatorMachine },
+  guards: {
+    // ----- term rules (Raft §5.1) -----
+    /** Term 0 marks a local message (a forwarded proposal, a transport report): no term rules. */
+    isLocalMessage: ({ event }) => msgOf(event)?.term === 0,
+    /** §5.1: a request with a stale term is rejected. */
+    isFromStaleTerm: ({ context, event }) => (msgOf(event)?.term ?? Infinity) < context.raft.term,
+    /**
+     * Thesis §4.2.3 / §6.2: while a node hears from a leader (within the election timeout of its
+     * last contact) it ignores vote requests for later terms, so a partitioned node that rejoins
+     * cannot depose a healthy leader. A leader handing over (MsgTimeoutNow) overrides this.
+     */
+    isVoteRequestInLeaderLease: ({ context, event }) => {
+      const m = msgOf(event);
+      return !!m && isVoteRequest(m) && m.term > context.raft.term && context.raft.inLeaderLease() && !isTransferCampaign(m);
+    },
+    /** §5.1: a newer term from a leader's RPC: step down and follow the sender. */
+    isNewerTermFromLeader: ({ context, event }) => {
+      const m = msgOf(event);
+      return !!m && m.term > context.raft.term && isFromLeader(m);
+    },
+    /**
+     * §5.1: any other newer term makes us a follower of that term, except a pre-vote request
+     * (it commits no one to the term) and a granted pre-vote (we raise our term ourselves if we win).
+     */
+    isNewerTermThatDeposes: ({ context, event }) => {
+      const m = msgOf(event);
+      if (!m || m.term <= context.raft.term) return false;
+      if (m.type === MessageType.MsgPreVote) return false;
+      if (m.type === MessageType.MsgPreVoteResp && !m.reject) return false;
+      return true;
+    },
+
+    // ----- elections (§5.2) -----
+    canGrantVote: ({ context, event }) => {
+      const m = msgOf(event);
+      return !!m && context.raft.canGrantVote(m);
+    },
+    electionTimeoutElapsed: ({ context }) => context.raft.pastElectionTimeout(),
+    isPromotable: ({ context }) => context.raft.isPromotable(),
+    preVoteEnabled: ({ context }) => context.raft.config.preVote,
+    wonElection: ({ context }) => context.raft.tracker.tallyVotes().result === 'won',
+    lostElection: ({ context }) => context.raft.tracker.tallyVotes().result === 'lost',
+
+    // ----- leadership -----
+    /** CheckQuorum: an election timeout has passed since the last quorum check. */
+    quorumRoundEnded: ({ context }) => context.raft.electionElapsed >= context.raft.config.electionTick,
+    checkQuorumEnabled: ({ context }) => context.raft.config.checkQuorum,
+    /** A majority of voters (the leader included) was heard from in this round. */
+    quorumActive: ({ context }) => context.raft.tracker.quorumActive(context.raft.id),
+    heartbeatDue: ({ context }) => context.raft.heartbeatElapsed >= context.raft.config.heartbeatTick,
+    isFromSelf: ({ context, event }) => msgOf(event)?.from === context.raft.id,
+    isTransferringLeadership: ({ context }) => context.raft.leadTransferee !== 0,
+  },
+  actions: {
+    // ----- term rules -----
+    answerStaleTerm: ({ context, event }) => {
+      const m = msgOf(event);
+      if (m) context.raft.answerStaleTerm(m);
+    },
+    adoptNewerTerm: ({ context, event }) => context.raft.adoptTerm(msgOf(event)!.term),
+    followSender: ({ context, event }) => context.raft.followLeader(msgOf(event)!.from),
+    dispatchRpc: raise(({ event }) => rpcEvent(msgOf(event)!)),
+
+    // ----- votes -----
+    grantVote: ({ context, event }) => context.raft.grantVote(msgOf(event)!),
+    rejectVote: ({ context, event }) => context.raft.rejectVote(msgOf(event)!),
+    recordVote: ({ context, event }) => context.raft.recordVote(msgOf(event)!),
+    resetElectionTimer: ({ context }) => context.raft.resetElectionTimer(),
+    advanceElectionTimer: ({ context }) => {
+      context.raft.electionElapsed++;
+    },
+    requestPreVotes: ({ context }) => context.raft.startPreVote(),
+    requestVotes: ({ context }) => context.raft.startElection(),
+    markTransferCampaign: ({ context }) => {
+      context.raft.transferCampaign = true;
+    },
+    forgetLeader: ({ context }) => {
+      context.raft.lead = 0;
+    },
+
+    // ----- followers -----
+    handleAppendEntries: ({ context, event }) => context.raft.handleAppendEntries(msgOf(event)!),
+    handleHeartbeat: ({ context, event }) => context.raft.handleHeartbeat(msgOf(event)!),
+    handleSnapshot: ({ context, event }) => context.raft.handleSnapshot(msgOf(event)!),
+    forwardProposal: ({ context, event }) => {
+      if (event.type === 'PROPOSE') context.raft.forwardProposal(event.entries);
+    },
+    dropProposal: ({ context }) => context.raft.dropProposal('no leader is known; the proposal was dropped'),
+    dropProposalDuringTransfer: ({ context }) =>
+      context.raft.dropProposal('leadership is being transferred; the proposal was dropped'),
+
+    // ----- leaders -----
+    initLeadership: ({ context }) => context.raft.initLeadership(),
+    spawnReplicators: assign(({ context, spawn }) => {
+      const replicators = new Map<number, ActorRefFrom<typeof replicatorMachine>>();
+      for (const peer of context.raft.tracker.members()) {
+        if (peer === context.raft.id) continue;
+        replicators.set(peer, spawn('replicator', { id: `replicator-${peer}`, input: { peer, raft: context.raft } }));
+      }
+      return { replicators };
+    }),
+    stopReplicators: enqueueActions(({ context, enqueue }) => {
+      for (const ref of context.replicators.values()) enqueue.stopChild(ref);
+      enqueue.assign({ replicators: new Map() });
+    }),
+    /** §8: a new leader appends a no-op entry of its term so that it can commit earlier entries. */
+    appendNoop: ({ context }) => {
+      context.raft.appendProposals([{ type: 0, data: new Uint8Array(0) }]);
+    },
+    appendProposals: ({ context, event }) => {
+      const raft = context.raft;
+      if (event.type === 'PROPOSE') {
+        const r = raft.appendProposals(event.entries);
+        raft.lastProposal = { kind: 'appended', ...r };
+      } else if (event.type === 'FORWARDED_PROPOSAL') {
+        raft.appendProposals(event.msg.entries);
+      }
+    },
+    broadcastAppend: ({ context }) => {
+      for (const ref of context.replicators.values()) ref.send({ type: 'SEND_APPEND', sendIfEmpty: false });
+    },
+    broadcastHeartbeat: ({ context }) => {
+      context.raft.heartbeatElapsed = 0;
+      for (const ref of context.replicators.values()) ref.send({ type: 'SEND_HEARTBEAT' });
+    },
+    advanceLeaderTimers: ({ context }) => {
+      context.raft.heartbeatElapsed++;
+      context.raft.electionElapsed++;
+    },
+    startQuorumRound: ({ context }) => {
+      const raft = context.raft;
+      raft.electionElapsed = 0;
+      raft.leadTransferee = 0;
+      for (const [id, pr] of raft.tracker.progress) if (id !== raft.id) pr.recentActive = false;
+    },
+    forwardToReplicator: ({ context, event }) => {
+      const m = msgOf(event);
+      if (!m) return;
+      const ref = context.replicators.get(m.from);
+      if (!ref) return;
+      switch (event.type) {
+        case 'APPEND_RESPONSE':
+          ref.send({ type: 'APPEND_RESPONSE', msg: m });
+          break;
+        case 'HEARTBEAT_RESPONSE':
+          ref.send({ type: 'HEARTBEAT_RESPONSE', msg: m });
+          break;
+        case 'UNREACHABLE':
+          ref.send({ type: 'UNREACHABLE' });
+          break;
+        case 'SNAPSHOT_STATUS':
+          ref.send({ type: 'SNAPSHOT_STATUS', reject: m.reject });
+          break;
+      }
+    },
+    acknowledgeOwnAppend: ({ context, event }) => context.raft.acknowledgeOwnAppend(msgOf(event)!.index),
+    /** §5.3/§5.4.2: commit what a majority holds, if it is of this term; tell the followers. */
+    advanceCommitIndex: ({ context }) => {
+      if (context.raft.advanceCommitIndex()) {
+        for (const ref of context.replicators.values()) ref.send({ type: 'SEND_APPEND', sendIfEmpty: true });
+      }
+    },
+  },
+}).createMachine({
+  id: 'raft',
+  context: ({ input }) => ({ raft: input.raft, replicators: new Map() }),
+  initial: 'follower',
+  on: {
+    MESSAGE: [
+      { guard: 'isLocalMessage', actions: 'dispatchRpc' },
+      { guard: 'isFromStaleTerm', actions: 'answerStaleTerm' },
+      { guard: 'isVoteRequestInLeaderLease' },
+      { guard: 'isNewerTermFromLeader', target: '.follower', actions: ['adoptNewerTerm', 'followSender', 'dispatchRpc'] },
+      { guard: 'isNewerTermThatDeposes', target: '.follower', actions: ['adoptNewerTerm', 'dispatchRpc'] },
+      { actions: 'dispatchRpc' },
+    ],
+    /** §5.2, §5.4.1: one vote per term, only for a log at least as up-to-date as ours. */
+    REQUEST_VOTE: [{ guard: 'canGrantVote', actions: 'grantVote' }, { actions: 'rejectVote' }],
+    /** Thesis §9.6: a pre-vote is granted on the same rules, without changing term or vote. */
+    REQUEST_PRE_VOTE: [{ guard: 'canGrantVote', actions: 'grantVote' }, { actions: 'rejectVote' }],
+  },
+  states: {
+    follower: {
+      entry: 'resetElectionTimer',
+      always: [
+        { guard: and(['electionTimeoutElapsed', 'isPromotable', 'preVoteEnabled']), target: 'preCandidate' },
+        { guard: and(['electionTimeoutElapsed', 'isPromotable']), target: 'candidate' },
+      ],
+      on: {
+        TICK: { actions: 'advanceElectionTimer' },
+        CAMPAIGN: [
+          { guard: and(['isPromotable', 'preVoteEnabled']), target: 'preCandidate' },
+          { guard: 'isPromotable', target: 'candidate' },
+        ],
+        APPEND_ENTRIES: { actions: ['followSender', 'handleAppendEntries'] },
+        HEARTBEAT: { actions: ['followSender', 'handleHeartbeat'] },
+        INSTALL_SNAPSHOT: { actions: ['followSender', 'handleSnapshot'] },
+        PROPOSE: { actions: 'forwardProposal' },
+        /** Thesis §3.10: the leader asks us to campaign now, skipping PreVote and the lease. */
+        TIMEOUT_NOW: { guard: 'isPromotable', target: 'candidate', actions: 'markTransferCampaign' },
+      },
+    },
+    preCandidate: {
+      entry: ['resetElectionTimer', 'requestPreVotes'],
+      always: [
+        { guard: 'wonElection', target: 'candidate' },
+        { guard: 'lostElection', target: 'follower' },
+        { guard: 'electionTimeoutElapsed', target: 'preCandidate', reenter: true },
+      ],
+      on: {
+        TICK: { actions: 'advanceElectionTimer' },
+        CAMPAIGN: { target: 'preCandidate', reenter: true },
+        PRE_VOTE_RESPONSE: { actions: 'recordVote' },
+        /** A leader exists at our term: follow it. */
+        APPEND_ENTRIES: { target: 'follower', actions: ['followSender', 'handleAppendEntries'] },
+        HEARTBEAT: { target: 'follower', actions: ['followSender', 'handleHeartbeat'] },
+        INSTALL_SNAPSHOT: { target: 'follower', actions: ['followSender', 'handleSnapshot'] },
+        PROPOSE: { actions: 'dropProposal' },
+      },
+    },
+    candidate: {
+      entry: ['resetElectionTimer', 'requestVotes'],
+      exit: ({ context }) => {
+        context.raft.transferCampaign = false;
+      },
+      always: [
+        { guard: 'wonElection', target: 'leader' },
+        { guard: 'lostElection', target: 'follower' },
+        /** §5.2: a split vote times out and a new election starts with a new random timeout. */
+        { guard: 'electionTimeoutElapsed', target: 'candidate', reenter: true },
+      ],
+      on: {
+        TICK: { actions: 'advanceElectionTimer' },
+        CAMPAIGN: { target: 'candidate', reenter: true },
+        VOTE_RESPONSE: { actions: 'recordVote' },
+        /** §5.2: AppendEntries from a leader of our term: that leader won, become its follower. */
+        APPEND_ENTRIES: { target: 'follower', actions: ['followSender', 'handleAppendEntries'] },
+        HEARTBEAT: { target: 'follower', actions: ['followSender', 'handleHeartbeat'] },
+        INSTALL_SNAPSHOT: { target: 'follower', actions: ['followSender', 'handleSnapshot'] },
+        PROPOSE: { actions: 'dropProposal' },
+      },
+    },
+    leader: {
+      entry: ['initLeadership', 'spawnReplicators', 'appendNoop', 'broadcastAppend'],
+      exit: 'stopReplicators',
+      always: [
+        /** CheckQuorum (thesis §6.2): no word from a majority for an election timeout: step down. */
+        {
+          guard: and(['quorumRoundEnded', 'checkQuorumEnabled', not('quorumActive')]),
+          target: 'follower',
+          actions: 'forgetLeader',
+        },
+        { guard: 'quorumRoundEnded', actions: 'startQuorumRound' },
+        /** §5.2: heartbeats keep followers from timing out. */
+        { guard: 'heartbeatDue', actions: 'broadcastHeartbeat' },
+      ],
+      on: {
+        TICK: { actions: 'advanceLeaderTimers' },
+        PROPOSE: [
+          { guard: 'isTransferringLeadership', actions: 'dropProposalDuringTransfer' },
+          { actions: ['appendProposals', 'broadcastAppend'] },
+        ],
+        FORWARDED_PROPOSAL: [
+          { guard: 'isTransferringLeadership' },
+          { actions: ['appendProposals', 'broadcastAppend'] },
+        ],
+        APPEND_RESPONSE: [
+          { guard: 'isFromSelf', actions: ['acknowledgeOwnAppend', 'advanceCommitIndex'] },
+          { actions: ['forwardToReplicator', 'advanceCommitIndex'] },
+        ],
+        HEARTBEAT_RESPONSE: { actions: 'forwardToReplicator' },
+        UNREACHABLE: { actions: 'forwardToReplicator' },
+        SNAPSHOT_STATUS: { actions: 'forwardToReplicator' },
+      },
+    },
+  },
+});
+

@@ -1,0 +1,384 @@
+/**
+ * The mutable Raft state of one node and the operations on it that do not depend on its role:
+ * etcd's `raft` struct without `step`. The role statechart (src/machines/role.machine.ts) decides
+ * *when* each operation runs; this file says *what* it does. Everything here is deterministic:
+ * randomness comes from a seeded Rng and time only from ticks.
+ *
+ * Log entries live in `log` and are never copied into XState context: the machines hold a
+ * reference to this object and mutate it in their actions (DESIGN.md, "Hot path").
+ */
+import type { Config } from '../config.ts';
+import { MemoryStorage } from '../io/memory-storage.ts';
+import { RaftLog } from './raft-log.ts';
+import {
+  type ConfState,
+  type Entry,
+  EntryType,
+  type HardState,
+  type Message,
+  MessageType,
+  message,
+} from './raftpb.ts';
+import { Rng } from './rng.ts';
+import { StateType, type SoftState } from './state-type.ts';
+import { ProgressTracker } from './tracker.ts';
+import type { Progress } from './progress.ts';
+
+/** A command as proposed, before the leader gives it an index and a term. */
+export interface ProposedEntry {
+  readonly type: EntryType;
+  readonly data: Uint8Array;
+}
+
+/** What became of the last proposal batch: where it landed, where it went, or why it was dropped. */
+export type ProposalOutcome =
+  | { readonly kind: 'appended'; readonly index: number; readonly term: number; readonly count: number }
+  | { readonly kind: 'forwarded'; readonly leader: number }
+  | { readonly kind: 'notLeader'; readonly leader: number }
+  | { readonly kind: 'dropped'; readonly reason: string };
+
+export interface RaftStateOptions {
+  readonly config: Readonly<Config>;
+  /** The persisted log, loaded into memory. */
+  readonly stable?: MemoryStorage;
+  readonly hardState?: HardState;
+  readonly confState?: ConfState;
+  /** Seed of the election-timeout randomness. */
+  readonly seed?: number;
+}
+
+/** Message types whose sending must wait until this node's state is durable (Raft Figure 2). */
+const afterPersistTypes: ReadonlySet<MessageType> = new Set<MessageType>([
+  MessageType.MsgAppResp,
+  MessageType.MsgVoteResp,
+  MessageType.MsgPreVoteResp,
+]);
+
+/** Marks a vote request sent because the leader handed over leadership (thesis §3.10). */
+export const campaignTransferContext = new TextEncoder().encode('CampaignTransfer');
+
+export function isTransferCampaign(m: Message): boolean {
+  const c = m.context;
+  if (!c || c.byteLength !== campaignTransferContext.byteLength) return false;
+  for (let i = 0; i < c.byteLength; i++) if (c[i] !== campaignTransferContext[i]) return false;
+  return true;
+}
+
+export class RaftState {
+  readonly id: number;
+  readonly config: Readonly<Config>;
+  term: number;
+  /** Candidate voted for in `term`, 0 for none. */
+  vote: number;
+  /** The leader this node knows of in `term`, 0 for none. */
+  lead = 0;
+  readonly log: RaftLog;
+  readonly tracker: ProgressTracker;
+  /** Ticks since the last election timeout reset (followers, candidates) or quorum check (leaders). */
+  electionElapsed = 0;
+  heartbeatElapsed = 0;
+  /** Drawn from [electionTick, 2*electionTick) at every reset (Raft §5.2). */
+  randomizedElectionTimeout: number;
+  readonly rng: Rng;
+  /** Outgoing messages that may be sent at once. */
+  msgs: Message[] = [];
+  /** Outgoing messages held until the state they report is durable; some are addressed to self. */
+  msgsAfterAppend: Message[] = [];
+  /** The outcome of the last PROPOSE, read by the node actor right after sending it. */
+  lastProposal: ProposalOutcome | undefined = undefined;
+  /** The peer leadership is being handed to, 0 for none (thesis §3.10). */
+  leadTransferee = 0;
+  /** Index of the last conf change entry appended; a new one waits until it is applied. */
+  pendingConfIndex = 0;
+  /** Whether the current candidacy was asked for by the leader (MsgTimeoutNow). */
+  transferCampaign = false;
+  /** Leader only: the quorum check at the end of the last election timeout failed. */
+  quorumLost = false;
+
+  constructor(opts: RaftStateOptions) {
+    const cfg = opts.config;
+    this.id = cfg.nodeId;
+    this.config = cfg;
+    this.rng = new Rng(opts.seed ?? cfg.nodeId * 7919);
+    this.log = new RaftLog(opts.stable ?? new MemoryStorage());
+    const hs = opts.hardState ?? { term: 0, vote: 0, commit: 0 };
+    this.term = hs.term;
+    this.vote = hs.vote;
+    if (hs.commit > 0) this.log.commitTo(Math.min(hs.commit, this.log.lastIndex()));
+    const cs =
+      opts.confState && opts.confState.voters.length + opts.confState.learners.length > 0
+        ? opts.confState
+        : { voters: cfg.peers.map((p) => p.id), learners: [] };
+    this.tracker = new ProgressTracker(cs, cfg.maxInflightMsgs, Infinity);
+    this.randomizedElectionTimeout = cfg.electionTick;
+    this.resetElectionTimer();
+  }
+
+  // ----- timers (Raft §5.2) -----
+
+  /** Restarts the election timer with a fresh random timeout in [electionTick, 2*electionTick). */
+  resetElectionTimer(): void {
+    this.electionElapsed = 0;
+    this.heartbeatElapsed = 0;
+    this.randomizedElectionTimeout = this.config.electionTick + this.rng.int(0, this.config.electionTick);
+  }
+
+  pastElectionTimeout(): boolean {
+    return this.electionElapsed >= this.randomizedElectionTimeout;
+  }
+
+  /** Within the lease of a known leader: heard from it less than an election timeout ago. */
+  inLeaderLease(): boolean {
+    return this.config.checkQuorum && this.lead !== 0 && this.electionElapsed < this.config.electionTick;
+  }
+
+  /** Only voters campaign; learners and removed nodes never disrupt the cluster. */
+  isPromotable(): boolean {
+    return this.tracker.isVoter(this.id) && this.log.unstable.snapshot === undefined;
+  }
+
+  // ----- terms -----
+
+  /** Adopts a newer term (Raft §5.1): forget the vote and the leader of the old term. */
+  adoptTerm(term: number): void {
+    if (term !== this.term) {
+      this.term = term;
+      this.vote = 0;
+    }
+    this.lead = 0;
+    this.leadTransferee = 0;
+    this.transferCampaign = false;
+  }
+
+  hardState(): HardState {
+    return { term: this.term, vote: this.vote, commit: this.log.committed };
+  }
+
+  softState(raftState: StateType): SoftState {
+    return { lead: this.lead, raftState };
+  }
+
+  // ----- sending -----
+
+  /** Queues a message from this node at its current term (unless the message names a term). */
+  send(fields: Partial<Message> & Pick<Message, 'type' | 'to'>): void {
+    const m = message({ term: this.term, ...fields, from: this.id });
+    if (afterPersistTypes.has(m.type)) this.msgsAfterAppend.push(m);
+    else this.msgs.push(m);
+  }
+
+  // ----- elections (Raft §5.2, thesis §9.6) -----
+
+  /** PreVote: ask every voter whether it would vote for us at term+1, without raising our term. */
+  startPreVote(): void {
+    this.lead = 0;
+    this.tracker.resetVotes();
+    const lastIndex = this.log.lastIndex();
+    const lastTerm = this.log.lastTerm();
+    for (const id of this.tracker.voters) {
+      if (id === this.id) this.tracker.recordVote(id, true);
+      else this.send({ type: MessageType.MsgPreVote, to: id, term: this.term + 1, index: lastIndex, logTerm: lastTerm });
+    }
+  }
+
+  /**
+   * Raft §5.2: increment the term, vote for self, request votes from every other voter. The vote
+   * for self counts only once it is durable (it arrives as a held response to self), otherwise a
+   * crash could let this node vote twice in the term it led.
+   */
+  startElection(): void {
+    this.adoptTerm(this.term + 1);
+    this.vote = this.id;
+    this.tracker.resetVotes();
+    const lastIndex = this.log.lastIndex();
+    const lastTerm = this.log.lastTerm();
+    const context = this.transferCampaign ? campaignTransferContext : undefined;
+    for (const id of this.tracker.voters) {
+      if (id === this.id) this.msgsAfterAppend.push(message({ type: MessageType.MsgVoteResp, to: id, from: id, term: this.term }));
+      else this.send({ type: MessageType.MsgVote, to: id, index: lastIndex, logTerm: lastTerm, context });
+    }
+  }
+
+  recordVote(m: Message): void {
+    this.tracker.recordVote(m.from, !m.reject);
+  }
+
+  /**
+   * Raft §5.2 and §5.4.1: grant at most one vote per term, and only to a candidate whose log is at
+   * least as up-to-date as ours. A pre-vote for a later term commits us to nothing, so it only
+   * needs the log check.
+   */
+  canGrantVote(m: Message): boolean {
+    const canVote =
+      this.vote === m.from ||
+      (this.vote === 0 && this.lead === 0) ||
+      (m.type === MessageType.MsgPreVote && m.term > this.term);
+    return canVote && this.log.isUpToDate(m.index, m.logTerm);
+  }
+
+  grantVote(m: Message): void {
+    if (m.type === MessageType.MsgVote) {
+      this.electionElapsed = 0;
+      this.vote = m.from;
+      this.send({ type: MessageType.MsgVoteResp, to: m.from, term: m.term });
+    } else {
+      this.send({ type: MessageType.MsgPreVoteResp, to: m.from, term: m.term });
+    }
+  }
+
+  rejectVote(m: Message): void {
+    const type = m.type === MessageType.MsgVote ? MessageType.MsgVoteResp : MessageType.MsgPreVoteResp;
+    this.send({ type, to: m.from, reject: true });
+  }
+
+  // ----- followers (Raft §5.3) -----
+
+  /** A message from the current leader: remember it and restart the election timer. */
+  followLeader(from: number): void {
+    this.electionElapsed = 0;
+    this.lead = from;
+  }
+
+  /** AppendEntries receiver (Raft Figure 2), with etcd's conflict hint for fast backtracking. */
+  handleAppendEntries(m: Message): void {
+    if (m.index < this.log.committed) {
+      this.send({ type: MessageType.MsgAppResp, to: m.from, index: this.log.committed });
+      return;
+    }
+    const lastNew = this.log.maybeAppend(m.index, m.logTerm, m.commit, m.entries);
+    if (lastNew !== undefined) {
+      this.send({ type: MessageType.MsgAppResp, to: m.from, index: lastNew });
+      return;
+    }
+    const hint = this.log.findConflictByTerm(Math.min(m.index, this.log.lastIndex()), m.logTerm);
+    this.send({
+      type: MessageType.MsgAppResp,
+      to: m.from,
+      index: m.index,
+      reject: true,
+      rejectHint: hint.index,
+      logTerm: hint.term,
+    });
+  }
+
+  handleHeartbeat(m: Message): void {
+    this.log.commitTo(m.commit);
+    this.send({ type: MessageType.MsgHeartbeatResp, to: m.from, context: m.context });
+  }
+
+  /** InstallSnapshot receiver (Raft §7): restore unless the log already covers the snapshot. */
+  handleSnapshot(m: Message): void {
+    const snap = m.snapshot;
+    if (!snap) return;
+    const { index, term } = snap.metadata;
+    if (index <= this.log.committed) {
+      this.send({ type: MessageType.MsgAppResp, to: m.from, index: this.log.committed });
+      return;
+    }
+    if (this.log.matchTerm(index, term)) {
+      // The log already holds the snapshot's last entry: fast-forward the commit index instead.
+      this.log.commitTo(index);
+    } else {
+      this.log.restore(snap);
+      this.tracker.setConfState(snap.metadata.confState);
+    }
+    this.send({ type: MessageType.MsgAppResp, to: m.from, index: this.log.lastIndex() });
+  }
+
+  /** Forward a proposal to the leader (followers), or say why it cannot be taken. */
+  forwardProposal(entries: readonly ProposedEntry[]): void {
+    if (this.lead === 0) {
+      this.lastProposal = { kind: 'dropped', reason: 'no leader is known; the proposal was dropped' };
+    } else if (this.config.disableProposalForwarding) {
+      this.lastProposal = { kind: 'notLeader', leader: this.lead };
+    } else {
+      const ents: Entry[] = entries.map((e) => ({ term: 0, index: 0, type: e.type, data: e.data }));
+      this.send({ type: MessageType.MsgProp, to: this.lead, term: 0, entries: ents });
+      this.lastProposal = { kind: 'forwarded', leader: this.lead };
+    }
+  }
+
+  dropProposal(reason: string): void {
+    this.lastProposal = { kind: 'dropped', reason };
+  }
+
+  // ----- leaders (Raft §5.3, §5.4, §8) -----
+
+  /** A new leader starts with nextIndex = lastIndex+1 for everyone (Raft Figure 2). */
+  initLeadership(): void {
+    this.lead = this.id;
+    this.heartbeatElapsed = 0;
+    this.electionElapsed = 0;
+    this.quorumLost = false;
+    this.tracker.resetProgress(this.log.lastIndex(), this.id);
+    // Any conf change in the uncommitted tail may still be pending; be conservative (etcd does the same).
+    this.pendingConfIndex = this.log.lastIndex();
+  }
+
+  /**
+   * Appends proposals at the leader's term. The leader acknowledges its own entries only once they
+   * are durable (a held MsgAppResp to self), so it never counts itself towards a commit for an
+   * entry it could lose in a crash.
+   */
+  appendProposals(entries: readonly ProposedEntry[]): { index: number; term: number; count: number } {
+    const first = this.log.lastIndex() + 1;
+    const ents: Entry[] = new Array(entries.length);
+    for (let i = 0; i < entries.length; i++) {
+      ents[i] = { term: this.term, index: first + i, type: entries[i]!.type, data: entries[i]!.data };
+      if (entries[i]!.type === EntryType.ConfChange) this.pendingConfIndex = first + i;
+    }
+    const last = this.log.append(ents);
+    this.msgsAfterAppend.push(message({ type: MessageType.MsgAppResp, to: this.id, from: this.id, term: this.term, index: last }));
+    return { index: first, term: this.term, count: entries.length };
+  }
+
+  /** The leader's own entries up to `index` are durable. */
+  acknowledgeOwnAppend(index: number): void {
+    const pr = this.tracker.progress.get(this.id);
+    if (pr) pr.maybeUpdate(index);
+  }
+
+  /** Raft §5.3/§5.4.2: commit the highest index a majority has, if it is of this term. */
+  advanceCommitIndex(): boolean {
+    return this.log.maybeCommit(this.tracker.committed(), this.term);
+  }
+
+  /**
+   * Sends the next append to a peer if its flow control allows (etcd's maybeSendAppend).
+   * Returns 'sent', 'paused' (nothing to do now) or 'needsSnapshot' (the entries it needs are compacted).
+   */
+  sendAppend(to: number, pr: Progress, sendIfEmpty: boolean): 'sent' | 'paused' | 'needsSnapshot' {
+    if (pr.isPaused()) return 'paused';
+    const prevIndex = pr.next - 1;
+    if (prevIndex < this.log.firstIndex() - 1) return 'needsSnapshot';
+    const prevTerm = this.log.termOrZero(prevIndex);
+    const ents = this.log.entriesFrom(pr.next, this.config.maxSizePerMsg);
+    if (ents.length === 0 && !sendIfEmpty) return 'paused';
+    let bytes = 0;
+    for (const e of ents) bytes += e.data.byteLength;
+    this.send({ type: MessageType.MsgApp, to, index: prevIndex, logTerm: prevTerm, entries: ents, commit: this.log.committed });
+    pr.sentEntries(prevIndex + ents.length, ents.length, bytes);
+    return 'sent';
+  }
+
+  /** Sends the current snapshot to a peer whose next entry was compacted (Raft §7). */
+  sendSnapshot(to: number, pr: Progress): void {
+    const snap = this.log.snapshot();
+    this.send({ type: MessageType.MsgSnap, to, snapshot: snap });
+    pr.becomeSnapshot(snap.metadata.index);
+  }
+
+  /** A heartbeat carries the commit index, capped at what the follower is known to have. */
+  sendHeartbeat(to: number, pr: Progress): void {
+    this.send({ type: MessageType.MsgHeartbeat, to, commit: Math.min(pr.match, this.log.committed) });
+  }
+
+  /** A stale leader or candidate learns of the newer term from this reply (etcd's rule with CheckQuorum/PreVote). */
+  answerStaleTerm(m: Message): void {
+    if ((this.config.checkQuorum || this.config.preVote) && (m.type === MessageType.MsgHeartbeat || m.type === MessageType.MsgApp)) {
+      this.send({ type: MessageType.MsgAppResp, to: m.from });
+    } else if (m.type === MessageType.MsgPreVote) {
+      this.send({ type: MessageType.MsgPreVoteResp, to: m.from, reject: true });
+    }
+  }
+}

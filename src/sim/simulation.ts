@@ -1,0 +1,387 @@
+/**
+ * The deterministic simulation kit: N Raft nodes in one process, running the real node actor,
+ * role statechart and replicator actors over a simulated network and disk, with a virtual clock.
+ * One seed fixes every random choice (election timeouts, delays, drops, duplicates), so a failing
+ * run replays exactly. After every step the SafetyChecker checks the rules of Raft; a violation
+ * throws a SafetyViolation that names the seed and the step.
+ */
+import { type Config, resolveConfig } from '../config.ts';
+import { NodeActor } from '../actors/node-actor.ts';
+import { type Entry, EntryType, type Message } from '../raft/raftpb.ts';
+import type { ProposalOutcome } from '../raft/raft-state.ts';
+import type { Ready } from '../raft/ready.ts';
+import { Rng } from '../raft/rng.ts';
+import type { StateType } from '../raft/state-type.ts';
+import type { StorageWrite } from '../io/storage.ts';
+import { EventQueue } from './event-queue.ts';
+import { type NetworkFaults, perfectNetwork } from './network-faults.ts';
+import { SafetyChecker } from './safety.ts';
+import { SimDisk } from './sim-disk.ts';
+
+export interface SimulationOptions {
+  readonly seed: number;
+  /** Node ids, or a count (ids 1..n). */
+  readonly nodes: number | readonly number[];
+  /** Config fields shared by every node (nodeId and peers are filled in). */
+  readonly config?: Partial<Omit<Config, 'nodeId' | 'peers'>>;
+  /** Virtual ms per tick. Default 10. */
+  readonly tickMs?: number;
+  readonly network?: Partial<NetworkFaults>;
+  /** Disk write latency range in virtual ms. Default [0, 2]. */
+  readonly diskDelay?: readonly [number, number];
+}
+
+/** What a test reads about a node. */
+export interface SimNodeStatus {
+  readonly id: number;
+  readonly up: boolean;
+  readonly term: number;
+  readonly vote: number;
+  readonly role: StateType | 'down';
+  readonly leader: number;
+  readonly commit: number;
+  readonly applied: number;
+  readonly lastIndex: number;
+}
+
+/** One entry as the node's state machine saw it. */
+export interface AppliedEntry {
+  readonly index: number;
+  readonly term: number;
+  readonly data: Uint8Array;
+}
+
+type SimEvent =
+  | { kind: 'tick'; node: number; incarnation: number }
+  | { kind: 'deliver'; msg: Message }
+  | { kind: 'persisted'; node: number; incarnation: number; ready: Ready; write: StorageWrite };
+
+interface SimNode {
+  readonly id: number;
+  actor: NodeActor | undefined;
+  readonly disk: SimDisk;
+  incarnation: number;
+  /** Entries applied by the current incarnation, in order. */
+  applied: AppliedEntry[];
+  /** When the disk finishes its last queued write (writes complete in order). */
+  diskBusyUntil: number;
+}
+
+export class Simulation {
+  readonly seed: number;
+  readonly rng: Rng;
+  readonly tickMs: number;
+  readonly ids: readonly number[];
+  readonly safety: SafetyChecker;
+  faults: NetworkFaults;
+  diskDelay: readonly [number, number];
+  /** Virtual time in ms. */
+  now = 0;
+  /** Steps taken (events processed). */
+  steps = 0;
+  /** Messages delivered, dropped and duplicated so far. */
+  readonly counters = { delivered: 0, dropped: 0, duplicated: 0, crashes: 0 };
+  private readonly queue = new EventQueue<SimEvent>();
+  private readonly nodes = new Map<number, SimNode>();
+  private readonly config: Partial<Omit<Config, 'nodeId' | 'peers'>>;
+  /** Group number per node; messages cross only within a group. */
+  private group = new Map<number, number>();
+  /** Per-link last delivery time, for FIFO links. */
+  private readonly linkClock = new Map<string, number>();
+
+  constructor(opts: SimulationOptions) {
+    this.seed = opts.seed;
+    this.rng = new Rng(opts.seed);
+    this.tickMs = opts.tickMs ?? 10;
+    this.ids = typeof opts.nodes === 'number' ? Array.from({ length: opts.nodes }, (_, i) => i + 1) : [...opts.nodes];
+    this.config = opts.config ?? {};
+    this.faults = { ...perfectNetwork, ...opts.network };
+    this.diskDelay = opts.diskDelay ?? [0, 2];
+    this.safety = new SafetyChecker(this.seed, () => this.steps);
+    for (const id of this.ids) {
+      this.nodes.set(id, { id, actor: undefined, disk: new SimDisk(), incarnation: 0, applied: [], diskBusyUntil: 0 });
+      this.start(id);
+    }
+  }
+
+  private nodeConfig(id: number): Readonly<Config> {
+    return resolveConfig({
+      electionTick: 10,
+      heartbeatTick: 1,
+      ...this.config,
+      nodeId: id,
+      peers: this.ids.map((p) => ({ id: p, address: `127.0.0.1:${7000 + p}` })),
+    });
+  }
+
+  private sim(id: number): SimNode {
+    const n = this.nodes.get(id);
+    if (!n) throw new Error(`unknown node ${id}`);
+    return n;
+  }
+
+  /** Starts (or restarts) a node from what its disk holds. */
+  private start(id: number): void {
+    const n = this.sim(id);
+    n.incarnation++;
+    const stable = n.disk.load();
+    n.actor = new NodeActor({
+      config: this.nodeConfig(id),
+      stable,
+      hardState: stable.hardStateSync(),
+      confState: stable.confStateSync(),
+      seed: this.rng.int(1, 2 ** 31),
+    });
+    n.applied = [];
+    n.diskBusyUntil = this.now;
+    this.safety.restarted(id);
+    // Nodes tick at the same rate but not in lockstep.
+    this.queue.push(this.now + this.rng.int(1, this.tickMs + 1), { kind: 'tick', node: id, incarnation: n.incarnation });
+  }
+
+  // ----- running -----
+
+  /** Processes the next event. Returns false when nothing is scheduled. */
+  step(): boolean {
+    const next = this.queue.pop();
+    if (!next) return false;
+    this.now = next.at;
+    this.steps++;
+    const ev = next.event;
+    switch (ev.kind) {
+      case 'tick': {
+        const n = this.sim(ev.node);
+        if (n.incarnation !== ev.incarnation || !n.actor) break;
+        n.actor.tick();
+        this.queue.push(this.now + this.tickMs, ev);
+        this.drain(n);
+        break;
+      }
+      case 'deliver': {
+        const n = this.sim(ev.msg.to);
+        if (!n.actor || !this.connected(ev.msg.from, ev.msg.to)) {
+          this.counters.dropped++;
+          break;
+        }
+        this.counters.delivered++;
+        n.actor.step(ev.msg);
+        this.drain(n);
+        break;
+      }
+      case 'persisted': {
+        const n = this.sim(ev.node);
+        if (n.incarnation !== ev.incarnation || !n.actor) break;
+        n.disk.complete(ev.write);
+        if (ev.write.hardState) this.safety.durableHardState(n.id, n.disk.durable.hardStateSync());
+        n.actor.persisted(ev.ready);
+        this.drain(n);
+        break;
+      }
+    }
+    return true;
+  }
+
+  /** Runs for `ticks` ticks of virtual time. */
+  runFor(ticks: number): void {
+    const until = this.now + ticks * this.tickMs;
+    while (this.queue.size > 0 && this.queue.peek()!.at <= until) this.step();
+    this.now = Math.max(this.now, until);
+  }
+
+  /** Runs until `predicate` holds (checked after every step) or `maxTicks` pass. Returns whether it held. */
+  runUntil(predicate: (sim: Simulation) => boolean, maxTicks: number): boolean {
+    const until = this.now + maxTicks * this.tickMs;
+    if (predicate(this)) return true;
+    while (this.queue.size > 0 && this.queue.peek()!.at <= until) {
+      this.step();
+      if (predicate(this)) return true;
+    }
+    this.now = Math.max(this.now, until);
+    return predicate(this);
+  }
+
+  /** Handles every Ready the node has: persist, send, apply; then checks safety. */
+  private drain(n: SimNode): void {
+    const actor = n.actor!;
+    for (let rd = actor.takeReady(); rd; rd = actor.takeReady()) {
+      const raft = actor.raft;
+      if (rd.softState?.raftState === 'leader') this.safety.leaderElected(n.id, raft.term, raft.log);
+      if (rd.entries.length > 0) this.safety.entriesWritten(n.id, rd.entries, raft.log);
+      if (rd.hardState || rd.entries.length > 0 || rd.snapshot) {
+        const write: StorageWrite = { hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot };
+        const start = Math.max(this.now, n.diskBusyUntil);
+        const at = start + this.rng.int(this.diskDelay[0], this.diskDelay[1] + 1);
+        n.diskBusyUntil = at;
+        this.queue.push(at, { kind: 'persisted', node: n.id, incarnation: n.incarnation, ready: rd, write });
+      }
+      for (const m of rd.messages) {
+        this.safety.messageSent(m, n.disk.durable, raft.log);
+        this.transmit(m);
+      }
+      if (rd.committedEntries.length > 0) {
+        this.safety.applied(n.id, rd.committedEntries);
+        for (const e of rd.committedEntries) n.applied.push({ index: e.index, term: e.term, data: e.data });
+        actor.applied(rd.committedEntries[rd.committedEntries.length - 1]!.index);
+      }
+    }
+    const raft = actor.raft;
+    this.safety.committed(n.id, raft.log.committed, raft.log);
+    this.safety.progress(n.id, raft.term, raft.log.committed, raft.log.applied);
+  }
+
+  /** Puts a message on the simulated wire, with the current faults. */
+  private transmit(m: Message): void {
+    if (!this.connected(m.from, m.to) || this.rng.chance(this.faults.dropRate)) {
+      this.counters.dropped++;
+      return;
+    }
+    const copies = this.rng.chance(this.faults.duplicateRate) ? 2 : 1;
+    if (copies === 2) this.counters.duplicated++;
+    for (let c = 0; c < copies; c++) {
+      let at = this.now + this.rng.int(this.faults.delay[0], this.faults.delay[1] + 1);
+      if (!this.faults.reorder) {
+        const link = `${m.from}>${m.to}`;
+        at = Math.max(at, this.linkClock.get(link) ?? 0);
+        this.linkClock.set(link, at);
+      }
+      this.queue.push(at, { kind: 'deliver', msg: m });
+    }
+  }
+
+  // ----- faults -----
+
+  /** Changes the network's behaviour from now on. */
+  setNetwork(faults: Partial<NetworkFaults>): void {
+    this.faults = { ...this.faults, ...faults };
+  }
+
+  /** Splits the cluster: messages cross only within a group. Nodes not named form one more group. */
+  partition(groups: readonly (readonly number[])[]): void {
+    this.group = new Map();
+    groups.forEach((g, i) => {
+      for (const id of g) this.group.set(id, i + 1);
+    });
+  }
+
+  /** Cuts one node off from every other. */
+  isolate(id: number): void {
+    const groups = new Map(this.group);
+    groups.set(id, -id);
+    this.group = groups;
+  }
+
+  /** Removes every partition. */
+  heal(): void {
+    this.group = new Map();
+  }
+
+  connected(a: number, b: number): boolean {
+    return (this.group.get(a) ?? 0) === (this.group.get(b) ?? 0);
+  }
+
+  /** Stops a node abruptly: writes not yet durable are lost, in-flight messages to it are dropped. */
+  crash(id: number): void {
+    const n = this.sim(id);
+    if (!n.actor) return;
+    n.actor.stop();
+    n.actor = undefined;
+    n.applied = [];
+    const before = this.queue.size;
+    this.queue.removeWhere((e) => e.kind === 'persisted' && e.node === id);
+    n.disk.lostWrites += before - this.queue.size;
+    this.counters.crashes++;
+  }
+
+  /** Starts a crashed node again from its disk. */
+  restart(id: number): void {
+    if (this.sim(id).actor) throw new Error(`node ${id} is running; crash it first`);
+    this.start(id);
+  }
+
+  // ----- client operations -----
+
+  /** Proposes one command on node `id` and says at once what became of it. */
+  propose(id: number, data: Uint8Array): ProposalOutcome {
+    const n = this.sim(id);
+    if (!n.actor) return { kind: 'dropped', reason: `node ${id} is down` };
+    const out = n.actor.propose([{ type: EntryType.Normal, data }]);
+    this.drain(n);
+    return out;
+  }
+
+  /** Forces node `id` to campaign. */
+  campaign(id: number): void {
+    const n = this.sim(id);
+    if (!n.actor) return;
+    n.actor.campaign();
+    this.drain(n);
+  }
+
+  // ----- observation -----
+
+  status(id: number): SimNodeStatus {
+    const n = this.sim(id);
+    const a = n.actor;
+    if (!a) {
+      const hs = n.disk.durable.hardStateSync();
+      return { id, up: false, term: hs.term, vote: hs.vote, role: 'down', leader: 0, commit: hs.commit, applied: 0, lastIndex: n.disk.durable.lastIndexSync() };
+    }
+    const r = a.raft;
+    return {
+      id,
+      up: true,
+      term: r.term,
+      vote: r.vote,
+      role: a.stateType(),
+      leader: r.lead,
+      commit: r.log.committed,
+      applied: r.log.applied,
+      lastIndex: r.log.lastIndex(),
+    };
+  }
+
+  /** Entries applied by the node's current run, in order. */
+  applied(id: number): readonly AppliedEntry[] {
+    return this.sim(id).applied;
+  }
+
+  /** The bytes the node's simulated disk holds. */
+  diskBytes(id: number): Uint8Array {
+    return this.sim(id).disk.image();
+  }
+
+  /** The node actor of a running node (for tests that look inside). */
+  node(id: number): NodeActor | undefined {
+    return this.sim(id).actor;
+  }
+
+  disk(id: number): SimDisk {
+    return this.sim(id).disk;
+  }
+
+  isUp(id: number): boolean {
+    return this.sim(id).actor !== undefined;
+  }
+
+  /** The leader with the highest term among running nodes, if any. */
+  leader(): number | undefined {
+    let best: { id: number; term: number } | undefined;
+    for (const id of this.ids) {
+      const a = this.sim(id).actor;
+      if (a && a.stateType() === 'leader' && (!best || a.raft.term > best.term)) best = { id, term: a.raft.term };
+    }
+    return best?.id;
+  }
+
+  /** Node ids currently running. */
+  upNodes(): number[] {
+    return this.ids.filter((id) => this.isUp(id));
+  }
+
+  /** The log entries of a running node, from its first index. */
+  logOf(id: number): Entry[] {
+    const a = this.sim(id).actor;
+    if (!a) return [];
+    return a.raft.log.entriesFrom(a.raft.log.firstIndex());
+  }
+}
