@@ -75,8 +75,22 @@ export class MemoryStorage implements Storage {
 
   /** Applies a StorageWrite at once: snapshot first, then entries, then hard and conf state. */
   writeSync(batch: StorageWrite): void {
-    if (batch.snapshot) this.applySnapshotSync(batch.snapshot);
-    if (batch.entries && batch.entries.length > 0) this.appendSync(batch.entries);
+    if (batch.snapshot) {
+      // Atomic like a disk batch: if the entries are refused after the snapshot was applied, undo it
+      // (applySnapshotSync replaces `ents` rather than mutating it, so the old references restore it).
+      const before = { snap: this.snap, ents: this.ents, confState: this.confState };
+      this.applySnapshotSync(batch.snapshot);
+      try {
+        if (batch.entries && batch.entries.length > 0) this.appendSync(batch.entries);
+      } catch (err) {
+        this.snap = before.snap;
+        this.ents = before.ents;
+        this.confState = before.confState;
+        throw err;
+      }
+    } else if (batch.entries && batch.entries.length > 0) {
+      this.appendSync(batch.entries);
+    }
     if (batch.hardState) this.hardState = batch.hardState;
     if (batch.confState) this.confState = batch.confState;
   }
