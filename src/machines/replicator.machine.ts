@@ -107,8 +107,10 @@ export const replicatorMachine = setup({
       context.progress.recentActive = true;
     },
     resumeAfterHeartbeat: ({ context }) => {
-      context.progress.recentActive = true;
-      context.progress.msgAppFlowPaused = false;
+      const pr = context.progress;
+      pr.recentActive = true;
+      pr.msgAppFlowPaused = false;
+      if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirstOne();
     },
     sendHeartbeat: ({ context }) => context.raft.sendHeartbeat(context.peer, context.progress),
     sendSnapshot: ({ context }) => context.raft.sendSnapshot(context.peer, context.progress),

@@ -49,6 +49,16 @@ export class Inflights {
     if (this._count === 0) this.start = 0;
   }
 
+  /**
+   * Frees the oldest slot. A heartbeat ack with a full window means the follower is alive but the
+   * appends in flight may all be lost: freeing one lets the next append go out, and the follower's
+   * rejection of it (a gap) sends the replicator back to probe.
+   */
+  freeFirstOne(): void {
+    if (this._count === 0) return;
+    this.freeLE(this.indexes[this.start]!);
+  }
+
   full(): boolean {
     return this._count === this.capacity || this._bytes >= this.maxBytes;
   }
