@@ -995,7 +995,11 @@ class ChunkedSnapshotWriter implements SnapshotWriter {
   }
 
   write(bytes: Uint8Array): Promise<void> {
-    this.assertWritable();
+    try {
+      this.assertWritable();
+    } catch (err) {
+      return Promise.reject(err);
+    }
     const run = this.tail.then(() => this.append(bytes));
     this.tail = run.catch((err: unknown) => {
       this.failure ??= err;
