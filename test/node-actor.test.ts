@@ -1,0 +1,97 @@
+/**
+ * The node actor's Ready contract: what may leave at once, what waits for the disk, and what a
+ * proposal learns at once.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { NodeActor } from '../src/actors/node-actor.ts';
+import { resolveConfig } from '../src/config.ts';
+import { MessageType, message } from '../src/raft/raftpb.ts';
+
+const peers = [1, 2, 3].map((id) => ({ id, address: `127.0.0.1:${7000 + id}` }));
+const node = (id: number, extra: Record<string, unknown> = {}) =>
+  new NodeActor({ config: resolveConfig({ nodeId: id, peers, preVote: false, ...extra }), seed: id });
+const data = (s: string) => new TextEncoder().encode(s);
+
+test('a vote response waits until the vote is persisted', () => {
+  const n = node(2);
+  n.step(message({ type: MessageType.MsgVote, from: 1, to: 2, term: 1, index: 0, logTerm: 0 }));
+  const rd = n.takeReady()!;
+  assert.equal(rd.hardState, { term: 1, vote: 1, commit: 0 });
+  assert.ok(rd.mustSync);
+  assert.is(rd.messages.length, 0, 'nothing leaves before the vote is durable');
+  assert.is(n.takeReady(), undefined);
+  n.persisted(rd);
+  const next = n.takeReady()!;
+  assert.is(next.messages.length, 1);
+  assert.is(next.messages[0]!.type, MessageType.MsgVoteResp);
+  assert.is(next.messages[0]!.reject, false);
+});
+
+test('a candidate counts its own vote only once it is durable; the leader sends appends before its own write completes', () => {
+  const n = node(1, { nodeId: 1 });
+  n.campaign();
+  const rd = n.takeReady()!;
+  assert.is(rd.softState?.raftState, 'candidate');
+  assert.equal(rd.messages.map((m) => [m.type, m.to]), [[MessageType.MsgVote, 2], [MessageType.MsgVote, 3]]);
+  n.step(message({ type: MessageType.MsgVoteResp, from: 2, to: 1, term: 1 }));
+  assert.is(n.stateType(), 'candidate', 'one grant plus an unpersisted self-vote is not a majority');
+  n.persisted(rd);
+  assert.is(n.stateType(), 'leader');
+  const lead = n.takeReady()!;
+  assert.is(lead.entries.length, 1, 'the no-op entry of the new term');
+  assert.ok(lead.messages.some((m) => m.type === MessageType.MsgApp && m.to === 2), 'appends go out while the leader writes');
+});
+
+test('an append ack waits for the appended entries to be durable', () => {
+  const n = node(2);
+  n.step(message({ type: MessageType.MsgApp, from: 1, to: 2, term: 1, index: 0, logTerm: 0, commit: 0, entries: [{ index: 1, term: 1, type: 0, data: data('a') }] }));
+  const rd = n.takeReady()!;
+  assert.is(rd.entries.length, 1);
+  assert.is(rd.messages.length, 0);
+  // A duplicate append arrives while the write is in flight: its ack must wait for that write too.
+  n.step(message({ type: MessageType.MsgApp, from: 1, to: 2, term: 1, index: 0, logTerm: 0, commit: 0, entries: [{ index: 1, term: 1, type: 0, data: data('a') }] }));
+  const rd2 = n.takeReady();
+  assert.ok(rd2 === undefined || rd2.messages.length === 0);
+  n.persisted(rd);
+  const out = n.takeReady()!;
+  assert.is(out.messages.filter((m) => m.type === MessageType.MsgAppResp && m.index === 1).length, 2);
+});
+
+test('proposals: appended on the leader with index and term; forwarded or refused on a follower', () => {
+  const leader = node(1);
+  leader.campaign();
+  let rd = leader.takeReady()!;
+  leader.step(message({ type: MessageType.MsgVoteResp, from: 2, to: 1, term: 1 }));
+  leader.persisted(rd);
+  rd = leader.takeReady()!;
+  leader.persisted(rd);
+  // Both followers ack the no-op: their replicators move from probe to replicate.
+  for (const from of [2, 3]) leader.step(message({ type: MessageType.MsgAppResp, from, to: 1, term: 1, index: 1 }));
+  leader.takeReady();
+  const out = leader.proposeData([data('x'), data('y'), data('z')]);
+  assert.equal(out, { kind: 'appended', index: 2, term: 1, count: 3 });
+  rd = leader.takeReady()!;
+  const apps = rd.messages.filter((m) => m.type === MessageType.MsgApp);
+  assert.equal(apps.map((m) => [m.to, m.entries.length]), [[2, 3], [3, 3]], 'a batch proposed together travels together');
+
+  const follower = node(2);
+  assert.equal(follower.proposeData([data('x')]).kind, 'dropped', 'no leader known');
+  follower.step(message({ type: MessageType.MsgHeartbeat, from: 1, to: 2, term: 1 }));
+  assert.equal(follower.proposeData([data('x')]), { kind: 'forwarded', leader: 1 });
+  const fwd = follower.takeReady()!.messages.find((m) => m.type === MessageType.MsgProp)!;
+  assert.is(fwd.to, 1);
+
+  const strict = node(3, { disableProposalForwarding: true });
+  strict.step(message({ type: MessageType.MsgHeartbeat, from: 1, to: 3, term: 1 }));
+  assert.equal(strict.proposeData([data('x')]), { kind: 'notLeader', leader: 1 });
+});
+
+test('a stopped node refuses input', () => {
+  const n = node(1);
+  n.stop();
+  assert.throws(() => n.tick(), /stopped/);
+  assert.is(n.takeReady(), undefined);
+});
+
+test.run();
