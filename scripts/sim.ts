@@ -1,0 +1,94 @@
+/**
+ * `npm run sim`: the long randomized run. Examples:
+ *   npm run sim -- --seeds 20000            seeds 1..20000, split over every core
+ *   npm run sim -- --seed 1234              replay one seed (prints its summary or its failure)
+ *   npm run sim -- --seeds 500 --ticks 5000 --nodes 5
+ * Prints a summary; exits 1 if any seed fails, listing the seeds that replay the failures.
+ */
+import { fork } from 'node:child_process';
+import { cpus } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { runRandomSchedule, type ScheduleResult } from '../src/sim/random-schedule.ts';
+
+const { values } = parseArgs({
+  options: {
+    seeds: { type: 'string', default: '1000' },
+    seed: { type: 'string' },
+    from: { type: 'string', default: '1' },
+    ticks: { type: 'string', default: '2000' },
+    nodes: { type: 'string' },
+    workers: { type: 'string', default: String(cpus().length) },
+    worker: { type: 'boolean', default: false },
+  },
+});
+
+const ticks = Number(values.ticks);
+const nodes = values.nodes ? Number(values.nodes) : undefined;
+
+interface Outcome {
+  seed: number;
+  result?: ScheduleResult;
+  error?: string;
+}
+
+function runOne(seed: number): Outcome {
+  try {
+    return { seed, result: runRandomSchedule(seed, { ticks, nodes }) };
+  } catch (err) {
+    return { seed, error: (err as Error).message };
+  }
+}
+
+if (values.worker) {
+  // Worker: seeds arrive on IPC, outcomes go back.
+  process.on('message', (seed: number) => process.send!(runOne(seed)));
+} else if (values.seed !== undefined) {
+  const o = runOne(Number(values.seed));
+  console.log(o.error ?? JSON.stringify(o.result, null, 2));
+  process.exit(o.error ? 1 : 0);
+} else {
+  const first = Number(values.from);
+  const count = Number(values.seeds);
+  const workers = Math.max(1, Number(values.workers));
+  const started = Date.now();
+  const outcomes: Outcome[] = [];
+  let next = first;
+  const last = first + count - 1;
+  const self = fileURLToPath(import.meta.url);
+  const args = ['--worker', '--ticks', String(ticks), ...(nodes ? ['--nodes', String(nodes)] : [])];
+  await Promise.all(
+    Array.from({ length: workers }, () => {
+      const child = fork(self, args, { execArgv: ['--import', 'tsx'] });
+      return new Promise<void>((resolve) => {
+        const feed = () => {
+          if (next > last) {
+            child.kill();
+            resolve();
+            return;
+          }
+          child.send(next++);
+        };
+        child.on('message', (o: Outcome) => {
+          outcomes.push(o);
+          if (o.error) console.log(`seed ${o.seed}: ${o.error}`);
+          if (outcomes.length % 100 === 0) console.log(`${outcomes.length}/${count} seeds...`);
+          feed();
+        });
+        feed();
+      });
+    }),
+  );
+  const ok = outcomes.filter((o) => o.result).map((o) => o.result!);
+  const failed = outcomes.filter((o) => o.error);
+  const secs = (Date.now() - started) / 1000;
+  const sum = (k: keyof ScheduleResult) => ok.reduce((a, r) => a + (r[k] as number), 0);
+  console.log('\nsimulation summary');
+  console.log(`  seeds        ${first}..${last} (${count}), ${ticks} ticks each, ${workers} workers, ${secs.toFixed(1)} s`);
+  console.log(`  steps        ${sum('steps')} (${Math.round(sum('steps') / secs)}/s)`);
+  console.log(`  ticks        ${sum('ticks')} (${Math.round(sum('ticks') / secs)}/s)`);
+  console.log(`  crashes      ${sum('crashes')}, partitions ${sum('partitions')}`);
+  console.log(`  proposals    ${sum('proposed')} proposed, ${sum('committed')} committed`);
+  console.log(`  failures     ${failed.length}${failed.length ? ': seeds ' + failed.map((f) => f.seed).join(', ') : ''}`);
+  process.exit(failed.length === 0 ? 0 : 1);
+}
