@@ -134,11 +134,18 @@ function dataBytes(entries: readonly Entry[]): number {
  *
  * - Entries concatenate; a later list starting at or before the merged last index truncates the
  *   merged list there first (the log overwrite of §5.3, done in memory before it reaches disk).
+ *   A list starting after the merged end (a gap) or before its start begins a new write, so the
+ *   storage still refuses a gap exactly where writing one by one would.
  * - The latest hard state and conf state win (each later write replaces them anyway).
  * - A snapshot only ever *starts* an accumulator: whether the storage keeps the log tail after a
  *   snapshot depends on the log the snapshot meets (§7), so a snapshot is never merged after
  *   entries or after another snapshot; it begins the next batch. Entries that follow a snapshot and
  *   that it covers entirely are dropped, as the storage would drop them.
+ *
+ * Exact for every sequence Raft produces, which never writes entries at or below the storage's
+ * compaction point (unstable entries always follow the snapshot; only applied entries are
+ * compacted). A write lying entirely below that point is a no-op for the storage; merged with
+ * earlier entries it would instead truncate them.
  */
 class WriteAccumulator {
   private entries: Entry[] | readonly Entry[];
@@ -161,8 +168,12 @@ class WriteAccumulator {
     if (next.snapshot) return false;
     const incoming = this.uncoveredEntries(next.entries ?? []);
     if (incoming.length === 0 || this.entries.length === 0) return this.withinLimits(incoming, limits);
+    const mergedFirst = this.entries[0]!.index;
     const mergedLast = this.entries[this.entries.length - 1]!.index;
-    if (incoming[0]!.index > mergedLast + 1) return false; // a gap: let the storage refuse it on its own
+    // A gap: the storage must see (and refuse) it on its own. An overwrite reaching below the merged
+    // list would hide a refusal of the list's own start, so it starts a new write too (rare: two
+    // conflicting appends within one fsync).
+    if (incoming[0]!.index > mergedLast + 1 || incoming[0]!.index < mergedFirst) return false;
     return this.withinLimits(incoming, limits);
   }
 
