@@ -142,8 +142,12 @@ export const replicatorMachine = setup({
           { guard: 'isRejection' },
           { guard: 'isAckAtOrPastMatch', target: 'replicate', actions: 'recordAck' },
         ],
+        /**
+         * A live follower that is behind gets an append even if there is nothing new to send from
+         * `next`: if the appends in flight were lost, it rejects this one and we back up.
+         */
         HEARTBEAT_RESPONSE: [
-          { guard: 'isBehind', actions: ['resumeAfterHeartbeat', 'sendAppend'] },
+          { guard: 'isBehind', actions: ['resumeAfterHeartbeat', 'sendAppendEvenIfEmpty'] },
           { actions: 'resumeAfterHeartbeat' },
         ],
       },
@@ -162,7 +166,7 @@ export const replicatorMachine = setup({
           { actions: ['recordAck', 'freeInflights', 'sendAppend'] },
         ],
         HEARTBEAT_RESPONSE: [
-          { guard: 'isBehind', actions: ['resumeAfterHeartbeat', 'sendAppend'] },
+          { guard: 'isBehind', actions: ['resumeAfterHeartbeat', 'sendAppendEvenIfEmpty'] },
           { actions: 'resumeAfterHeartbeat' },
         ],
         UNREACHABLE: { target: 'probe' },
