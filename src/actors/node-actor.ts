@@ -126,6 +126,16 @@ export class NodeActor {
     return this.raft.lastProposal ?? { kind: 'dropped', reason: 'the proposal was dropped' };
   }
 
+  /**
+   * Requests a linearizable read barrier. Returns undefined when the request is under way (its
+   * ReadState will appear in a later Ready), or the reason it was refused.
+   */
+  readIndex(context: Uint8Array): string | undefined {
+    this.raft.lastReadRefusal = undefined;
+    this.send({ type: 'READ_INDEX', context });
+    return this.raft.lastReadRefusal;
+  }
+
   /** Shorthand for proposing plain commands. */
   proposeData(datas: readonly Uint8Array[]): ProposalOutcome {
     return this.propose(datas.map((data) => ({ type: EntryType.Normal, data })));
@@ -141,6 +151,7 @@ export class NodeActor {
       raft.log.unstable.nextEntries().length > 0 ||
       raft.log.unstable.nextSnapshot() !== undefined ||
       raft.log.hasNextCommittedEntries() ||
+      raft.readStates.length > 0 ||
       !softStateEqual(this.softState(), this.prevSoftState)
     );
   }
@@ -174,10 +185,12 @@ export class NodeActor {
       snapshot,
       committedEntries,
       messages: raft.msgs,
+      readStates: raft.readStates.length > 0 ? raft.readStates : undefined,
       mustSync:
         entries.length > 0 || hs.term !== this.prevHardState.term || hs.vote !== this.prevHardState.vote || snapshot !== undefined,
     };
     raft.msgs = [];
+    if (raft.readStates.length > 0) raft.readStates = [];
     const held = raft.msgsAfterAppend;
     raft.msgsAfterAppend = [];
 

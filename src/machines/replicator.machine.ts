@@ -31,7 +31,8 @@ export interface ReplicatorContext {
 export type ReplicatorEvent =
   /** New entries were appended, or the commit index moved: send what the window allows. */
   | { type: 'SEND_APPEND'; sendIfEmpty: boolean }
-  | { type: 'SEND_HEARTBEAT' }
+  /** A heartbeat; with a context it also confirms a linearizable read (thesis §6.4). */
+  | { type: 'SEND_HEARTBEAT'; context?: Uint8Array }
   | { type: 'APPEND_RESPONSE'; msg: Message }
   | { type: 'HEARTBEAT_RESPONSE'; msg: Message }
   /** The transport could not reach the peer: stop pipelining into the void. */
@@ -112,7 +113,8 @@ export const replicatorMachine = setup({
       pr.msgAppFlowPaused = false;
       if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirstOne();
     },
-    sendHeartbeat: ({ context }) => context.raft.sendHeartbeat(context.peer, context.progress),
+    sendHeartbeat: ({ context, event }) =>
+      context.raft.sendHeartbeat(context.peer, context.progress, event.type === 'SEND_HEARTBEAT' ? event.context : undefined),
     sendSnapshot: ({ context }) => context.raft.sendSnapshot(context.peer, context.progress),
     sendAppend: ({ context }) => sendAppends(context, false),
     sendAppendEvenIfEmpty: ({ context }) => sendAppends(context, true),

@@ -32,7 +32,9 @@ export type RoleInputEvent =
   | { type: 'TICK' }
   | { type: 'MESSAGE'; msg: Message }
   | { type: 'PROPOSE'; entries: readonly ProposedEntry[] }
-  | { type: 'CAMPAIGN' };
+  | { type: 'CAMPAIGN' }
+  /** A linearizable read barrier (thesis §6.4); `context` identifies the request. */
+  | { type: 'READ_INDEX'; context: Uint8Array };
 
 /** A message, raised again under the name of its RPC once the term rules have run. */
 export type RpcEvent =
@@ -49,6 +51,8 @@ export type RpcEvent =
   | { type: 'TIMEOUT_NOW'; msg: Message }
   | { type: 'UNREACHABLE'; msg: Message }
   | { type: 'SNAPSHOT_STATUS'; msg: Message }
+  | { type: 'READ_INDEX_REQUEST'; msg: Message }
+  | { type: 'READ_INDEX_RESPONSE'; msg: Message }
   | { type: 'UNHANDLED'; msg: Message };
 
 export type RoleEvent = RoleInputEvent | RpcEvent;
@@ -67,6 +71,8 @@ const rpcEventOf: Partial<Record<MessageType, RpcEvent['type']>> = {
   [MessageType.MsgTimeoutNow]: 'TIMEOUT_NOW',
   [MessageType.MsgUnreachable]: 'UNREACHABLE',
   [MessageType.MsgSnapStatus]: 'SNAPSHOT_STATUS',
+  [MessageType.MsgReadIndex]: 'READ_INDEX_REQUEST',
+  [MessageType.MsgReadIndexResp]: 'READ_INDEX_RESPONSE',
 };
 
 /** The RPC event a message is raised as. */
@@ -247,8 +253,35 @@ export const roleMachine = setup({
     advanceCommitIndex: ({ context }) => {
       if (context.raft.advanceCommitIndex()) {
         for (const ref of context.replicators.values()) ref.send({ type: 'SEND_APPEND', sendIfEmpty: true });
+        // Reads that waited for the first commit of the term can be confirmed now.
+        for (const c of context.raft.takeDeferredReads()) {
+          for (const ref of context.replicators.values()) ref.send({ type: 'SEND_HEARTBEAT', context: c });
+        }
       }
     },
+
+    // ----- linearizable reads (thesis §6.4) -----
+    /** Leader: note the read index and confirm leadership with a heartbeat round carrying the context. */
+    confirmRead: ({ context, event }) => {
+      const raft = context.raft;
+      let c: Uint8Array | undefined;
+      if (event.type === 'READ_INDEX') c = raft.startRead(raft.id, event.context);
+      else if (event.type === 'READ_INDEX_REQUEST' && event.msg.context) c = raft.startRead(event.msg.from, event.msg.context);
+      if (!c) return;
+      for (const ref of context.replicators.values()) ref.send({ type: 'SEND_HEARTBEAT', context: c });
+    },
+    recordReadAck: ({ context, event }) => {
+      const m = msgOf(event);
+      if (m?.context) context.raft.ackRead(m.from, m.context);
+    },
+    forwardRead: ({ context, event }) => {
+      if (event.type === 'READ_INDEX') context.raft.forwardRead(event.context);
+    },
+    refuseRead: ({ context }) => {
+      context.raft.lastReadRefusal = 'no leader is known (an election is in progress); the read was dropped';
+    },
+    readIndexAnswered: ({ context, event }) => context.raft.readIndexAnswered(msgOf(event)!),
+    clearPendingReads: ({ context }) => context.raft.clearPendingReads(),
   },
 }).createMachine({
   id: 'raft',
@@ -285,6 +318,8 @@ export const roleMachine = setup({
         HEARTBEAT: { actions: ['followSender', 'handleHeartbeat'] },
         INSTALL_SNAPSHOT: { actions: ['followSender', 'handleSnapshot'] },
         PROPOSE: { actions: 'forwardProposal' },
+        READ_INDEX: { actions: 'forwardRead' },
+        READ_INDEX_RESPONSE: { actions: 'readIndexAnswered' },
         /** Thesis §3.10: the leader asks us to campaign now, skipping PreVote and the lease. */
         TIMEOUT_NOW: { guard: 'isPromotable', target: 'candidate', actions: 'markTransferCampaign' },
       },
@@ -305,6 +340,7 @@ export const roleMachine = setup({
         HEARTBEAT: { target: 'follower', actions: ['followSender', 'handleHeartbeat'] },
         INSTALL_SNAPSHOT: { target: 'follower', actions: ['followSender', 'handleSnapshot'] },
         PROPOSE: { actions: 'dropProposal' },
+        READ_INDEX: { actions: 'refuseRead' },
       },
     },
     candidate: {
@@ -327,11 +363,12 @@ export const roleMachine = setup({
         HEARTBEAT: { target: 'follower', actions: ['followSender', 'handleHeartbeat'] },
         INSTALL_SNAPSHOT: { target: 'follower', actions: ['followSender', 'handleSnapshot'] },
         PROPOSE: { actions: 'dropProposal' },
+        READ_INDEX: { actions: 'refuseRead' },
       },
     },
     leader: {
       entry: ['initLeadership', 'spawnReplicators', 'appendNoop', 'broadcastAppend'],
-      exit: 'stopReplicators',
+      exit: ['stopReplicators', 'clearPendingReads'],
       always: [
         /** CheckQuorum (thesis §6.2): no word from a majority for an election timeout: step down. */
         {
@@ -357,7 +394,9 @@ export const roleMachine = setup({
           { guard: 'isFromSelf', actions: ['acknowledgeOwnAppend', 'advanceCommitIndex'] },
           { actions: ['forwardToReplicator', 'advanceCommitIndex'] },
         ],
-        HEARTBEAT_RESPONSE: { actions: 'forwardToReplicator' },
+        HEARTBEAT_RESPONSE: { actions: ['forwardToReplicator', 'recordReadAck'] },
+        READ_INDEX: { actions: 'confirmRead' },
+        READ_INDEX_REQUEST: { actions: 'confirmRead' },
         UNREACHABLE: { actions: 'forwardToReplicator' },
         SNAPSHOT_STATUS: { actions: 'forwardToReplicator' },
       },

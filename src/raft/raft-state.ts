@@ -23,6 +23,7 @@ import { Rng } from './rng.ts';
 import { StateType, type SoftState } from './state-type.ts';
 import { ProgressTracker } from './tracker.ts';
 import type { Progress } from './progress.ts';
+import { ReadOnly, type ReadState } from './read-only.ts';
 
 /** A command as proposed, before the leader gives it an index and a term. */
 export interface ProposedEntry {
@@ -94,6 +95,14 @@ export class RaftState {
   transferCampaign = false;
   /** Leader only: the quorum check at the end of the last election timeout failed. */
   quorumLost = false;
+  /** Reads confirmed and ready to be served once applied reaches their index (thesis §6.4). */
+  readStates: ReadState[] = [];
+  /** Leader only: reads waiting for a majority of heartbeat acks. */
+  readonly readOnly = new ReadOnly();
+  /** Leader only: reads that arrived before the leader committed an entry of its term. */
+  private deferredReads: { from: number; context: Uint8Array }[] = [];
+  /** Why the last local read request could not be started, if it could not. */
+  lastReadRefusal: string | undefined = undefined;
 
   constructor(opts: RaftStateOptions) {
     const cfg = opts.config;
@@ -148,6 +157,13 @@ export class RaftState {
     this.lead = 0;
     this.leadTransferee = 0;
     this.transferCampaign = false;
+    this.clearPendingReads();
+  }
+
+  /** Reads in progress die with the leadership that was confirming them. */
+  clearPendingReads(): void {
+    this.readOnly.clear();
+    this.deferredReads = [];
   }
 
   hardState(): HardState {
@@ -369,8 +385,70 @@ export class RaftState {
   }
 
   /** A heartbeat carries the commit index, capped at what the follower is known to have. */
-  sendHeartbeat(to: number, pr: Progress): void {
-    this.send({ type: MessageType.MsgHeartbeat, to, commit: Math.min(pr.match, this.log.committed) });
+  sendHeartbeat(to: number, pr: Progress, context?: Uint8Array): void {
+    this.send({ type: MessageType.MsgHeartbeat, to, commit: Math.min(pr.match, this.log.committed), context });
+  }
+
+  // ----- linearizable reads (thesis §6.4) -----
+
+  /** Whether the leader has committed an entry of its own term (its commit index is then current). */
+  committedInCurrentTerm(): boolean {
+    return this.log.termOrZero(this.log.committed) === this.term;
+  }
+
+  /**
+   * Leader: start confirming a read for `from` (this node or a follower). Returns the context to
+   * send with a heartbeat round, or undefined when no round is needed (a single voter answers at
+   * once; before the first commit of the term the read waits).
+   */
+  startRead(from: number, context: Uint8Array): Uint8Array | undefined {
+    if (!this.committedInCurrentTerm()) {
+      this.deferredReads.push({ from, context });
+      return undefined;
+    }
+    if (this.tracker.voters.length === 1 && this.tracker.isVoter(this.id)) {
+      this.answerRead(from, this.log.committed, context);
+      return undefined;
+    }
+    this.readOnly.add(this.id, from, this.log.committed, context);
+    return context;
+  }
+
+  /** Leader: reads deferred until the first commit of the term; returns contexts to confirm. */
+  takeDeferredReads(): Uint8Array[] {
+    if (this.deferredReads.length === 0 || !this.committedInCurrentTerm()) return [];
+    const reads = this.deferredReads;
+    this.deferredReads = [];
+    const contexts: Uint8Array[] = [];
+    for (const r of reads) {
+      const c = this.startRead(r.from, r.context);
+      if (c) contexts.push(c);
+    }
+    return contexts;
+  }
+
+  /** Leader: a heartbeat ack carrying a read context. */
+  ackRead(from: number, context: Uint8Array): void {
+    for (const r of this.readOnly.ack(from, context, this.tracker.voters)) this.answerRead(r.from, r.index, r.context);
+  }
+
+  private answerRead(to: number, index: number, context: Uint8Array): void {
+    if (to === this.id) this.readStates.push({ index, context });
+    else this.send({ type: MessageType.MsgReadIndexResp, to, index, context });
+  }
+
+  /** Follower: ask the leader for a read index. */
+  forwardRead(context: Uint8Array): void {
+    if (this.lead === 0) {
+      this.lastReadRefusal = 'no leader is known; the read was dropped';
+      return;
+    }
+    this.send({ type: MessageType.MsgReadIndex, to: this.lead, term: 0, context });
+  }
+
+  /** Follower: the leader's answer. */
+  readIndexAnswered(m: Message): void {
+    if (m.context) this.readStates.push({ index: m.index, context: m.context });
   }
 
   /** A stale leader or candidate learns of the newer term from this reply (etcd's rule with CheckQuorum/PreVote). */

@@ -12,6 +12,7 @@
  */
 import type { Entry, HardState, Message, Snapshot } from './raftpb.ts';
 import type { SoftState } from './state-type.ts';
+import type { ReadState } from './read-only.ts';
 
 export interface Ready {
   /** Present when the role or the known leader changed since the previous Ready. */
@@ -26,6 +27,8 @@ export interface Ready {
   readonly committedEntries: readonly Entry[];
   /** Messages to send now. */
   readonly messages: readonly Message[];
+  /** Reads confirmed by the leader: serve each once the applied index reaches its `index`. */
+  readonly readStates?: readonly ReadState[];
   /** Whether hardState/entries must be fsynced before they count as written. */
   readonly mustSync: boolean;
 }
@@ -37,6 +40,7 @@ export function isReadyEmpty(rd: Ready): boolean {
     rd.entries.length === 0 &&
     rd.snapshot === undefined &&
     rd.committedEntries.length === 0 &&
-    rd.messages.length === 0
+    rd.messages.length === 0 &&
+    (rd.readStates === undefined || rd.readStates.length === 0)
   );
 }

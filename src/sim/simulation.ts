@@ -10,6 +10,7 @@ import { NodeActor } from '../actors/node-actor.ts';
 import { type Entry, EntryType, type Message } from '../raft/raftpb.ts';
 import type { ProposalOutcome } from '../raft/raft-state.ts';
 import type { Ready } from '../raft/ready.ts';
+import type { ReadState } from '../raft/read-only.ts';
 import { Rng } from '../raft/rng.ts';
 import type { StateType } from '../raft/state-type.ts';
 import type { StorageWrite } from '../io/storage.ts';
@@ -65,6 +66,8 @@ interface SimNode {
   applied: AppliedEntry[];
   /** When the disk finishes its last queued write (writes complete in order). */
   diskBusyUntil: number;
+  /** Read barriers confirmed to the current incarnation, in order. */
+  reads: ReadState[];
 }
 
 export class Simulation {
@@ -99,7 +102,7 @@ export class Simulation {
     this.diskDelay = opts.diskDelay ?? [0, 2];
     this.safety = new SafetyChecker(this.seed, () => this.steps);
     for (const id of this.ids) {
-      this.nodes.set(id, { id, actor: undefined, disk: new SimDisk(), incarnation: 0, applied: [], diskBusyUntil: 0 });
+      this.nodes.set(id, { id, actor: undefined, disk: new SimDisk(), incarnation: 0, applied: [], diskBusyUntil: 0, reads: [] });
       this.start(id);
     }
   }
@@ -133,6 +136,7 @@ export class Simulation {
       seed: this.rng.int(1, 2 ** 31),
     });
     n.applied = [];
+    n.reads = [];
     n.diskBusyUntil = this.now;
     this.safety.restarted(id);
     // Nodes tick at the same rate but not in lockstep.
@@ -218,6 +222,7 @@ export class Simulation {
         this.safety.messageSent(m, n.disk.durable, raft.log);
         this.transmit(m);
       }
+      if (rd.readStates) n.reads.push(...rd.readStates);
       if (rd.committedEntries.length > 0) {
         this.safety.applied(n.id, rd.committedEntries);
         for (const e of rd.committedEntries) n.applied.push({ index: e.index, term: e.term, data: e.data });
@@ -307,6 +312,23 @@ export class Simulation {
     const out = n.actor.propose([{ type: EntryType.Normal, data }]);
     this.drain(n);
     return out;
+  }
+
+  /**
+   * Asks node `id` for a linearizable read barrier identified by `context`. Returns the reason
+   * when it is refused at once; otherwise the confirmed read appears in `reads(id)`.
+   */
+  readIndex(id: number, context: Uint8Array): string | undefined {
+    const n = this.sim(id);
+    if (!n.actor) return `node ${id} is down`;
+    const refused = n.actor.readIndex(context);
+    this.drain(n);
+    return refused;
+  }
+
+  /** Read barriers confirmed to the node's current run: serve each once applied >= index. */
+  reads(id: number): readonly ReadState[] {
+    return this.sim(id).reads;
   }
 
   /** Forces node `id` to campaign. */
