@@ -140,6 +140,18 @@ test('campaign() starts an election at once, even on a follower that has a leade
   assert.ok(leader !== undefined, 'a leader is elected');
   assert.ok(c.term(leader!) > term, 'at a later term than the old leader');
 
+  // With PreVote (the default) the same campaign() only runs a pre-vote, which the leader and
+  // the follower in their lease ignore: nothing is disrupted, and the next heartbeat brings the
+  // node back as a follower.
+  const p = new Cluster(3, withPreVote);
+  const t1 = electLeader(p, 1);
+  p.tick(1, 1);
+  p.campaign(2);
+  assert.is(p.state(2), 'preCandidate', 'campaign() starts at once (the pre-vote phase)');
+  assert.is(p.term(2), t1, 'a pre-vote does not raise the term');
+  p.tick(1, 1);
+  assert.equal([p.state(1), p.state(2), p.term(1), p.term(2)], ['leader', 'follower', t1, t1]);
+
   // When the leader is gone, campaign() elects the node without waiting for its timeout; with
   // PreVote it runs the pre-vote phase first, then the real election.
   const d = new Cluster(3, withPreVote);
