@@ -110,20 +110,37 @@ export class FrameDecoder {
     return value;
   }
 
-  /** A buffer starting at the oldest unread byte holding at least `n` bytes (joins chunks if needed). */
+  /**
+   * The next `n` unread bytes as one buffer: a view when they sit in one chunk, otherwise a copy
+   * of exactly those bytes (never of the whole backlog, so a frame costs O(its size)).
+   */
   private headChunk(n: number): Buffer {
     const first = this.chunks[0]!;
     if (first.length >= n) return first;
-    const joined = Buffer.concat(this.chunks, this.buffered);
-    this.chunks = [joined];
-    return joined;
+    const out = Buffer.allocUnsafe(n);
+    let copied = 0;
+    for (const chunk of this.chunks) {
+      const take = Math.min(chunk.length, n - copied);
+      chunk.copy(out, copied, 0, take);
+      copied += take;
+      if (copied === n) break;
+    }
+    return out;
   }
 
+  /** Drop `n` bytes from the front, across as many chunks as they span. */
   private consume(n: number): void {
     this.buffered -= n;
-    const first = this.chunks[0]!;
-    if (first.length === n) this.chunks.shift();
-    else this.chunks[0] = first.subarray(n);
+    while (n > 0) {
+      const first = this.chunks[0]!;
+      if (first.length <= n) {
+        this.chunks.shift();
+        n -= first.length;
+      } else {
+        this.chunks[0] = first.subarray(n);
+        n = 0;
+      }
+    }
   }
 }
 
