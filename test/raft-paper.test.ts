@@ -6,6 +6,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { NodeActor } from '../src/actors/node-actor.ts';
+import { MemoryStorage } from '../src/io/memory-storage.ts';
 import { type Entry, type Message, MessageType, message, messageTypeName } from '../src/raft/raftpb.ts';
 import {
   Cluster,
@@ -14,6 +15,7 @@ import {
   configFor,
   drainNode,
   electLeader,
+  entriesWithTerms,
   logTerms,
   plainRaft,
   text,
@@ -574,6 +576,39 @@ test('§5.4.1 a vote is denied to a candidate whose log is less up-to-date', () 
     assert.is(a.raft.term, 3, `${why}: the voter adopts the term either way`);
     assert.is(a.raft.vote, tc.reject ? 0 : 2, `${why}: vote`);
   }
+});
+
+test('§5.3 a new leader initializes nextIndex to its last index + 1 and probes there', () => {
+  const a = buildNode(1, [1, 2, 3], plainRaft, { logTerms: [1, 1, 2, 2, 2], term: 2, commit: 5 });
+  a.campaign();
+  drainNode(a);
+  a.step(voteResp(2, 1, 3, true));
+  const apps = drainNode(a).filter((m) => m.type === MessageType.MsgApp);
+  assert.is(a.stateType(), 'leader');
+  assert.equal(apps.map((m) => m.to).sort(), [2, 3]);
+  for (const m of apps) {
+    assert.is(m.index, 5, "prevLogIndex is the leader's last index before its no-op");
+    assert.is(m.logTerm, 2);
+    assert.equal(m.entries.map((e) => [e.index, e.term]), [[6, 3]], 'only the no-op is sent');
+  }
+});
+
+test('a new leader with a compacted log does not send snapshots to followers it knows nothing about yet', () => {
+  const ids = [1, 2, 3];
+  const stable = new MemoryStorage();
+  stable.appendSync(entriesWithTerms([1, 1, 1, 1, 1, 1, 1, 1, 1, 1]));
+  stable.createSnapshotSync(5, { voters: ids, learners: [] }, new Uint8Array([9]));
+  stable.compactSync(5);
+  const hs = { term: 1, vote: 0, commit: 10 };
+  stable.writeSync({ hardState: hs });
+  const a = new NodeActor({ config: configFor(1, ids, plainRaft), stable, hardState: hs, confState: { voters: ids, learners: [] } });
+  a.campaign();
+  drainNode(a);
+  a.step(voteResp(2, 1, 2, true));
+  const out = drainNode(a);
+  assert.is(a.stateType(), 'leader');
+  assert.equal(out.filter((m) => m.type === MessageType.MsgSnap), []);
+  assert.equal(out.filter((m) => m.type === MessageType.MsgApp).map((m) => m.index), [10, 10]);
 });
 
 test.run();

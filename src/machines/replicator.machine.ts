@@ -83,7 +83,14 @@ export const replicatorMachine = setup({
     isBehind: ({ context }) => context.progress.match < context.raft.log.lastIndex(),
   },
   actions: {
-    enterProbe: ({ context }) => context.progress.becomeProbe(),
+    /**
+     * Coming back to probe from replicate or snapshot, start again right after `match`. A new
+     * leader's first probe keeps `next` = its last index + 1 (Raft Figure 2), so a follower that
+     * is up to date costs one round trip and an up-to-date log is never re-sent.
+     */
+    enterProbe: ({ context }) => {
+      if (context.progress.state !== 'probe') context.progress.becomeProbe();
+    },
     enterReplicate: ({ context }) => context.progress.becomeReplicate(),
     recordAck: ({ context, event }) => {
       if (event.type === 'APPEND_RESPONSE') {
