@@ -1,0 +1,160 @@
+/**
+ * The promises a RaftNode owes its callers: proposals waiting to be applied and reads waiting to
+ * be confirmed and applied. It decides when each settles, so that `propose()` resolves only for an
+ * entry that was committed and applied with this very command, and never hangs.
+ */
+import { ProposalDroppedError, type RaftError } from '../errors.ts';
+import type { Entry } from '../raft/raftpb.ts';
+import type { Envelope } from '../io/proposal-envelope.ts';
+
+export interface ProposeResult<R = unknown> {
+  readonly index: number;
+  readonly term: number;
+  /** What `StateMachine.apply` returned for the entry. */
+  readonly result: R;
+}
+
+interface PendingProposal {
+  readonly seq: number;
+  readonly resolve: (r: ProposeResult) => void;
+  readonly reject: (e: Error) => void;
+  /** Where the entry landed, once known (at once on the leader, when seen in the log on a follower). */
+  index: number;
+  term: number;
+  /** Tick by which a proposal not yet seen in the log is given up. */
+  deadline: number;
+  readonly cleanup: () => void;
+}
+
+interface PendingRead {
+  readonly key: string;
+  readonly resolve: (index: number) => void;
+  readonly reject: (e: Error) => void;
+  /** The confirmed read index, once the leader answered; 0 before. */
+  index: number;
+  deadline: number;
+  readonly cleanup: () => void;
+}
+
+export class PendingRequests {
+  private readonly proposals = new Map<number, PendingProposal>();
+  private readonly byIndex = new Map<number, PendingProposal>();
+  private readonly reads = new Map<string, PendingRead>();
+  private nextSeq = 1;
+
+  get size(): number {
+    return this.proposals.size + this.reads.size;
+  }
+
+  newSeq(): number {
+    return this.nextSeq++;
+  }
+
+  addProposal(seq: number, deadline: number, resolve: PendingProposal['resolve'], reject: PendingProposal['reject'], cleanup: () => void): void {
+    this.proposals.set(seq, { seq, resolve, reject, index: 0, term: 0, deadline, cleanup });
+  }
+
+  /** Gives a proposal not yet seen in the log until tick `deadline` to show up. */
+  setDeadline(seq: number, deadline: number): void {
+    const p = this.proposals.get(seq);
+    if (p && p.index === 0) p.deadline = deadline;
+  }
+
+  /** The proposal's entry is at (index, term): from the leader's append, or seen in the local log. */
+  located(seq: number, index: number, term: number): void {
+    const p = this.proposals.get(seq);
+    if (!p) return;
+    if (p.index !== 0 && p.index !== index) this.byIndex.delete(p.index);
+    p.index = index;
+    p.term = term;
+    p.deadline = Infinity;
+    this.byIndex.set(index, p);
+  }
+
+  /** An entry was applied: settle the proposal it carries, and any proposal it overwrote. */
+  applied(entry: Entry, envelope: Envelope | undefined, selfId: number, result: unknown): void {
+    const atIndex = this.byIndex.get(entry.index);
+    if (atIndex) {
+      this.byIndex.delete(entry.index);
+      const mine = envelope && envelope.nodeId === selfId && envelope.seq === atIndex.seq;
+      if (!mine) this.settle(atIndex, new ProposalDroppedError(`the proposal at index ${entry.index} was overwritten by a new leader (term ${entry.term}); it was not applied`));
+    }
+    if (envelope && envelope.nodeId === selfId) {
+      const p = this.proposals.get(envelope.seq);
+      if (p) this.settle(p, undefined, { index: entry.index, term: entry.term, result });
+    }
+  }
+
+  /** Rejects one proposal (and forgets it). */
+  fail(seq: number, err: Error): void {
+    const p = this.proposals.get(seq);
+    if (p) this.settle(p, err);
+  }
+
+  addRead(key: string, deadline: number, resolve: PendingRead['resolve'], reject: PendingRead['reject'], cleanup: () => void): void {
+    this.reads.set(key, { key, resolve, reject, index: 0, deadline, cleanup });
+  }
+
+  readConfirmed(key: string, index: number): void {
+    const r = this.reads.get(key);
+    if (r) {
+      r.index = index;
+      r.deadline = Infinity;
+    }
+  }
+
+  failRead(key: string, err: Error): void {
+    const r = this.reads.get(key);
+    if (r) {
+      this.reads.delete(key);
+      r.cleanup();
+      r.reject(err);
+    }
+  }
+
+  /** Reads whose index the state machine has reached can be served now. */
+  appliedUpTo(applied: number): void {
+    for (const r of this.reads.values()) {
+      if (r.index > 0 && r.index <= applied) {
+        this.reads.delete(r.key);
+        r.cleanup();
+        r.resolve(r.index);
+      }
+    }
+  }
+
+  /**
+   * The leader changed. Reads not yet confirmed were being confirmed by the old leadership and are
+   * lost with it. Forwarded proposals not yet seen in the log get one more election timeout: the
+   * new leader will replicate them here if the old one had appended them.
+   */
+  leaderChanged(now: number, grace: number, reason: () => RaftError): void {
+    for (const r of [...this.reads.values()]) if (r.index === 0) this.failRead(r.key, reason());
+    for (const p of this.proposals.values()) if (p.index === 0) p.deadline = Math.min(p.deadline, now + grace);
+  }
+
+  /** Gives up what passed its deadline unseen. */
+  expire(now: number): void {
+    for (const p of [...this.proposals.values()]) {
+      if (p.deadline <= now) {
+        this.settle(p, new ProposalDroppedError('the proposal was not seen in the log in time (lost with a leader change or on the network); it was most likely not applied'));
+      }
+    }
+    for (const r of [...this.reads.values()]) {
+      if (r.deadline <= now) this.failRead(r.key, new ProposalDroppedError('the read barrier was not confirmed in time (no leader reachable)'));
+    }
+  }
+
+  rejectAll(err: () => Error): void {
+    for (const p of [...this.proposals.values()]) this.settle(p, err());
+    for (const r of [...this.reads.values()]) this.failRead(r.key, err());
+  }
+
+  private settle(p: PendingProposal, err: Error | undefined, value?: ProposeResult): void {
+    this.proposals.delete(p.seq);
+    if (p.index !== 0 && this.byIndex.get(p.index) === p) this.byIndex.delete(p.index);
+    p.cleanup();
+    if (err) p.reject(err);
+    else p.resolve(value!);
+  }
+}

@@ -1,0 +1,545 @@
+/**
+ * RaftNode: one member of a cluster, the counterpart of the Go package's `RaftNode`. It wires the
+ * node actor (role statechart and replicators) to the storage actor (DiskStorage or MemoryStorage),
+ * the transport actor (BidirectionalTransport over TCP) and the application's StateMachine, with
+ * ticks from an RxJS scheduler.
+ *
+ * One turn of the loop: inputs (ticks, messages, proposals) go into the node actor; then every
+ * Ready is handled: its writes go to the storage actor (group commit), its messages to the
+ * transport actor, its committed entries to the apply stream. PERSISTED and APPLIED come back from
+ * those actors and start the next turn. Proposals that arrive in one turn are appended together.
+ */
+import { randomBytes } from 'node:crypto';
+import { BehaviorSubject, Observable, Subject, type SchedulerLike, type Subscription, asyncScheduler, distinctUntilChanged, interval, map } from 'rxjs';
+import type { InspectionEvent } from 'xstate';
+import { type Config, resolveConfig } from '../config.ts';
+import { ConfigError, NotLeaderError, ProposalDroppedError, type RaftError, StoppedError } from '../errors.ts';
+import { DiskStorage } from '../io/disk-storage.ts';
+import { loadPersistedState } from '../io/load-state.ts';
+import { MemoryStorage } from '../io/memory-storage.ts';
+import { unwrapProposal, wrapProposal } from '../io/proposal-envelope.ts';
+import type { Storage } from '../io/storage.ts';
+import { BidirectionalTransport, type CircuitChange } from '../io/tcp-transport.ts';
+import type { MessageHandler, Transport } from '../io/transport.ts';
+import { type Entry, EntryType, type Message, MessageType, message } from '../raft/raftpb.ts';
+import type { Ready } from '../raft/ready.ts';
+import { contextKey } from '../raft/read-only.ts';
+import { type SoftState, StateType } from '../raft/state-type.ts';
+import type { StateMachine } from '../state-machine.ts';
+import { NodeActor } from './node-actor.ts';
+import { PendingRequests, type ProposeResult } from './pending-requests.ts';
+import { StorageActor } from './storage-actor.ts';
+import { TransportActor } from './transport-actor.ts';
+
+export interface Logger {
+  debug(msg: string, fields?: Record<string, unknown>): void;
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+}
+
+export interface NodeOptions {
+  /** Passed to XState's createActor: sees the role actor and every replicator. */
+  readonly inspect?: (event: InspectionEvent) => void;
+  readonly logger?: Logger;
+  /** Members of other clusters are refused by the transport and the data dir. Default 'actor-raft'. */
+  readonly clusterId?: string;
+  /** Shared secret that authenticates members to each other. Required for a multi-node TCP cluster. */
+  readonly secret?: string | Uint8Array;
+  /** Address to listen on when it differs from this node's address in `peers` (the seed's SetBindAddr). */
+  readonly listen?: string;
+  /** Builds the transport instead of TCP (tests, custom networks). */
+  readonly transport?: (handler: MessageHandler, onUnreachable: (peer: number) => void) => Transport;
+  /** A Storage to use instead of DiskStorage(dataDir) / MemoryStorage. */
+  readonly storage?: Storage;
+  /** Manual mode: the application handles each Ready itself and calls `advance()` (etcd style). */
+  readonly manual?: boolean;
+  /** Scheduler of the tick stream (a virtual one in tests). */
+  readonly scheduler?: SchedulerLike;
+}
+
+/** What `applied$` emits: one entry as the state machine applied it. */
+export interface AppliedEvent {
+  readonly index: number;
+  readonly term: number;
+  readonly data: Uint8Array;
+  readonly result: unknown;
+}
+
+/** The counterpart of raft.Status. */
+export interface NodeStatus {
+  readonly id: number;
+  readonly term: number;
+  readonly vote: number;
+  readonly commit: number;
+  readonly applied: number;
+  readonly lead: number;
+  readonly raftState: StateType;
+  /** Leader only: what it knows of each follower. */
+  readonly progress: Readonly<Record<number, { match: number; next: number; state: string; recentActive: boolean; inflight: number }>>;
+  /** Circuit breaker state per peer, from the transport. */
+  readonly circuits: Readonly<Record<number, string>>;
+}
+
+/** The seed's Node interface, with promises and Observables. */
+export interface Node {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  propose(data: Uint8Array, opts?: { signal?: AbortSignal }): Promise<ProposeResult>;
+  isLeader(): boolean;
+  leader(): number;
+  campaign(): Promise<void>;
+  readonly ready$: Observable<Ready>;
+  advance(): void;
+}
+
+const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+
+export class RaftNode<R = unknown> implements Node {
+  readonly config: Readonly<Config>;
+  private readonly sm: StateMachine<R>;
+  private readonly opts: NodeOptions;
+  private readonly log: Logger;
+
+  private readonly readySubject = new Subject<Ready>();
+  private readonly stateSubject: BehaviorSubject<SoftState>;
+  private readonly appliedSubject = new Subject<AppliedEvent>();
+  private readonly errorSubject = new Subject<Error>();
+  private readonly circuitSubject = new Subject<CircuitChange>();
+  /** Every Ready the node produces (in manual mode: the ones the application must handle). */
+  readonly ready$: Observable<Ready> = this.readySubject.asObservable();
+  /** Role and leader, on every change. */
+  readonly state$: Observable<SoftState>;
+  /** The known leader id (0: none), on every change. */
+  readonly leader$: Observable<number>;
+  /** Every entry applied to the state machine, in order. */
+  readonly applied$: Observable<AppliedEvent> = this.appliedSubject.asObservable();
+  /** Fatal and non-fatal errors: disk failures, state machine failures, transport trouble. */
+  readonly errors$: Observable<Error> = this.errorSubject.asObservable();
+  /** Circuit breaker changes per peer. */
+  readonly circuit$: Observable<CircuitChange> = this.circuitSubject.asObservable();
+
+  private node: NodeActor | undefined;
+  private storage: Storage | undefined;
+  private storageActor: StorageActor | undefined;
+  private transportActor: TransportActor | undefined;
+  private subs: Subscription[] = [];
+  private readonly pending = new PendingRequests();
+  private proposalBatch: { seq: number; data: Uint8Array }[] = [];
+  private readsToStart: Uint8Array[] = [];
+  private readonly writes = new Map<number, Ready>();
+  private flushScheduled = false;
+  private applying: Promise<void> = Promise.resolve();
+  private ticks = 0;
+  private lastLead = 0;
+  private status_: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new';
+  private stopPromise: Promise<void> | undefined;
+  /** Manual mode: a Ready was handed out and advance() has not been called yet. */
+  private awaitingAdvance: Ready | undefined;
+
+  constructor(config: Partial<Config> & Pick<Config, 'nodeId'>, stateMachine: StateMachine<R>, options: NodeOptions = {}) {
+    this.config = resolveConfig(config);
+    this.sm = stateMachine;
+    this.opts = options;
+    this.log = options.logger ?? silent;
+    if (!this.opts.transport && !this.opts.manual && this.config.peers.some((p) => p.id !== this.config.nodeId) && !this.opts.secret) {
+      throw new ConfigError('secret', 'a multi-node cluster over TCP needs a shared secret (NodeOptions.secret) so members can authenticate each other');
+    }
+    if (this.opts.listen !== undefined && !/^[^:]+:\d+$|^\[.*\]:\d+$/.test(this.opts.listen)) {
+      throw new ConfigError('listen', `must be host:port, got ${JSON.stringify(this.opts.listen)}`);
+    }
+    this.stateSubject = new BehaviorSubject<SoftState>({ lead: 0, raftState: StateType.Follower });
+    this.state$ = this.stateSubject.asObservable();
+    this.leader$ = this.state$.pipe(
+      map((s) => s.lead),
+      distinctUntilChanged(),
+    );
+  }
+
+  get id(): number {
+    return this.config.nodeId;
+  }
+
+  // ----- lifecycle -----
+
+  /** Opens storage, restores the state machine, starts the transport and the clock. */
+  async start(): Promise<void> {
+    if (this.status_ === 'running' || this.status_ === 'starting') throw new Error(`node ${this.id} is already started`);
+    if (this.status_ === 'stopping') await this.stopPromise;
+    this.status_ = 'starting';
+    try {
+      this.storage = this.opts.storage ?? (this.config.dataDir ? await DiskStorage.open(this.config.dataDir, { nodeId: this.id, clusterId: this.opts.clusterId ?? 'actor-raft' }) : new MemoryStorage());
+      const loaded = await loadPersistedState(this.storage);
+      if (loaded.snapshot.metadata.index > 0) await this.sm.restore(loaded.snapshot.data);
+      this.node = new NodeActor({
+        config: this.config,
+        stable: loaded.stable,
+        hardState: loaded.hardState,
+        confState: loaded.confState,
+        seed: randomBytes(4).readUInt32BE(0),
+        inspect: this.opts.inspect,
+      });
+      this.lastLead = 0;
+      this.stateSubject.next(this.node.softState());
+      if (!this.opts.manual) {
+        this.storageActor = new StorageActor(this.storage);
+        this.subs.push(
+          this.storageActor.persisted$.subscribe({ next: (seq) => this.onPersisted(seq), error: (err: Error) => this.fatal(err) }),
+          this.storageActor.errors$.subscribe((err) => this.errorSubject.next(err)),
+        );
+        await this.startTransport();
+      }
+      const tickSource = interval(this.config.tickInterval, this.opts.scheduler ?? asyncScheduler);
+      this.subs.push(tickSource.subscribe(() => this.onTick()));
+      this.status_ = 'running';
+      this.log.info('node started', { id: this.id, term: loaded.hardState.term, commit: loaded.hardState.commit, lastIndex: loaded.stable.lastIndexSync() });
+      this.scheduleFlush();
+    } catch (err) {
+      await this.teardown();
+      this.status_ = 'stopped';
+      throw err;
+    }
+  }
+
+  private async startTransport(): Promise<void> {
+    const self = this.config.peers.find((p) => p.id === this.id);
+    const handler: MessageHandler = (msg) => this.onMessage(msg);
+    const onUnreachable = (peer: number) => this.onMessage(message({ type: MessageType.MsgUnreachable, from: peer, to: this.id }));
+    const bindAddr = this.opts.listen ?? self?.address;
+    this.transportActor = new TransportActor({
+      createTransport: (deliver) => {
+        if (this.opts.transport) return this.opts.transport(deliver, onUnreachable);
+        if (!bindAddr) throw new ConfigError('peers', `node ${this.id} has no address in peers and no NodeOptions.listen`);
+        const t = new BidirectionalTransport({
+          nodeId: this.id,
+          bindAddr,
+          handler: deliver,
+          clusterId: this.opts.clusterId ?? 'actor-raft',
+          secret: this.opts.secret ?? 'single-node',
+          peers: this.config.peers.filter((p) => p.id !== this.id),
+          maxSizePerMsg: this.config.maxSizePerMsg,
+          onUnreachable,
+        });
+        this.subs.push(t.circuit$.subscribe((c) => this.circuitSubject.next(c)));
+        return t;
+      },
+    });
+    this.subs.push(this.transportActor.inbound$.subscribe(handler));
+    await this.transportActor.start();
+  }
+
+  /** Stops gracefully: pending calls reject with StoppedError, queued writes finish, sockets close. Idempotent. */
+  stop(): Promise<void> {
+    if (this.status_ === 'new') {
+      this.status_ = 'stopped';
+      return Promise.resolve();
+    }
+    if (!this.stopPromise || this.status_ === 'running' || this.status_ === 'starting') {
+      if (this.status_ === 'stopped') return Promise.resolve();
+      this.status_ = 'stopping';
+      this.stopPromise = this.teardown().then(() => {
+        this.status_ = 'stopped';
+        this.log.info('node stopped', { id: this.id });
+      });
+    }
+    return this.stopPromise;
+  }
+
+  private async teardown(): Promise<void> {
+    for (const s of this.subs) s.unsubscribe();
+    this.subs = [];
+    this.pending.rejectAll(() => new StoppedError(`node ${this.id}`));
+    for (const p of this.proposalBatch) this.pending.fail(p.seq, new StoppedError(`node ${this.id}`));
+    this.proposalBatch = [];
+    await this.applying.catch(() => {});
+    await this.storageActor?.stop();
+    await this.transportActor?.stop();
+    this.node?.stop();
+    await this.storage?.close();
+    this.storageActor = undefined;
+    this.transportActor = undefined;
+    this.storage = undefined;
+    this.writes.clear();
+    this.awaitingAdvance = undefined;
+  }
+
+  private fatal(err: Error): void {
+    this.log.error('fatal error, stopping the node', { id: this.id, error: err.message });
+    this.errorSubject.next(err);
+    void this.stop();
+  }
+
+  private running(): NodeActor {
+    if (this.status_ !== 'running' || !this.node) throw new StoppedError(`node ${this.id}`);
+    return this.node;
+  }
+
+  // ----- client API -----
+
+  /**
+   * Proposes a command. Resolves with `{ index, term, result }` once the entry is committed and
+   * applied on this node; rejects with NotLeaderError (forwarding disabled), ProposalDroppedError
+   * (no leader, leadership changed, entry overwritten), StoppedError, or the signal's reason.
+   */
+  propose(data: Uint8Array, opts: { signal?: AbortSignal } = {}): Promise<ProposeResult<R>> {
+    let node: NodeActor;
+    try {
+      node = this.running();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (!(data instanceof Uint8Array)) return Promise.reject(new TypeError('propose() takes a Uint8Array'));
+    if (data.byteLength > this.config.maxSizePerMsg) {
+      return Promise.reject(new RangeError(`proposal of ${data.byteLength} bytes exceeds maxSizePerMsg (${this.config.maxSizePerMsg})`));
+    }
+    const signal = opts.signal;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    void node;
+    const seq = this.pending.newSeq();
+    return new Promise<ProposeResult<R>>((resolve, reject) => {
+      const onAbort = () => this.pending.fail(seq, signal!.reason instanceof Error ? signal!.reason : new Error(String(signal!.reason)));
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const cleanup = () => signal?.removeEventListener('abort', onAbort);
+      this.pending.addProposal(seq, Infinity, resolve as (r: ProposeResult) => void, reject, cleanup);
+      this.proposalBatch.push({ seq, data: wrapProposal(this.id, seq, data) });
+      this.scheduleFlush();
+    });
+  }
+
+  /**
+   * A linearizable read barrier (ReadIndex, thesis §6.4): resolves with an index once the leader
+   * confirmed it still leads and this node has applied up to that index. Read the state machine
+   * after it resolves.
+   */
+  readIndex(opts: { signal?: AbortSignal } = {}): Promise<number> {
+    try {
+      this.running();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const context = randomBytes(12);
+    const key = contextKey(context);
+    const signal = opts.signal;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    return new Promise<number>((resolve, reject) => {
+      const onAbort = () => this.pending.failRead(key, signal!.reason instanceof Error ? signal!.reason : new Error(String(signal!.reason)));
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.pending.addRead(key, this.ticks + 4 * this.config.electionTick, resolve, reject, () => signal?.removeEventListener('abort', onAbort));
+      this.readsToStart.push(context);
+      this.scheduleFlush();
+    });
+  }
+
+  /** Forces an election on this node (it may still lose it). */
+  async campaign(): Promise<void> {
+    this.running().campaign();
+    this.scheduleFlush();
+  }
+
+  isLeader(): boolean {
+    return this.node !== undefined && this.status_ === 'running' && this.node.stateType() === StateType.Leader;
+  }
+
+  leader(): number {
+    return this.node?.raft.lead ?? 0;
+  }
+
+  /** The address of a peer (for "ask the leader at ..." answers). */
+  peerAddress(id: number): string | undefined {
+    return this.config.peers.find((p) => p.id === id)?.address;
+  }
+
+  status(): NodeStatus {
+    const n = this.node;
+    if (!n) throw new StoppedError(`node ${this.id}`);
+    const r = n.raft;
+    const progress: Record<number, NodeStatus['progress'][number]> = {};
+    if (n.stateType() === StateType.Leader) {
+      for (const [id, pr] of r.tracker.progress) {
+        progress[id] = { match: pr.match, next: pr.next, state: pr.state, recentActive: pr.recentActive, inflight: pr.inflights.count };
+      }
+    }
+    const circuits: Record<number, string> = {};
+    const t = this.transportActor?.transport;
+    if (t instanceof BidirectionalTransport) {
+      for (const p of this.config.peers) if (p.id !== this.id) circuits[p.id] = t.circuitState(p.id) ?? 'unknown';
+    }
+    return { id: this.id, term: r.term, vote: r.vote, commit: r.log.committed, applied: r.log.applied, lead: r.lead, raftState: n.stateType(), progress, circuits };
+  }
+
+  // ----- manual mode (etcd style) -----
+
+  /** Manual mode: deliver a message from a peer. */
+  step(msg: Message): void {
+    this.running().step(msg);
+    this.scheduleFlush();
+  }
+
+  /**
+   * Manual mode: the application persisted the last Ready's entries, hard state and snapshot, sent
+   * its messages and applied its committed entries.
+   */
+  advance(): void {
+    const rd = this.awaitingAdvance;
+    if (!rd || !this.node) return;
+    this.awaitingAdvance = undefined;
+    this.node.persisted(rd);
+    if (rd.committedEntries.length > 0) this.node.applied(rd.committedEntries[rd.committedEntries.length - 1]!.index);
+    this.scheduleFlush();
+  }
+
+  // ----- the loop -----
+
+  private onTick(): void {
+    if (this.status_ !== 'running' || !this.node) return;
+    this.ticks++;
+    this.node.tick();
+    this.pending.expire(this.ticks);
+    this.scheduleFlush();
+  }
+
+  private onMessage(msg: Message): void {
+    if (this.status_ !== 'running' || !this.node) return;
+    if (msg.to !== this.id) {
+      this.log.warn('dropped a message addressed to another node', { to: msg.to, from: msg.from });
+      return;
+    }
+    this.node.step(msg);
+    this.scheduleFlush();
+  }
+
+  private onPersisted(seq: number): void {
+    if (!this.node) return;
+    let last: Ready | undefined;
+    for (const [s, rd] of this.writes) {
+      if (s > seq) break;
+      last = rd;
+      this.writes.delete(s);
+    }
+    if (last) this.node.persisted(last);
+    this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    queueMicrotask(() => {
+      this.flushScheduled = false;
+      if (this.status_ === 'running') this.flush();
+    });
+  }
+
+  /** Feeds batched inputs to the node actor and handles every Ready it has. */
+  private flush(): void {
+    const node = this.node!;
+    if (this.proposalBatch.length > 0) this.submitProposals(node);
+    for (const context of this.readsToStart.splice(0)) {
+      const refused = node.readIndex(context);
+      if (refused) this.pending.failRead(contextKey(context), new NotLeaderError(0));
+    }
+    if (this.opts.manual) {
+      if (this.awaitingAdvance) return;
+      const rd = node.takeReady();
+      if (!rd) return;
+      this.awaitingAdvance = rd;
+      this.observe(rd);
+      this.readySubject.next(rd);
+      return;
+    }
+    for (let rd = node.takeReady(); rd; rd = node.takeReady()) this.handle(rd);
+  }
+
+  private submitProposals(node: NodeActor): void {
+    const batch = this.proposalBatch;
+    this.proposalBatch = [];
+    const out = node.propose(batch.map((p) => ({ type: EntryType.Normal, data: p.data })));
+    switch (out.kind) {
+      case 'appended':
+        batch.forEach((p, i) => this.pending.located(p.seq, out.index + i, out.term));
+        break;
+      case 'forwarded':
+        // Not seen in the log yet: a forwarded proposal unseen after 4 election timeouts was lost.
+        for (const p of batch) this.pending.setDeadline(p.seq, this.ticks + 4 * this.config.electionTick);
+        break;
+      case 'notLeader':
+        for (const p of batch) this.pending.fail(p.seq, new NotLeaderError(out.leader, this.peerAddress(out.leader)));
+        break;
+      case 'dropped':
+        for (const p of batch) this.pending.fail(p.seq, new ProposalDroppedError(out.reason));
+        break;
+    }
+  }
+
+  private observe(rd: Ready): void {
+    if (rd.softState) {
+      this.stateSubject.next(rd.softState);
+      if (rd.softState.lead !== this.lastLead) {
+        this.log.info('leader changed', { id: this.id, leader: rd.softState.lead, role: rd.softState.raftState });
+        if (this.lastLead !== 0) {
+          this.pending.leaderChanged(this.ticks, this.config.electionTick * 2, (): RaftError => new ProposalDroppedError('the leader changed before the request was confirmed'));
+        }
+        this.lastLead = rd.softState.lead;
+      }
+    }
+    // A follower learns where its forwarded proposals landed when they reach its own log.
+    for (const e of rd.entries) {
+      const env = unwrapProposal(e.data);
+      if (env && env.nodeId === this.id) this.pending.located(env.seq, e.index, e.term);
+    }
+    if (rd.readStates) for (const r of rd.readStates) this.pending.readConfirmed(contextKey(r.context), r.index);
+  }
+
+  private handle(rd: Ready): void {
+    this.observe(rd);
+    if (rd.hardState || rd.entries.length > 0 || rd.snapshot) {
+      try {
+        const seq = this.storageActor!.submit({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot });
+        this.writes.set(seq, rd);
+      } catch (err) {
+        this.fatal(err as Error);
+        return;
+      }
+    }
+    if (rd.messages.length > 0) this.transportActor!.sendAll(rd.messages);
+    if (rd.committedEntries.length > 0) this.apply(rd.committedEntries);
+    if (rd.readStates) this.pending.appliedUpTo(this.node!.raft.log.applied);
+    this.readySubject.next(rd);
+  }
+
+  /** Applies committed entries in order, one batch after another (the apply stream). */
+  private apply(entries: readonly Entry[]): void {
+    this.applying = this.applying.then(async () => {
+      if (this.status_ !== 'running' || !this.node) return;
+      for (const e of entries) {
+        let result: unknown;
+        const env = e.type === EntryType.Normal ? unwrapProposal(e.data) : undefined;
+        const payload = env?.payload ?? e.data;
+        if (e.type === EntryType.Normal && e.data.byteLength > 0) {
+          try {
+            result = await this.sm.apply(payload, e.index);
+          } catch (err) {
+            this.fatal(new Error(`state machine failed to apply entry ${e.index}: ${(err as Error).message}`, { cause: err }));
+            return;
+          }
+          this.appliedSubject.next({ index: e.index, term: e.term, data: payload, result });
+        }
+        this.pending.applied(e, env, this.id, result);
+      }
+      if (this.status_ !== 'running' || !this.node) return;
+      const last = entries[entries.length - 1]!.index;
+      this.node.applied(last);
+      this.pending.appliedUpTo(last);
+      this.scheduleFlush();
+    });
+  }
+}
+
+/** Creates a node (the seed's NewNode). Call `start()` to run it. */
+export function createNode<R = unknown>(
+  config: Partial<Config> & Pick<Config, 'nodeId'>,
+  stateMachine: StateMachine<R>,
+  options: NodeOptions = {},
+): RaftNode<R> {
+  return new RaftNode(config, stateMachine, options);
+}
+

@@ -1,0 +1,26 @@
+/**
+ * actor-raft: Raft consensus for Node.js, as XState statecharts and RxJS actors.
+ * The public API only: re-exports, no logic.
+ */
+export { createNode, RaftNode, type Node, type NodeOptions, type NodeStatus, type AppliedEvent, type Logger } from './actors/raft-node.ts';
+export type { ProposeResult } from './actors/pending-requests.ts';
+export { NodeActor, type NodeActorOptions } from './actors/node-actor.ts';
+export { StorageActor } from './actors/storage-actor.ts';
+export { TransportActor } from './actors/transport-actor.ts';
+export { type Config, type Peer, defaultConfig, resolveConfig, validateConfig } from './config.ts';
+export * from './errors.ts';
+export type { StateMachine } from './state-machine.ts';
+export { type Storage, type StorageWrite, type InitialState } from './io/storage.ts';
+export { MemoryStorage } from './io/memory-storage.ts';
+export { DiskStorage } from './io/disk-storage.ts';
+export { type Transport, type MessageHandler } from './io/transport.ts';
+export { BidirectionalTransport } from './io/tcp-transport.ts';
+export { Backoff, newBackoff } from './io/backoff.ts';
+export { CircuitBreaker, CircuitState } from './io/circuit-breaker.ts';
+export * from './raft/raftpb.ts';
+export { StateType, type SoftState } from './raft/state-type.ts';
+export type { Ready } from './raft/ready.ts';
+export type { ReadState } from './raft/read-only.ts';
+export { roleMachine } from './machines/role.machine.ts';
+export { replicatorMachine } from './machines/replicator.machine.ts';
+export { circuitBreakerMachine } from './machines/circuit-breaker.machine.ts';
