@@ -1,0 +1,288 @@
+/**
+ * Command-line parsing and validation for `actor-raft`, as a pure function: argv and environment
+ * in, a validated command (or a UsageError with a message for the user) out. No I/O, no exit.
+ */
+import { parseArgs } from 'node:util';
+import { isValidAddress } from '../config.ts';
+
+/** A bad command line. The CLI prints `message` and exits with code 2. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export interface NodeCommand {
+  readonly command: 'node';
+  readonly id: number;
+  readonly peers: readonly { id: number; address: string }[];
+  /** Raft listen address (defaults to this node's address in peers). */
+  readonly listen: string | undefined;
+  /** Data directory; '' with --memory. */
+  readonly dataDir: string;
+  readonly http: string;
+  readonly httpPeers: ReadonlyMap<number, string>;
+  readonly secret: string | undefined;
+  readonly clusterId: string;
+  readonly tickMs: number;
+  readonly electionTick: number;
+  readonly heartbeatTick: number;
+  readonly disableForwarding: boolean;
+  readonly requestTimeoutMs: number;
+  readonly logLevel: LogLevel;
+}
+
+export interface ClusterCommand {
+  readonly command: 'cluster';
+  readonly nodes: number;
+  readonly dataDir: string;
+  readonly host: string;
+  readonly basePort: number;
+  readonly httpBasePort: number;
+  readonly clusterId: string;
+  readonly tickMs: number;
+  readonly logLevel: LogLevel;
+}
+
+export interface HelpCommand {
+  readonly command: 'help';
+  readonly text: string;
+}
+
+export type CliCommand = NodeCommand | ClusterCommand | HelpCommand;
+
+export const USAGE = `actor-raft: a replicated key-value store on the actor-raft Raft library
+
+Usage:
+  actor-raft node --id N --peers ID=HOST:PORT,... --http HOST:PORT (--data DIR | --memory) [options]
+      Runs one cluster member (one per machine in a real deployment).
+      --id N                 this member's id (must appear in --peers)
+      --peers LIST           every member's Raft address: 1=10.0.0.1:7001,2=10.0.0.2:7001,...
+      --listen HOST:PORT     Raft address to bind when it differs from ours in --peers
+      --data DIR             where the Raft log and state are kept (created if missing)
+      --memory               keep everything in memory instead (lost on exit; demos only)
+      --http HOST:PORT       address of this member's HTTP API
+      --http-peers LIST      every member's HTTP address (id=host:port,...), to point clients at the leader
+      --secret S             shared cluster secret (prefer the ACTOR_RAFT_SECRET environment variable;
+                             required when there is more than one member)
+      --cluster-id X         cluster name; members of other clusters are refused (default actor-raft)
+      --tick MS              milliseconds per Raft tick (default 100)
+      --election-tick N      ticks without a leader before campaigning (default 10)
+      --heartbeat-tick N     ticks between leader heartbeats (default 1)
+      --disable-forwarding   answer writes on followers with 421 and the leader's address
+      --request-timeout MS   how long a write or linearizable read may wait (default 5000)
+      --log-level LEVEL      debug, info, warn or error (default info)
+
+  actor-raft cluster [--nodes 3] [--data ./data] [options]
+      Runs a local cluster, one OS process per member, and prints the leader as it changes.
+      --nodes N              members (default 3)
+      --data DIR             parent of each member's data directory (default ./data)
+      --host HOST            address to bind (default 127.0.0.1)
+      --base-port P          Raft port of member 1; member i uses P+i-1 (default 7001)
+      --http-base-port P     HTTP port of member 1 (default 8001)
+      --cluster-id X, --tick MS, --log-level LEVEL   as for node
+
+  actor-raft help            this text
+`;
+
+const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
+
+function parseIntFlag(flag: string, raw: string | undefined, def: number, min: number, max: number): number {
+  if (raw === undefined) return def;
+  if (!/^\d+$/.test(raw.trim())) throw new UsageError(`--${flag} must be a whole number, got ${JSON.stringify(raw)}`);
+  const n = Number(raw);
+  if (n < min || n > max) throw new UsageError(`--${flag} must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+function requireFlag<T>(flag: string, value: T | undefined, hint: string): T {
+  if (value === undefined || value === '') throw new UsageError(`missing required flag --${flag} (${hint})`);
+  return value;
+}
+
+function checkAddress(flag: string, address: string): string {
+  if (!isValidAddress(address)) throw new UsageError(`--${flag}: ${JSON.stringify(address)} is not a valid address; expected host:port with a port in 1..65535`);
+  return address;
+}
+
+/** Parses `1=host:port,2=host:port` into a map, refusing bad ids, bad addresses and duplicates. */
+export function parseMemberList(flag: string, raw: string): Map<number, string> {
+  const out = new Map<number, string>();
+  const seenAddresses = new Map<string, number>();
+  const items = raw.split(',').map((s) => s.trim());
+  if (items.length === 0 || items.every((s) => s === '')) throw new UsageError(`--${flag} is empty; expected id=host:port,...`);
+  for (const item of items) {
+    if (item === '') throw new UsageError(`--${flag} has an empty item in ${JSON.stringify(raw)}`);
+    const eq = item.indexOf('=');
+    if (eq < 0) throw new UsageError(`--${flag}: ${JSON.stringify(item)} is not id=host:port`);
+    const idText = item.slice(0, eq).trim();
+    const address = item.slice(eq + 1).trim();
+    if (!/^\d+$/.test(idText) || Number(idText) < 1 || !Number.isSafeInteger(Number(idText))) {
+      throw new UsageError(`--${flag}: member id ${JSON.stringify(idText)} must be a positive whole number`);
+    }
+    const id = Number(idText);
+    if (out.has(id)) throw new UsageError(`--${flag}: duplicate member id ${id}`);
+    if (!isValidAddress(address)) throw new UsageError(`--${flag}: member ${id} has a bad address ${JSON.stringify(address)}; expected host:port with a port in 1..65535`);
+    const other = seenAddresses.get(address);
+    if (other !== undefined) throw new UsageError(`--${flag}: members ${other} and ${id} share the address ${address}`);
+    seenAddresses.set(address, id);
+    out.set(id, address);
+  }
+  return out;
+}
+
+function parseLogLevel(raw: string | undefined): LogLevel {
+  if (raw === undefined) return 'info';
+  if (!(LOG_LEVELS as readonly string[]).includes(raw)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(raw)}`);
+  return raw as LogLevel;
+}
+
+const nodeOptions = {
+  id: { type: 'string' },
+  peers: { type: 'string' },
+  listen: { type: 'string' },
+  data: { type: 'string' },
+  memory: { type: 'boolean' },
+  http: { type: 'string' },
+  'http-peers': { type: 'string' },
+  secret: { type: 'string' },
+  'cluster-id': { type: 'string' },
+  tick: { type: 'string' },
+  'election-tick': { type: 'string' },
+  'heartbeat-tick': { type: 'string' },
+  'disable-forwarding': { type: 'boolean' },
+  'request-timeout': { type: 'string' },
+  'log-level': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+const clusterOptions = {
+  nodes: { type: 'string' },
+  data: { type: 'string' },
+  host: { type: 'string' },
+  'base-port': { type: 'string' },
+  'http-base-port': { type: 'string' },
+  'cluster-id': { type: 'string' },
+  tick: { type: 'string' },
+  'log-level': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+type ParseConfig = Parameters<typeof parseArgs>[0];
+
+/** node:util parseArgs, with its errors turned into UsageErrors that name the subcommand. */
+function parseFlags<O extends NonNullable<ParseConfig>['options']>(command: string, args: readonly string[], options: O) {
+  try {
+    return parseArgs({ args: [...args], options: options!, strict: true, allowPositionals: false }).values as Record<string, string | boolean | undefined>;
+  } catch (err) {
+    const e = err as Error & { code?: string };
+    if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+      const flag = /'([^']+)'/.exec(e.message)?.[1] ?? e.message;
+      throw new UsageError(`unknown flag ${flag} for "actor-raft ${command}"; run "actor-raft help" for the flags`);
+    }
+    if (e.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
+      const arg = /'([^']+)'/.exec(e.message)?.[1] ?? '';
+      throw new UsageError(`unexpected argument ${JSON.stringify(arg)} for "actor-raft ${command}"`);
+    }
+    if (e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') throw new UsageError(e.message.replace(/^Option '([^']+)'/, 'flag $1'));
+    throw new UsageError(e.message);
+  }
+}
+
+function parseNode(args: readonly string[], env: Readonly<Record<string, string | undefined>>): NodeCommand | HelpCommand {
+  const v = parseFlags('node', args, nodeOptions);
+  if (v.help) return { command: 'help', text: USAGE };
+  const idText = requireFlag('id', v.id as string | undefined, "this member's id, e.g. --id 1");
+  const id = parseIntFlag('id', idText, 0, 1, Number.MAX_SAFE_INTEGER);
+  const peers = parseMemberList('peers', requireFlag('peers', v.peers as string | undefined, 'every member, e.g. --peers 1=127.0.0.1:7001,2=127.0.0.1:7002'));
+  if (!peers.has(id)) throw new UsageError(`--id ${id} is not one of the members in --peers (${[...peers.keys()].join(', ')})`);
+  const listen = v.listen === undefined ? undefined : checkAddress('listen', v.listen as string);
+  const memory = v.memory === true;
+  const data = v.data as string | undefined;
+  if (memory && data !== undefined) throw new UsageError('use either --data DIR or --memory, not both');
+  if (!memory && (data === undefined || data === '')) throw new UsageError('missing required flag --data (where this member keeps its log; or --memory for a throwaway node)');
+  const http = checkAddress('http', requireFlag('http', v.http as string | undefined, "this member's HTTP API address, e.g. --http 127.0.0.1:8001"));
+  const httpPeers = v['http-peers'] === undefined ? new Map<number, string>() : parseMemberList('http-peers', v['http-peers'] as string);
+  for (const hid of httpPeers.keys()) if (!peers.has(hid)) throw new UsageError(`--http-peers names member ${hid}, which is not in --peers`);
+  if (!httpPeers.has(id)) httpPeers.set(id, http);
+  const secret = (v.secret as string | undefined) ?? env.ACTOR_RAFT_SECRET;
+  if (secret === '') throw new UsageError('the secret must not be empty');
+  if (peers.size > 1 && secret === undefined) {
+    throw new UsageError('a cluster of more than one member needs a shared secret: set ACTOR_RAFT_SECRET (or pass --secret) to the same value on every member');
+  }
+  const clusterId = (v['cluster-id'] as string | undefined) ?? 'actor-raft';
+  if (clusterId === '') throw new UsageError('--cluster-id must not be empty');
+  const tickMs = parseIntFlag('tick', v.tick as string | undefined, 100, 1, 60_000);
+  const heartbeatTick = parseIntFlag('heartbeat-tick', v['heartbeat-tick'] as string | undefined, 1, 1, 1_000_000);
+  const electionTick = parseIntFlag('election-tick', v['election-tick'] as string | undefined, 10, 2, 1_000_000);
+  if (electionTick <= heartbeatTick) throw new UsageError(`--election-tick (${electionTick}) must be greater than --heartbeat-tick (${heartbeatTick})`);
+  return {
+    command: 'node',
+    id,
+    peers: [...peers].map(([pid, address]) => ({ id: pid, address })),
+    listen,
+    dataDir: memory ? '' : data!,
+    http,
+    httpPeers,
+    secret,
+    clusterId,
+    tickMs,
+    electionTick,
+    heartbeatTick,
+    disableForwarding: v['disable-forwarding'] === true,
+    requestTimeoutMs: parseIntFlag('request-timeout', v['request-timeout'] as string | undefined, 5000, 1, 3_600_000),
+    logLevel: parseLogLevel(v['log-level'] as string | undefined),
+  };
+}
+
+function parseCluster(args: readonly string[]): ClusterCommand | HelpCommand {
+  const v = parseFlags('cluster', args, clusterOptions);
+  if (v.help) return { command: 'help', text: USAGE };
+  const nodes = parseIntFlag('nodes', v.nodes as string | undefined, 3, 1, 99);
+  const dataDir = (v.data as string | undefined) ?? './data';
+  if (dataDir === '') throw new UsageError('--data must not be empty');
+  const host = (v.host as string | undefined) ?? '127.0.0.1';
+  const basePort = parseIntFlag('base-port', v['base-port'] as string | undefined, 7001, 1, 65535);
+  const httpBasePort = parseIntFlag('http-base-port', v['http-base-port'] as string | undefined, 8001, 1, 65535);
+  checkAddress('host', `${host}:${basePort}`);
+  if (basePort + nodes - 1 > 65535) throw new UsageError(`--base-port ${basePort} leaves no room for ${nodes} members (ports up to 65535)`);
+  if (httpBasePort + nodes - 1 > 65535) throw new UsageError(`--http-base-port ${httpBasePort} leaves no room for ${nodes} members (ports up to 65535)`);
+  if (basePort < httpBasePort + nodes && httpBasePort < basePort + nodes) {
+    throw new UsageError(`the Raft ports ${basePort}..${basePort + nodes - 1} and the HTTP ports ${httpBasePort}..${httpBasePort + nodes - 1} overlap`);
+  }
+  const clusterId = (v['cluster-id'] as string | undefined) ?? 'actor-raft';
+  if (clusterId === '') throw new UsageError('--cluster-id must not be empty');
+  return {
+    command: 'cluster',
+    nodes,
+    dataDir,
+    host,
+    basePort,
+    httpBasePort,
+    clusterId,
+    tickMs: parseIntFlag('tick', v.tick as string | undefined, 100, 1, 60_000),
+    logLevel: parseLogLevel(v['log-level'] as string | undefined),
+  };
+}
+
+/**
+ * Parses `actor-raft <command> [flags]` (argv without node and the script). Throws UsageError with
+ * a message for the user on any problem.
+ */
+export function parseCli(argv: readonly string[], env: Readonly<Record<string, string | undefined>> = {}): CliCommand {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'node':
+      return parseNode(rest, env);
+    case 'cluster':
+      return parseCluster(rest);
+    case undefined:
+      throw new UsageError('missing command: expected "actor-raft node ..." or "actor-raft cluster ..."; run "actor-raft help" for the flags');
+    case 'help':
+    case '--help':
+    case '-h':
+      return { command: 'help', text: USAGE };
+    default:
+      throw new UsageError(`unknown command ${JSON.stringify(command)}; expected "node", "cluster" or "help"`);
+  }
+}

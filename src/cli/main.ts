@@ -1,0 +1,361 @@
+/**
+ * `actor-raft`: the command line of the replicated key-value example.
+ *
+ *   actor-raft node ...      one member: a RaftNode with the KV state machine and its HTTP API
+ *   actor-raft cluster ...   a local cluster, one OS process per member, leader changes printed
+ *
+ * Exit codes: 0 after a clean stop, 1 on a runtime failure, 2 on a bad command line.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type Logger, createNode } from '../actors/raft-node.ts';
+import { createKvHttpServer } from '../kv/kv-http-server.ts';
+import { type KvResult, KvStateMachine } from '../kv/kv-state-machine.ts';
+import { type ClusterCommand, type LogLevel, type NodeCommand, USAGE, UsageError, parseCli } from './args.ts';
+
+const LEVELS: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+function formatFields(fields: Record<string, unknown> | undefined): string {
+  if (!fields) return '';
+  return Object.entries(fields)
+    .map(([k, v]) => ` ${k}=${typeof v === 'string' && !/\s/.test(v) ? v : JSON.stringify(v)}`)
+    .join('');
+}
+
+/** Plain text lines: info and debug on stdout, warnings and errors on stderr. */
+function textLogger(level: LogLevel, prefix: string): Logger {
+  const min = LEVELS[level];
+  const line = (lvl: LogLevel, msg: string, fields?: Record<string, unknown>) => {
+    if (LEVELS[lvl] < min) return;
+    const text = `${new Date().toISOString()} ${lvl.toUpperCase().padEnd(5)} ${prefix}${msg}${formatFields(fields)}\n`;
+    (LEVELS[lvl] >= LEVELS.warn ? process.stderr : process.stdout).write(text);
+  };
+  return {
+    debug: (m, f) => line('debug', m, f),
+    info: (m, f) => line('info', m, f),
+    warn: (m, f) => line('warn', m, f),
+    error: (m, f) => line('error', m, f),
+  };
+}
+
+// ----- actor-raft node -----
+
+async function runNode(cmd: NodeCommand): Promise<number> {
+  const log = textLogger(cmd.logLevel, `node ${cmd.id}: `);
+  let fatal: string | undefined;
+  let shutdown: (reason: string, code: number) => void = () => {};
+  // The library's own logger: its "leader changed" line is replaced by ours (which names the HTTP address).
+  const libLog: Logger = {
+    ...log,
+    info: (m, f) => (m === 'leader changed' ? log.debug(m, f) : log.info(m, f)),
+    error: (m, f) => {
+      log.error(m, f);
+      if (m.startsWith('fatal error')) {
+        fatal = m;
+        queueMicrotask(() => shutdown('fatal error', 1));
+      }
+    },
+  };
+  const kv = new KvStateMachine();
+  const node = createNode<KvResult>(
+    {
+      nodeId: cmd.id,
+      peers: cmd.peers.map((p) => ({ ...p })),
+      dataDir: cmd.dataDir,
+      tickInterval: cmd.tickMs,
+      electionTick: cmd.electionTick,
+      heartbeatTick: cmd.heartbeatTick,
+      disableProposalForwarding: cmd.disableForwarding,
+    },
+    kv,
+    { secret: cmd.secret, clusterId: cmd.clusterId, listen: cmd.listen, logger: libLog },
+  );
+  const http = createKvHttpServer({ node, kv, httpPeers: cmd.httpPeers, requestTimeoutMs: cmd.requestTimeoutMs });
+
+  let stopping: Promise<number> | undefined;
+  let exitCode = 0;
+  const done = new Promise<number>((resolveDone) => {
+    shutdown = (reason, code) => {
+      if (stopping) return;
+      exitCode = code;
+      log.info('stopping', { reason });
+      // A stop that hangs must not keep the process alive forever.
+      const force = setTimeout(() => {
+        log.error('graceful stop took longer than 10 s; exiting');
+        resolveDone(1);
+      }, 10_000);
+      force.unref();
+      stopping = (async () => {
+        const closing = http.close();
+        setTimeout(() => http.server.closeAllConnections(), 2000).unref();
+        await node.stop();
+        await closing;
+        clearTimeout(force);
+        log.info('stopped');
+        return exitCode;
+      })();
+      stopping.then(resolveDone, (err: Error) => {
+        log.error('stop failed', { error: err.message });
+        resolveDone(1);
+      });
+    };
+  });
+  process.on('SIGINT', () => shutdown('SIGINT', 0));
+  process.on('SIGTERM', () => shutdown('SIGTERM', 0));
+  // Started by `actor-raft cluster` (or a test) over an IPC channel: leave when the parent goes.
+  if (process.send) process.on('disconnect', () => shutdown('the parent process exited', 0));
+
+  try {
+    await node.start();
+    await http.listen(cmd.http);
+  } catch (err) {
+    log.error('could not start', { error: (err as Error).message });
+    await node.stop().catch(() => {});
+    await http.close().catch(() => {});
+    return 1;
+  }
+  node.errors$.subscribe((err) => log.warn('node error', { error: err.message }));
+  let lastLead = 0;
+  node.state$.subscribe((s) => {
+    if (s.lead === 0 || s.lead === lastLead) return;
+    lastLead = s.lead;
+    const httpAddr = cmd.httpPeers.get(s.lead);
+    log.info(s.lead === cmd.id ? 'leader changed: this node leads' : `leader changed: node ${s.lead}`, {
+      leader: s.lead,
+      role: s.raftState,
+      term: node.status().term,
+      ...(httpAddr ? { leaderHttp: `http://${httpAddr}` } : {}),
+    });
+  });
+  log.info('ready', {
+    raft: cmd.listen ?? cmd.peers.find((p) => p.id === cmd.id)!.address,
+    http: `http://${http.address()}`,
+    data: cmd.dataDir || '(memory)',
+    members: cmd.peers.length,
+  });
+  process.send?.({ type: 'ready', id: cmd.id, http: http.address() });
+  const code = await done;
+  if (fatal) return 1;
+  return code;
+}
+
+// ----- actor-raft cluster -----
+
+interface Member {
+  readonly id: number;
+  readonly raft: string;
+  readonly http: string;
+  readonly dataDir: string;
+  child: ChildProcess | undefined;
+  exited: boolean;
+}
+
+interface ClusterFile {
+  readonly nodes: number;
+  readonly clusterId: string;
+}
+
+/** The secret of a local cluster: generated once, kept in `<data>/cluster-secret` (mode 0600). */
+function clusterSecret(dataDir: string): string {
+  const file = join(dataDir, 'cluster-secret');
+  if (existsSync(file)) {
+    const s = readFileSync(file, 'utf8').trim();
+    if (s) return s;
+  }
+  const secret = randomBytes(24).toString('base64url');
+  writeFileSync(file, secret + '\n', { mode: 0o600 });
+  return secret;
+}
+
+function fetchStatus(address: string, timeoutMs: number): Promise<Record<string, unknown> | undefined> {
+  return new Promise((resolveStatus) => {
+    const req = httpGet(`http://${address}/status`, { timeout: timeoutMs }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => {
+        try {
+          resolveStatus(res.statusCode === 200 ? (JSON.parse(body) as Record<string, unknown>) : undefined);
+        } catch {
+          resolveStatus(undefined);
+        }
+      });
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolveStatus(undefined));
+  });
+}
+
+async function runCluster(cmd: ClusterCommand): Promise<number> {
+  const out = (s: string) => process.stdout.write(`${s}\n`);
+  const dataDir = resolve(cmd.dataDir);
+  mkdirSync(dataDir, { recursive: true });
+  const clusterFile = join(dataDir, 'cluster.json');
+  if (existsSync(clusterFile)) {
+    const prev = JSON.parse(readFileSync(clusterFile, 'utf8')) as ClusterFile;
+    if (prev.nodes !== cmd.nodes || prev.clusterId !== cmd.clusterId) {
+      throw new UsageError(
+        `${cmd.dataDir} holds a ${prev.nodes}-member cluster "${prev.clusterId}"; run with --nodes ${prev.nodes} --cluster-id ${prev.clusterId}, or remove ${cmd.dataDir} to start a new one`,
+      );
+    }
+  } else {
+    writeFileSync(clusterFile, JSON.stringify({ nodes: cmd.nodes, clusterId: cmd.clusterId } satisfies ClusterFile) + '\n');
+  }
+  const secret = clusterSecret(dataDir);
+  const resumed = existsSync(join(dataDir, '1'));
+  const members: Member[] = [];
+  const hostPart = cmd.host.includes(':') && !cmd.host.startsWith('[') ? `[${cmd.host}]` : cmd.host;
+  for (let i = 1; i <= cmd.nodes; i++) {
+    members.push({ id: i, raft: `${hostPart}:${cmd.basePort + i - 1}`, http: `${hostPart}:${cmd.httpBasePort + i - 1}`, dataDir: join(dataDir, String(i)), child: undefined, exited: false });
+  }
+  const peers = members.map((m) => `${m.id}=${m.raft}`).join(',');
+  const httpPeers = members.map((m) => `${m.id}=${m.http}`).join(',');
+  let stopping = false;
+  let allExited: () => void = () => {};
+  const finished = new Promise<void>((r) => (allExited = r));
+  const tsx = import.meta.resolve('tsx');
+  const self = fileURLToPath(import.meta.url);
+
+  out(`actor-raft: ${resumed ? 'resuming' : 'starting'} a ${cmd.nodes}-member cluster "${cmd.clusterId}" in ${cmd.dataDir}`);
+  for (const m of members) {
+    const logFile = join(dataDir, `node-${m.id}.log`);
+    const logStream = createWriteStream(logFile, { flags: 'a' });
+    const child = spawn(
+      process.execPath,
+      [
+        '--import', tsx, self, 'node',
+        '--id', String(m.id),
+        '--peers', peers,
+        '--http', m.http,
+        '--http-peers', httpPeers,
+        '--data', m.dataDir,
+        '--cluster-id', cmd.clusterId,
+        '--tick', String(cmd.tickMs),
+        '--log-level', cmd.logLevel,
+      ],
+      { env: { ...process.env, ACTOR_RAFT_SECRET: secret }, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] },
+    );
+    m.child = child;
+    child.stdout!.pipe(logStream);
+    let errBuf = '';
+    child.stderr!.on('data', (chunk: Buffer) => {
+      logStream.write(chunk);
+      errBuf += chunk.toString('utf8');
+      let nl: number;
+      while ((nl = errBuf.indexOf('\n')) >= 0) {
+        process.stderr.write(`[node ${m.id}] ${errBuf.slice(0, nl)}\n`);
+        errBuf = errBuf.slice(nl + 1);
+      }
+    });
+    child.on('exit', (code, signal) => {
+      m.exited = true;
+      if (!stopping) out(`node ${m.id} exited unexpectedly (${signal ?? `code ${code}`}); see ${logFile}`);
+      if (members.every((x) => x.exited)) allExited();
+    });
+    out(`  node ${m.id}: http http://${m.http}  raft ${m.raft}  data ${join(cmd.dataDir, String(m.id))}  log ${join(cmd.dataDir, `node-${m.id}.log`)}`);
+  }
+  out(`try:  curl -X PUT --data hello http://${members[0]!.http}/kv/greeting   then   curl http://${members[members.length - 1]!.http}/kv/greeting`);
+  out('Ctrl-C stops the cluster; running it again resumes from the same data.');
+
+  // Watch the leader: poll every member's /status and report changes.
+  let lastLeader: number | undefined;
+  let lastTerm = 0;
+  let noLeaderSince = 0;
+  const started = Date.now();
+  const poll = setInterval(async () => {
+    if (stopping) return;
+    const statuses = await Promise.all(members.map((m) => (m.exited ? undefined : fetchStatus(m.http, 1000))));
+    if (stopping) return;
+    let leader: { id: number; term: number } | undefined;
+    for (const s of statuses) {
+      if (s && s.raftState === 'leader' && typeof s.term === 'number' && (!leader || s.term > leader.term)) leader = { id: s.id as number, term: s.term };
+    }
+    if (leader) {
+      noLeaderSince = 0;
+      if (leader.id !== lastLeader || leader.term !== lastTerm) {
+        const m = members.find((x) => x.id === leader!.id)!;
+        const up = statuses.filter(Boolean).length;
+        out(`${new Date().toISOString()} leader: node ${leader.id} (http://${m.http}), term ${leader.term}, ${up}/${members.length} members up${lastLeader === undefined ? ` — elected ${((Date.now() - started) / 1000).toFixed(1)} s after start` : ''}`);
+        lastLeader = leader.id;
+        lastTerm = leader.term;
+      }
+    } else if (lastLeader !== 0) {
+      noLeaderSince ||= Date.now();
+      if (Date.now() - noLeaderSince > 1000 && lastLeader !== undefined) {
+        out(`${new Date().toISOString()} no leader right now (election in progress or no majority up)`);
+        lastLeader = 0;
+      }
+    }
+  }, 300);
+
+  const stopAll = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      out('stopping again: killing the members now');
+      for (const m of members) if (!m.exited) m.child?.kill('SIGKILL');
+      return;
+    }
+    stopping = true;
+    clearInterval(poll);
+    out(`\n${signal}: stopping the cluster (Ctrl-C again to kill at once)`);
+    for (const m of members) if (!m.exited) m.child?.kill('SIGTERM');
+    setTimeout(() => {
+      for (const m of members) if (!m.exited) m.child?.kill('SIGKILL');
+    }, 15_000).unref();
+  };
+  process.on('SIGINT', () => stopAll('SIGINT'));
+  process.on('SIGTERM', () => stopAll('SIGTERM'));
+
+  await finished;
+  clearInterval(poll);
+  if (stopping) {
+    out('cluster stopped; data kept in ' + cmd.dataDir);
+    return 0;
+  }
+  out('every member exited; stopping');
+  return 1;
+}
+
+// ----- entry point -----
+
+async function main(argv: readonly string[]): Promise<number> {
+  let cmd;
+  try {
+    cmd = parseCli(argv, process.env);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`actor-raft: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  try {
+    switch (cmd.command) {
+      case 'help':
+        process.stdout.write(USAGE);
+        return 0;
+      case 'node':
+        return await runNode(cmd);
+      case 'cluster':
+        return await runCluster(cmd);
+    }
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`actor-raft: ${err.message}\n`);
+      return 2;
+    }
+    process.stderr.write(`actor-raft: ${(err as Error).stack ?? String(err)}\n`);
+    return 1;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`actor-raft: ${(err as Error)?.stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,300 @@
+/**
+ * The HTTP API of one member of the replicated key-value example (node:http, no framework).
+ *
+ *   PUT    /kv/:key[?prevValue=v | ?prevExist=false]   body = value; CAS with prevValue / create-only
+ *   GET    /kv/:key[?stale=true]                        linearizable (ReadIndex) unless stale=true
+ *   DELETE /kv/:key[?prevValue=v]
+ *   GET    /kv[?prefix=p][&stale=true]                  keys, count, digest and applied index
+ *   GET    /status                                      node.status() plus addresses and kv digest
+ *
+ * Every error is JSON `{ error, ... }`. When a request needs the leader and this node cannot serve
+ * it, the answer names the leader: `{ error, leader, leaderAddress, leaderHttp }`, with 421 when
+ * a leader is known (and a `Location` header with the same path on the leader's HTTP address) or
+ * 503 when none is.
+ */
+import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { RaftNode } from '../actors/raft-node.ts';
+import { NotLeaderError, ProposalDroppedError, StoppedError } from '../errors.ts';
+import { type KvCommand, type KvResult, KvStateMachine, MAX_KEY_BYTES, encodeCommand, validateCommand } from './kv-state-machine.ts';
+
+/** 18 bytes of proposal envelope plus msgpack framing of the command. */
+const PROPOSAL_OVERHEAD = 64;
+
+export interface KvHttpServerOptions {
+  readonly node: RaftNode<KvResult>;
+  readonly kv: KvStateMachine;
+  /** HTTP address (`host:port`) of every member, self included, to point clients at the leader. */
+  readonly httpPeers?: ReadonlyMap<number, string>;
+  /** Largest request body in bytes. Default 1 MiB (also bounded by the node's maxSizePerMsg). */
+  readonly maxBodyBytes?: number;
+  /** How long a write or a linearizable read may wait for the cluster. Default 5000 ms. */
+  readonly requestTimeoutMs?: number;
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly extra: Record<string, unknown> = {},
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+export class KvHttpServer {
+  readonly server: Server;
+  private readonly node: RaftNode<KvResult>;
+  private readonly kv: KvStateMachine;
+  private readonly httpPeers: ReadonlyMap<number, string>;
+  private readonly maxBodyBytes: number;
+  private readonly timeoutMs: number;
+
+  constructor(opts: KvHttpServerOptions) {
+    this.node = opts.node;
+    this.kv = opts.kv;
+    this.httpPeers = opts.httpPeers ?? new Map();
+    const proposalRoom = this.node.config.maxSizePerMsg - PROPOSAL_OVERHEAD - MAX_KEY_BYTES;
+    this.maxBodyBytes = Math.min(opts.maxBodyBytes ?? 1024 * 1024, proposalRoom);
+    this.timeoutMs = opts.requestTimeoutMs ?? 5000;
+    this.server = createServer((req, res) => {
+      this.handle(req, res).catch((err: unknown) => this.fail(res, req, err));
+    });
+    this.server.keepAliveTimeout = 5000;
+  }
+
+  /** Listens on `host:port` (port 0: any free port). Resolves with the bound address. */
+  listen(address: string): Promise<string> {
+    const i = address.lastIndexOf(':');
+    const host = address.slice(0, i).replace(/^\[|\]$/g, '');
+    const port = Number(address.slice(i + 1));
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error) => reject(err);
+      this.server.once('error', onError);
+      this.server.listen(port, host, () => {
+        this.server.off('error', onError);
+        resolve(this.address());
+      });
+    });
+  }
+
+  /** The bound `host:port`. */
+  address(): string {
+    const a = this.server.address() as AddressInfo;
+    return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+  }
+
+  /** Stops accepting connections and closes idle ones; in-flight requests finish. */
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeIdleConnections();
+    });
+  }
+
+  // ----- routing -----
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const path = url.pathname;
+    if (path === '/status') {
+      if (req.method !== 'GET' && req.method !== 'HEAD') throw this.methodNotAllowed('GET');
+      return this.status(res);
+    }
+    if (path === '/kv' || path === '/kv/') {
+      if (req.method !== 'GET' && req.method !== 'HEAD') throw this.methodNotAllowed('GET');
+      return this.list(res, url);
+    }
+    if (path.startsWith('/kv/')) {
+      let key: string;
+      try {
+        key = decodeURIComponent(path.slice(4));
+      } catch {
+        throw new HttpError(400, 'the key is not valid percent-encoding');
+      }
+      const keyProblem = validateCommand({ op: 'delete', key });
+      if (keyProblem) throw new HttpError(400, `bad key: ${keyProblem}`);
+      switch (req.method) {
+        case 'GET':
+        case 'HEAD':
+          return this.get(res, key, url);
+        case 'PUT':
+        case 'POST':
+          return this.put(req, res, key, url);
+        case 'DELETE':
+          return this.delete(res, key, url);
+        default:
+          throw this.methodNotAllowed('GET, PUT, DELETE');
+      }
+    }
+    throw new HttpError(404, `no route for ${req.method} ${path}; try /kv/<key> or /status`);
+  }
+
+  private methodNotAllowed(allow: string): HttpError {
+    return new HttpError(405, `method not allowed; allowed: ${allow}`, {}, { allow });
+  }
+
+  // ----- handlers -----
+
+  private async get(res: ServerResponse, key: string, url: URL): Promise<void> {
+    const readIndex = await this.barrier(url);
+    const value = this.kv.get(key);
+    const headers = { 'x-raft-applied': String(this.kv.applied), ...(readIndex ? { 'x-raft-read-index': String(readIndex) } : {}) };
+    if (value === undefined) return this.json(res, 404, { error: 'key not found', key }, headers);
+    res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(value), ...headers });
+    res.end(value);
+  }
+
+  private async list(res: ServerResponse, url: URL): Promise<void> {
+    const readIndex = await this.barrier(url);
+    const prefix = url.searchParams.get('prefix') ?? '';
+    const body: Record<string, unknown> = { applied: this.kv.applied, count: this.kv.size, digest: this.kv.digest() };
+    if (readIndex) body.readIndex = readIndex;
+    if (url.searchParams.get('digest') !== 'true') body.keys = this.kv.keys(prefix);
+    this.json(res, 200, body);
+  }
+
+  private async put(req: IncomingMessage, res: ServerResponse, key: string, url: URL): Promise<void> {
+    const value = await this.readBody(req);
+    const prevValue = url.searchParams.get('prevValue');
+    const prevExist = url.searchParams.get('prevExist');
+    if (prevExist !== null && prevExist !== 'false') throw new HttpError(400, 'prevExist only takes "false" (create the key only if it does not exist)');
+    if (prevExist === 'false' && prevValue !== null) throw new HttpError(400, 'use either prevValue or prevExist=false, not both');
+    const cmd: KvCommand =
+      prevValue !== null ? { op: 'cas', key, prev: prevValue, value } : prevExist === 'false' ? { op: 'cas', key, prev: null, value } : { op: 'put', key, value };
+    await this.write(res, cmd);
+  }
+
+  private async delete(res: ServerResponse, key: string, url: URL): Promise<void> {
+    const prevValue = url.searchParams.get('prevValue');
+    await this.write(res, prevValue !== null ? { op: 'delete', key, prev: prevValue } : { op: 'delete', key });
+  }
+
+  private async write(res: ServerResponse, cmd: KvCommand): Promise<void> {
+    const data = encodeCommand(cmd);
+    if (data.byteLength + PROPOSAL_OVERHEAD > this.node.config.maxSizePerMsg) {
+      throw new HttpError(413, `the command is ${data.byteLength} bytes; the cluster takes at most ${this.node.config.maxSizePerMsg - PROPOSAL_OVERHEAD}`);
+    }
+    const out = await this.node.propose(data, { signal: AbortSignal.timeout(this.timeoutMs) });
+    const r = out.result;
+    const headers = { 'x-raft-index': String(out.index), 'x-raft-term': String(out.term) };
+    if (r.ok) {
+      if (r.op === 'delete' && r.prev === null) return this.json(res, 404, { error: 'key not found', key: r.key, index: out.index }, headers);
+      return this.json(res, 200, { ok: true, key: r.key, prev: r.prev, index: out.index, term: out.term }, headers);
+    }
+    if (r.error === 'compare failed') return this.json(res, 412, { ok: false, error: 'compare failed', key: r.key, current: r.current, index: out.index }, headers);
+    this.json(res, 400, { ok: false, error: `bad command: ${r.reason}` }, headers);
+  }
+
+  private status(res: ServerResponse): void {
+    const s = this.node.status();
+    this.json(res, 200, {
+      ...s,
+      address: this.node.peerAddress(s.id) ?? null,
+      http: this.httpPeers.get(s.id) ?? this.address(),
+      leaderAddress: s.lead ? (this.node.peerAddress(s.lead) ?? null) : null,
+      leaderHttp: s.lead ? (this.httpPeers.get(s.lead) ?? null) : null,
+      kv: { applied: this.kv.applied, count: this.kv.size, digest: this.kv.digest() },
+    });
+  }
+
+  // ----- helpers -----
+
+  /** The ReadIndex barrier unless `stale=true`. Resolves with the read index (0 when skipped). */
+  private async barrier(url: URL): Promise<number> {
+    const stale = url.searchParams.get('stale');
+    if (stale === 'true' || stale === '1') return 0;
+    return this.node.readIndex({ signal: AbortSignal.timeout(this.timeoutMs) });
+  }
+
+  private readBody(req: IncomingMessage): Promise<string> {
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > this.maxBodyBytes) {
+      return Promise.reject(new HttpError(413, `the value is ${declared} bytes; at most ${this.maxBodyBytes} are accepted`));
+    }
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      let done = false;
+      req.on('data', (chunk: Buffer) => {
+        if (done) return;
+        size += chunk.length;
+        if (size > this.maxBodyBytes) {
+          done = true;
+          reject(new HttpError(413, `the value exceeds ${this.maxBodyBytes} bytes`));
+          return;
+        }
+        chunks.push(chunk);
+      });
+      req.on('end', () => {
+        if (done) return;
+        done = true;
+        const buf = Buffer.concat(chunks);
+        const text = new TextDecoder('utf-8', { fatal: true });
+        try {
+          resolve(text.decode(buf));
+        } catch {
+          reject(new HttpError(400, 'the value must be UTF-8 text'));
+        }
+      });
+      req.on('error', (err) => {
+        if (!done) {
+          done = true;
+          reject(err);
+        }
+      });
+    });
+  }
+
+  private json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const text = JSON.stringify(body) + '\n';
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+    res.end(text);
+  }
+
+  /** The leader hint every "ask the leader" answer carries. */
+  private leaderHint(leaderId: number): { leader: number | null; leaderAddress: string | null; leaderHttp: string | null } {
+    if (!leaderId) return { leader: null, leaderAddress: null, leaderHttp: null };
+    return { leader: leaderId, leaderAddress: this.node.peerAddress(leaderId) ?? null, leaderHttp: this.httpPeers.get(leaderId) ?? null };
+  }
+
+  private fail(res: ServerResponse, req: IncomingMessage, err: unknown): void {
+    const e = this.toHttpError(err, req);
+    if (e.status === 413) res.setHeader('connection', 'close');
+    this.json(res, e.status, { error: e.message, ...e.extra }, e.headers);
+    if (e.status === 413) res.on('finish', () => req.destroy());
+  }
+
+  private toHttpError(err: unknown, req: IncomingMessage): HttpError {
+    if (err instanceof HttpError) return err;
+    if (err instanceof NotLeaderError) {
+      // The node's own hint may lack the id (reads refused for want of a leader): ask the node.
+      const leaderId = err.leaderId || (this.node.leader() !== this.node.id ? this.node.leader() : 0);
+      const hint = this.leaderHint(leaderId);
+      if (!hint.leader) return new HttpError(503, 'no leader is known right now; retry shortly', hint, { 'retry-after': '1' });
+      const headers: Record<string, string> = { 'x-raft-leader': String(hint.leader) };
+      if (hint.leaderHttp) headers.location = `http://${hint.leaderHttp}${req.url ?? '/'}`;
+      return new HttpError(421, `this node is not the leader; send the request to node ${hint.leader}${hint.leaderHttp ? ` at http://${hint.leaderHttp}` : ''}`, hint, headers);
+    }
+    if (err instanceof ProposalDroppedError) {
+      return new HttpError(503, `${err.message}; retry shortly`, this.leaderHint(this.node.leader()), { 'retry-after': '1' });
+    }
+    if (err instanceof StoppedError) return new HttpError(503, 'this node is stopped', {}, { 'retry-after': '1' });
+    if (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')) {
+      return new HttpError(504, `no answer from the cluster within ${this.timeoutMs} ms; a write may or may not have been applied`, this.leaderHint(this.node.leader()));
+    }
+    if (err instanceof RangeError) return new HttpError(413, err.message);
+    if (err instanceof TypeError && err.message.startsWith('invalid kv command')) return new HttpError(400, err.message);
+    return new HttpError(500, `internal error: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+/** Creates the HTTP API of one member. Call `listen(address)` to serve it. */
+export function createKvHttpServer(opts: KvHttpServerOptions): KvHttpServer {
+  return new KvHttpServer(opts);
+}
