@@ -13,7 +13,7 @@ import { StoppedError } from '../errors.ts';
 import type { Config } from '../config.ts';
 import { MemoryStorage } from '../io/memory-storage.ts';
 import { type RoleEvent, roleMachine, rpcEvent } from '../machines/role.machine.ts';
-import { type ConfState, type Entry, EntryType, type HardState, type Message, type Snapshot, hardStateEqual } from '../raft/raftpb.ts';
+import { type ConfChange, type ConfState, type Entry, EntryType, type HardState, type Message, type Snapshot, hardStateEqual } from '../raft/raftpb.ts';
 import { type ProposalOutcome, type ProposedEntry, RaftState } from '../raft/raft-state.ts';
 import type { Ready } from '../raft/ready.ts';
 import { type SoftState, StateType } from '../raft/state-type.ts';
@@ -134,6 +134,32 @@ export class NodeActor {
     this.raft.lastReadRefusal = undefined;
     this.send({ type: 'READ_INDEX', context });
     return this.raft.lastReadRefusal;
+  }
+
+  /**
+   * A committed ConfChange entry was applied: the new membership takes effect now (thesis §4.1).
+   * Returns the new ConfState, for the host to persist.
+   */
+  applyConfChange(cc: ConfChange): ConfState {
+    this.send({ type: 'APPLY_CONF_CHANGE', cc });
+    return this.raft.tracker.confState();
+  }
+
+  /** Hands leadership to `to` (leader only). Returns the reason when refused. */
+  transferLeadership(to: number): string | undefined {
+    this.raft.lastTransferRefusal = undefined;
+    this.send({ type: 'TRANSFER_LEADERSHIP', to });
+    return this.raft.lastTransferRefusal;
+  }
+
+  /**
+   * Records a snapshot of the state machine taken right after applying `index` and compacts the
+   * in-memory log, keeping `config.snapshotCatchUpEntries` entries behind it. The host persists
+   * the returned snapshot (its storage then drops the entries it covers).
+   */
+  createSnapshot(index: number, data: Uint8Array): Snapshot {
+    if (this.stopped) throw new StoppedError(`node ${this.raft.id}`);
+    return this.raft.createSnapshot(index, data, this.raft.config.snapshotCatchUpEntries);
   }
 
   /** Shorthand for proposing plain commands. */

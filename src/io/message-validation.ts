@@ -67,7 +67,23 @@ function checkMessage(value: unknown): number {
   for (let i = 0; i < m.entries.length; i++) bytes += checkEntry(m.entries[i], `message.entries[${i}]`);
   if (m.snapshot !== undefined && m.snapshot !== null) bytes += checkSnapshot(m.snapshot, 'message.snapshot');
   if (m.context !== undefined && m.context !== null) bytes += requireBytes(m.context, 'message.context').length;
+  if (m.chunk !== undefined && m.chunk !== null) checkChunk(m, requireObject(m.chunk, 'message.chunk'));
   return bytes;
+}
+
+/** Largest snapshot a follower agrees to receive: it allocates the whole buffer up front. */
+export const MAX_SNAPSHOT_SIZE = 2 ** 32 - 1;
+
+/** A snapshot chunk must say which bytes it holds, and they must lie inside the snapshot. */
+function checkChunk(m: Fields, chunk: Fields): void {
+  if (m.type !== MessageType.MsgSnap) fail('message.chunk is only allowed on MsgSnap');
+  const offset = requireCount(chunk.offset, 'message.chunk.offset');
+  const size = requireCount(chunk.size, 'message.chunk.size');
+  if (size > MAX_SNAPSHOT_SIZE) fail(`message.chunk.size ${size} exceeds the largest snapshot accepted (${MAX_SNAPSHOT_SIZE} bytes)`);
+  const snap = m.snapshot as Fields | undefined | null;
+  if (!snap) fail('message.chunk needs message.snapshot');
+  const len = (snap.data as Uint8Array).length;
+  if (offset + len > size) fail(`message.chunk [${offset}, ${offset + len}) lies outside a snapshot of ${size} bytes`);
 }
 
 function checkEntry(value: unknown, path: string): number {
@@ -166,6 +182,10 @@ function buildMessage(m: Fields, arena: Arena): Message {
   };
   if (m.snapshot !== undefined && m.snapshot !== null) msg.snapshot = buildSnapshot(m.snapshot as Fields, arena);
   if (m.context !== undefined && m.context !== null) msg.context = arena.copy(m.context as Uint8Array);
+  if (m.chunk !== undefined && m.chunk !== null) {
+    const c = m.chunk as Fields;
+    msg.chunk = { offset: c.offset as number, size: c.size as number };
+  }
   return msg;
 }
 

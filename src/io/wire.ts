@@ -8,8 +8,9 @@
  * connection. The layout is fixed by `PROTOCOL_VERSION`:
  *
  *   [type, to, from, term, logTerm, index, commit, reject, rejectHint,
- *    [[term, index, type, data], ...], snapshot | nil, context | nil]
+ *    [[term, index, type, data], ...], snapshot | nil, context | nil, chunk | nil]
  *   snapshot = [data, index, term, voters, learners]
+ *   chunk = [offset, size]   (MsgSnap: which bytes of the snapshot `data` holds)
  *
  * Handshake frames are maps: they are rare, and a map lets a node read the `version` of a peer
  * that speaks a different layout and refuse it with a clear reason.
@@ -49,13 +50,14 @@ export function encodeMessage(msg: Message): Uint8Array {
     msg.rejectHint,
     msg.entries.map(entryTuple),
   ];
-  if (snap !== undefined || msg.context !== undefined) {
+  if (snap !== undefined || msg.context !== undefined || msg.chunk !== undefined) {
     tuple.push(
       snap === undefined
         ? null
         : [snap.data, snap.metadata.index, snap.metadata.term, snap.metadata.confState.voters, snap.metadata.confState.learners],
     );
     tuple.push(msg.context ?? null);
+    if (msg.chunk !== undefined) tuple.push([msg.chunk.offset, msg.chunk.size]);
   }
   return packr.pack(tuple);
 }
@@ -76,10 +78,10 @@ export function decodePeerMessage(body: Uint8Array, peer: { from: number; to: nu
 
 /** Rearranges a tuple into the Message field names; types are left for validation to check. */
 function messageCandidate(value: unknown): unknown {
-  if (!Array.isArray(value) || value.length < 10 || value.length > 12) {
+  if (!Array.isArray(value) || value.length < 10 || value.length > 13) {
     throw new InvalidMessageError('invalid message: frame body is not a message tuple');
   }
-  const [type, to, from, term, logTerm, index, commit, reject, rejectHint, entries, snapshot, context] = value;
+  const [type, to, from, term, logTerm, index, commit, reject, rejectHint, entries, snapshot, context, chunk] = value;
   return {
     type,
     to,
@@ -93,6 +95,7 @@ function messageCandidate(value: unknown): unknown {
     entries: Array.isArray(entries) ? entries.map(entryCandidate) : entries,
     snapshot: snapshotCandidate(snapshot),
     context,
+    chunk: Array.isArray(chunk) && chunk.length === 2 ? { offset: chunk[0], size: chunk[1] } : chunk,
   };
 }
 

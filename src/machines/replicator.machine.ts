@@ -16,6 +16,10 @@ import { setup } from 'xstate';
 import type { Message } from '../raft/raftpb.ts';
 import type { Progress } from '../raft/progress.ts';
 import type { RaftState } from '../raft/raft-state.ts';
+import { SnapshotSender } from '../raft/snapshot-transfer.ts';
+
+/** Chunks of a snapshot allowed in flight to one follower. */
+const SNAPSHOT_WINDOW = 4;
 
 export interface ReplicatorInput {
   readonly peer: number;
@@ -26,6 +30,8 @@ export interface ReplicatorContext {
   readonly peer: number;
   readonly raft: RaftState;
   readonly progress: Progress;
+  /** The snapshot transfer under way in the `snapshot` state. */
+  readonly transfer: { sender: SnapshotSender | undefined };
 }
 
 export type ReplicatorEvent =
@@ -37,7 +43,9 @@ export type ReplicatorEvent =
   | { type: 'HEARTBEAT_RESPONSE'; msg: Message }
   /** The transport could not reach the peer: stop pipelining into the void. */
   | { type: 'UNREACHABLE' }
-  | { type: 'SNAPSHOT_STATUS'; reject: boolean };
+  | { type: 'SNAPSHOT_STATUS'; reject: boolean }
+  /** The follower holds the snapshot's bytes up to `offset`. */
+  | { type: 'SNAPSHOT_ACK'; index: number; offset: number };
 
 /**
  * Sends appends while the flow control allows: one in probe, as many as the window holds in
@@ -122,7 +130,29 @@ export const replicatorMachine = setup({
     },
     sendHeartbeat: ({ context, event }) =>
       context.raft.sendHeartbeat(context.peer, context.progress, event.type === 'SEND_HEARTBEAT' ? event.context : undefined),
-    sendSnapshot: ({ context }) => context.raft.sendSnapshot(context.peer, context.progress),
+    /** Raft §7: the entries this follower needs are gone; send the snapshot, in chunks. */
+    startSnapshotTransfer: ({ context }) => {
+      const snap = context.raft.log.snapshot();
+      context.progress.becomeSnapshot(snap.metadata.index);
+      const sender = new SnapshotSender(snap, context.raft.config.maxSizePerMsg, SNAPSHOT_WINDOW, context.raft.config.electionTick * 4);
+      context.transfer.sender = sender;
+      context.raft.sendSnapshotChunks(context.peer, snap, sender.nextChunks());
+    },
+    sendMoreChunks: ({ context, event }) => {
+      const sender = context.transfer.sender;
+      if (!sender || event.type !== 'SNAPSHOT_ACK' || event.index !== sender.index) return;
+      sender.ack(event.offset);
+      context.progress.recentActive = true;
+      context.raft.sendSnapshotChunks(context.peer, sender.snapshot, sender.nextChunks());
+    },
+    /** A live follower and a stalled transfer: resend from the last acknowledged byte, with backoff. */
+    resumeStalledTransfer: ({ context }) => {
+      const sender = context.transfer.sender;
+      if (sender && sender.heartbeat()) context.raft.sendSnapshotChunks(context.peer, sender.snapshot, sender.nextChunks());
+    },
+    endSnapshotTransfer: ({ context }) => {
+      context.transfer.sender = undefined;
+    },
     sendAppend: ({ context }) => sendAppends(context, false),
     sendAppendEvenIfEmpty: ({ context }) => sendAppends(context, true),
   },
@@ -132,6 +162,7 @@ export const replicatorMachine = setup({
     peer: input.peer,
     raft: input.raft,
     progress: input.raft.tracker.progress.get(input.peer)!,
+    transfer: { sender: undefined },
   }),
   initial: 'probe',
   on: {
@@ -182,13 +213,15 @@ export const replicatorMachine = setup({
       },
     },
     snapshot: {
-      entry: 'sendSnapshot',
+      entry: 'startSnapshotTransfer',
+      exit: 'endSnapshotTransfer',
       on: {
         APPEND_RESPONSE: [
           { guard: 'caughtUpPastSnapshot', target: 'replicate', actions: 'recordAck' },
           { actions: 'recordAck' },
         ],
-        HEARTBEAT_RESPONSE: { actions: 'resumeAfterHeartbeat' },
+        SNAPSHOT_ACK: { actions: 'sendMoreChunks' },
+        HEARTBEAT_RESPONSE: { actions: ['resumeAfterHeartbeat', 'resumeStalledTransfer'] },
         SNAPSHOT_STATUS: { target: 'probe' },
         UNREACHABLE: { target: 'probe' },
       },

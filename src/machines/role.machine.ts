@@ -13,7 +13,7 @@
  * role states handle. Time enters only as TICK; nothing here touches a timer, a socket or a disk.
  */
 import { type ActorRefFrom, and, assign, enqueueActions, not, raise, setup } from 'xstate';
-import { type Message, MessageType } from '../raft/raftpb.ts';
+import { type ConfChange, EntryType, type Message, MessageType } from '../raft/raftpb.ts';
 import { type ProposedEntry, type RaftState, isTransferCampaign } from '../raft/raft-state.ts';
 import { replicatorMachine } from './replicator.machine.ts';
 
@@ -34,7 +34,11 @@ export type RoleInputEvent =
   | { type: 'PROPOSE'; entries: readonly ProposedEntry[] }
   | { type: 'CAMPAIGN' }
   /** A linearizable read barrier (thesis §6.4); `context` identifies the request. */
-  | { type: 'READ_INDEX'; context: Uint8Array };
+  | { type: 'READ_INDEX'; context: Uint8Array }
+  /** A committed membership change was applied by the host: it takes effect now (thesis §4.1). */
+  | { type: 'APPLY_CONF_CHANGE'; cc: ConfChange }
+  /** Hand leadership to another voter (thesis §3.10). */
+  | { type: 'TRANSFER_LEADERSHIP'; to: number };
 
 /** A message, raised again under the name of its RPC once the term rules have run. */
 export type RpcEvent =
@@ -53,6 +57,7 @@ export type RpcEvent =
   | { type: 'SNAPSHOT_STATUS'; msg: Message }
   | { type: 'READ_INDEX_REQUEST'; msg: Message }
   | { type: 'READ_INDEX_RESPONSE'; msg: Message }
+  | { type: 'SNAPSHOT_ACK'; msg: Message }
   | { type: 'UNHANDLED'; msg: Message };
 
 export type RoleEvent = RoleInputEvent | RpcEvent;
@@ -73,6 +78,7 @@ const rpcEventOf: Partial<Record<MessageType, RpcEvent['type']>> = {
   [MessageType.MsgSnapStatus]: 'SNAPSHOT_STATUS',
   [MessageType.MsgReadIndex]: 'READ_INDEX_REQUEST',
   [MessageType.MsgReadIndexResp]: 'READ_INDEX_RESPONSE',
+  [MessageType.MsgSnapAck]: 'SNAPSHOT_ACK',
 };
 
 /** The RPC event a message is raised as. */
@@ -145,6 +151,13 @@ export const roleMachine = setup({
     heartbeatDue: ({ context }) => context.raft.heartbeatElapsed >= context.raft.config.heartbeatTick,
     isFromSelf: ({ context, event }) => msgOf(event)?.from === context.raft.id,
     isTransferringLeadership: ({ context }) => context.raft.leadTransferee !== 0,
+    /** Thesis §4.1: one membership change at a time; the next waits until the last is applied. */
+    isConfChangeWhilePending: ({ context, event }) => {
+      const entries = event.type === 'PROPOSE' ? event.entries : event.type === 'FORWARDED_PROPOSAL' ? event.msg.entries : [];
+      return entries.some((e) => e.type === EntryType.ConfChange) && context.raft.confChangePending();
+    },
+    /** A leader removed from the voters steps down (it no longer counts towards any quorum). */
+    removedFromVoters: ({ context }) => !context.raft.tracker.isVoter(context.raft.id),
   },
   actions: {
     // ----- term rules -----
@@ -176,13 +189,55 @@ export const roleMachine = setup({
     // ----- followers -----
     handleAppendEntries: ({ context, event }) => context.raft.handleAppendEntries(msgOf(event)!),
     handleHeartbeat: ({ context, event }) => context.raft.handleHeartbeat(msgOf(event)!),
-    handleSnapshot: ({ context, event }) => context.raft.handleSnapshot(msgOf(event)!),
+    handleSnapshot: ({ context, event }) => context.raft.handleSnapshotChunk(msgOf(event)!),
     forwardProposal: ({ context, event }) => {
       if (event.type === 'PROPOSE') context.raft.forwardProposal(event.entries);
     },
     dropProposal: ({ context }) => context.raft.dropProposal('no leader is known; the proposal was dropped'),
     dropProposalDuringTransfer: ({ context }) =>
       context.raft.dropProposal('leadership is being transferred; the proposal was dropped'),
+    dropConfChangeWhilePending: ({ context }) => {
+      context.raft.lastProposal = {
+        kind: 'dropped',
+        reason: 'another membership change is in progress; propose the next one after it is applied',
+        confChangeInProgress: true,
+      };
+    },
+
+    // ----- membership -----
+    applyConfChange: ({ context, event }) => {
+      if (event.type === 'APPLY_CONF_CHANGE') context.raft.applyConfChange(event.cc);
+    },
+    /** Spawn replicators for members added, stop those of members removed. */
+    syncReplicators: enqueueActions(({ context, enqueue }) => {
+      const members = new Set(context.raft.tracker.members());
+      for (const [id, ref] of context.replicators) if (!members.has(id)) enqueue.stopChild(ref);
+      enqueue.assign(({ context: ctx, spawn }) => {
+        const replicators = new Map<number, ActorRefFrom<typeof replicatorMachine>>();
+        for (const id of members) {
+          if (id === ctx.raft.id) continue;
+          const existing = ctx.replicators.get(id);
+          replicators.set(id, existing ?? spawn('replicator', { id: `replicator-${id}`, input: { peer: id, raft: ctx.raft } }));
+        }
+        return { replicators };
+      });
+    }),
+
+    // ----- leadership transfer -----
+    startLeaderTransfer: ({ context, event }) => {
+      if (event.type !== 'TRANSFER_LEADERSHIP') return;
+      const raft = context.raft;
+      raft.lastTransferRefusal = raft.startLeaderTransfer(event.to);
+      // Bring the target up to date; MsgTimeoutNow follows once its log matches.
+      context.replicators.get(event.to)?.send({ type: 'SEND_APPEND', sendIfEmpty: false });
+    },
+    refuseLeaderTransfer: ({ context }) => {
+      context.raft.lastTransferRefusal = context.raft.lead === 0 ? 'no leader is known' : `not the leader; node ${context.raft.lead} is`;
+    },
+    maybeSendTimeoutNow: ({ context, event }) => {
+      const m = msgOf(event);
+      if (m) context.raft.maybeSendTimeoutNow(m.from);
+    },
 
     // ----- leaders -----
     initLeadership: ({ context }) => context.raft.initLeadership(),
@@ -246,6 +301,9 @@ export const roleMachine = setup({
         case 'SNAPSHOT_STATUS':
           ref.send({ type: 'SNAPSHOT_STATUS', reject: m.reject });
           break;
+        case 'SNAPSHOT_ACK':
+          ref.send({ type: 'SNAPSHOT_ACK', index: m.index, offset: m.commit });
+          break;
       }
     },
     acknowledgeOwnAppend: ({ context, event }) => context.raft.acknowledgeOwnAppend(msgOf(event)!.index),
@@ -300,6 +358,9 @@ export const roleMachine = setup({
     REQUEST_VOTE: [{ guard: 'canGrantVote', actions: 'grantVote' }, { actions: 'rejectVote' }],
     /** Thesis §9.6: a pre-vote is granted on the same rules, without changing term or vote. */
     REQUEST_PRE_VOTE: [{ guard: 'canGrantVote', actions: 'grantVote' }, { actions: 'rejectVote' }],
+    /** Thesis §4.1: a membership change takes effect on every node when it is applied. */
+    APPLY_CONF_CHANGE: { actions: 'applyConfChange' },
+    TRANSFER_LEADERSHIP: { actions: 'refuseLeaderTransfer' },
   },
   states: {
     follower: {
@@ -370,6 +431,8 @@ export const roleMachine = setup({
       entry: ['initLeadership', 'spawnReplicators', 'appendNoop', 'broadcastAppend'],
       exit: ['stopReplicators', 'clearPendingReads'],
       always: [
+        /** A leader removed from the voters steps down and stops counting itself (thesis §4.2.2). */
+        { guard: 'removedFromVoters', target: 'follower', actions: 'forgetLeader' },
         /** CheckQuorum (thesis §6.2): no word from a majority for an election timeout: step down. */
         {
           guard: and(['quorumRoundEnded', 'checkQuorumEnabled', not('quorumActive')]),
@@ -384,16 +447,21 @@ export const roleMachine = setup({
         TICK: { actions: 'advanceLeaderTimers' },
         PROPOSE: [
           { guard: 'isTransferringLeadership', actions: 'dropProposalDuringTransfer' },
+          { guard: 'isConfChangeWhilePending', actions: 'dropConfChangeWhilePending' },
           { actions: ['appendProposals', 'broadcastAppend'] },
         ],
         FORWARDED_PROPOSAL: [
           { guard: 'isTransferringLeadership' },
+          { guard: 'isConfChangeWhilePending' },
           { actions: ['appendProposals', 'broadcastAppend'] },
         ],
         APPEND_RESPONSE: [
           { guard: 'isFromSelf', actions: ['acknowledgeOwnAppend', 'advanceCommitIndex'] },
-          { actions: ['forwardToReplicator', 'advanceCommitIndex'] },
+          { actions: ['forwardToReplicator', 'advanceCommitIndex', 'maybeSendTimeoutNow'] },
         ],
+        SNAPSHOT_ACK: { actions: 'forwardToReplicator' },
+        APPLY_CONF_CHANGE: { actions: ['applyConfChange', 'syncReplicators', 'advanceCommitIndex'] },
+        TRANSFER_LEADERSHIP: { actions: 'startLeaderTransfer' },
         HEARTBEAT_RESPONSE: { actions: ['forwardToReplicator', 'recordReadAck'] },
         READ_INDEX: { actions: 'confirmRead' },
         READ_INDEX_REQUEST: { actions: 'confirmRead' },

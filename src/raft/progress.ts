@@ -28,7 +28,7 @@ export class Progress {
     next: number,
     maxInflight: number,
     maxInflightBytes: number,
-    readonly isLearner = false,
+    public isLearner = false,
   ) {
     this.next = next;
     this.inflights = new Inflights(maxInflight, maxInflightBytes);

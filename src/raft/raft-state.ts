@@ -12,6 +12,7 @@ import { MemoryStorage } from '../io/memory-storage.ts';
 import { RaftLog } from './raft-log.ts';
 import {
   type ConfState,
+  type Snapshot,
   type Entry,
   EntryType,
   type HardState,
@@ -22,8 +23,10 @@ import {
 import { Rng } from './rng.ts';
 import { StateType, type SoftState } from './state-type.ts';
 import { ProgressTracker } from './tracker.ts';
-import type { Progress } from './progress.ts';
+import { Progress } from './progress.ts';
 import { ReadOnly, type ReadState } from './read-only.ts';
+import { SnapshotReceiver, type ChunkToSend } from './snapshot-transfer.ts';
+import { type ConfChange, ConfChangeType } from './raftpb.ts';
 
 /** A command as proposed, before the leader gives it an index and a term. */
 export interface ProposedEntry {
@@ -36,7 +39,7 @@ export type ProposalOutcome =
   | { readonly kind: 'appended'; readonly index: number; readonly term: number; readonly count: number }
   | { readonly kind: 'forwarded'; readonly leader: number }
   | { readonly kind: 'notLeader'; readonly leader: number }
-  | { readonly kind: 'dropped'; readonly reason: string };
+  | { readonly kind: 'dropped'; readonly reason: string; readonly confChangeInProgress?: boolean };
 
 export interface RaftStateOptions {
   readonly config: Readonly<Config>;
@@ -103,6 +106,10 @@ export class RaftState {
   private deferredReads: { from: number; context: Uint8Array }[] = [];
   /** Why the last local read request could not be started, if it could not. */
   lastReadRefusal: string | undefined = undefined;
+  /** Follower: the snapshot being received in chunks, if any. */
+  private incomingSnapshot: SnapshotReceiver | undefined = undefined;
+  /** Why the last leadership transfer request was refused, if it was. */
+  lastTransferRefusal: string | undefined = undefined;
 
   constructor(opts: RaftStateOptions) {
     const cfg = opts.config;
@@ -282,13 +289,43 @@ export class RaftState {
     this.send({ type: MessageType.MsgHeartbeatResp, to: m.from, context: m.context });
   }
 
-  /** InstallSnapshot receiver (Raft §7): restore unless the log already covers the snapshot. */
-  handleSnapshot(m: Message): void {
+  /**
+   * InstallSnapshot receiver, one chunk at a time (Raft §7). Chunks are copied into one buffer;
+   * each is acknowledged with the offset held so far; the last one installs the snapshot.
+   */
+  handleSnapshotChunk(m: Message): void {
     const snap = m.snapshot;
     if (!snap) return;
+    if (!m.chunk) {
+      this.handleSnapshot(snap, m.from);
+      return;
+    }
+    const { offset, size } = m.chunk;
+    const meta = snap.metadata;
+    if (meta.index <= this.log.committed) {
+      // Nothing to install: tell the leader where our log is so it goes back to appending.
+      this.incomingSnapshot = undefined;
+      this.send({ type: MessageType.MsgAppResp, to: m.from, index: this.log.committed });
+      return;
+    }
+    let rx = this.incomingSnapshot;
+    if (!rx || !rx.matches(m.from, m.term, meta, size)) {
+      rx = offset === 0 ? new SnapshotReceiver(m.from, m.term, meta, size) : undefined;
+      this.incomingSnapshot = rx;
+    }
+    if (rx) rx.accept(offset, snap.data);
+    this.send({ type: MessageType.MsgSnapAck, to: m.from, index: meta.index, commit: rx?.received ?? 0 });
+    if (rx && rx.complete()) {
+      this.incomingSnapshot = undefined;
+      this.handleSnapshot(rx.snapshot(), m.from);
+    }
+  }
+
+  /** Installs a complete snapshot unless the log already covers it. */
+  handleSnapshot(snap: Snapshot, from: number): void {
     const { index, term } = snap.metadata;
     if (index <= this.log.committed) {
-      this.send({ type: MessageType.MsgAppResp, to: m.from, index: this.log.committed });
+      this.send({ type: MessageType.MsgAppResp, to: from, index: this.log.committed });
       return;
     }
     if (this.log.matchTerm(index, term)) {
@@ -298,7 +335,7 @@ export class RaftState {
       this.log.restore(snap);
       this.tracker.setConfState(snap.metadata.confState);
     }
-    this.send({ type: MessageType.MsgAppResp, to: m.from, index: this.log.lastIndex() });
+    this.send({ type: MessageType.MsgAppResp, to: from, index: this.log.lastIndex() });
   }
 
   /** Forward a proposal to the leader (followers), or say why it cannot be taken. */
@@ -316,6 +353,94 @@ export class RaftState {
 
   dropProposal(reason: string): void {
     this.lastProposal = { kind: 'dropped', reason };
+  }
+
+  // ----- membership (Raft §6, thesis §4.1: one server at a time) -----
+
+  /** Whether a conf change is appended but not yet applied (a second one must wait). */
+  confChangePending(): boolean {
+    return this.pendingConfIndex > this.log.applied;
+  }
+
+  /**
+   * Applies a committed conf change: the new configuration takes effect when applied. A leader
+   * starts (or stops) tracking the member's progress. Returns the new ConfState.
+   */
+  applyConfChange(cc: ConfChange): ConfState {
+    const t = this.tracker;
+    const voters = new Set(t.voters);
+    const learners = new Set(t.learners);
+    switch (cc.type) {
+      case ConfChangeType.AddNode:
+        learners.delete(cc.nodeId);
+        voters.add(cc.nodeId);
+        break;
+      case ConfChangeType.AddLearnerNode:
+        voters.delete(cc.nodeId);
+        learners.add(cc.nodeId);
+        break;
+      case ConfChangeType.RemoveNode:
+        voters.delete(cc.nodeId);
+        learners.delete(cc.nodeId);
+        break;
+      case ConfChangeType.UpdateNode:
+        break;
+    }
+    t.setConfState({ voters: [...voters], learners: [...learners] });
+    if (this.lead === this.id) {
+      for (const id of t.members()) {
+        const pr = t.progress.get(id);
+        if (!pr) {
+          const fresh = new Progress(this.log.lastIndex() + 1, t.maxInflight, t.maxInflightBytes, learners.has(id));
+          if (id === this.id) fresh.match = this.log.lastIndex();
+          t.progress.set(id, fresh);
+        } else if (pr.isLearner !== learners.has(id)) {
+          pr.isLearner = learners.has(id);
+        }
+      }
+      for (const id of [...t.progress.keys()]) if (!voters.has(id) && !learners.has(id)) t.progress.delete(id);
+      if (cc.type === ConfChangeType.RemoveNode && cc.nodeId === this.leadTransferee) this.leadTransferee = 0;
+    }
+    return t.confState();
+  }
+
+  // ----- leadership transfer (thesis §3.10) -----
+
+  /**
+   * Leader: hand leadership to `to`. Proposals are refused until it completes or an election
+   * timeout passes. Once the target's log matches ours it gets MsgTimeoutNow and campaigns at once.
+   * Returns the reason when refused.
+   */
+  startLeaderTransfer(to: number): string | undefined {
+    if (to === this.id) return undefined;
+    if (!this.tracker.isVoter(to)) return `node ${to} is not a voting member`;
+    if (this.leadTransferee === to) return undefined;
+    this.leadTransferee = to;
+    this.electionElapsed = 0;
+    this.maybeSendTimeoutNow(to);
+    return undefined;
+  }
+
+  /** Sends MsgTimeoutNow to the transfer target once its log is complete. */
+  maybeSendTimeoutNow(from: number): void {
+    if (from !== this.leadTransferee || from === 0) return;
+    const pr = this.tracker.progress.get(from);
+    if (pr && pr.match === this.log.lastIndex()) this.send({ type: MessageType.MsgTimeoutNow, to: from });
+  }
+
+  // ----- local snapshots and compaction -----
+
+  /**
+   * Records a snapshot of the state machine taken right after applying `index`, and drops log
+   * entries older than `index - keepEntries` so slightly lagging followers still catch up from
+   * the log. Returns the snapshot for the host to persist.
+   */
+  createSnapshot(index: number, data: Uint8Array, keepEntries: number): Snapshot {
+    if (index > this.log.applied) throw new Error(`cannot snapshot at ${index}: only ${this.log.applied} is applied`);
+    const snap = this.log.stable.createSnapshotSync(index, this.tracker.confState(), data);
+    const compactTo = index - keepEntries;
+    if (compactTo > this.log.stable.firstIndexSync()) this.log.stable.compactSync(compactTo);
+    return snap;
   }
 
   // ----- leaders (Raft §5.3, §5.4, §8) -----
@@ -377,11 +502,12 @@ export class RaftState {
     return 'sent';
   }
 
-  /** Sends the current snapshot to a peer whose next entry was compacted (Raft §7). */
-  sendSnapshot(to: number, pr: Progress): void {
-    const snap = this.log.snapshot();
-    this.send({ type: MessageType.MsgSnap, to, snapshot: snap });
-    pr.becomeSnapshot(snap.metadata.index);
+  /** Sends chunks of a snapshot to a peer whose next entry was compacted (Raft §7). */
+  sendSnapshotChunks(to: number, snap: Snapshot, chunks: readonly ChunkToSend[]): void {
+    const size = snap.data.byteLength;
+    for (const c of chunks) {
+      this.send({ type: MessageType.MsgSnap, to, snapshot: { metadata: snap.metadata, data: c.data }, chunk: { offset: c.offset, size } });
+    }
   }
 
   /** A heartbeat carries the commit index, capped at what the follower is known to have. */

@@ -72,6 +72,12 @@ export const MessageType = {
   MsgReadIndexResp: 16,
   MsgPreVote: 17,
   MsgPreVoteResp: 18,
+  /**
+   * Not in etcd: a follower acknowledges the snapshot chunks it holds so far (`commit` is the
+   * byte offset it has received up to, `index` the snapshot's index). Snapshots travel in chunks
+   * so that a large state is never one message (see SnapshotTransfer).
+   */
+  MsgSnapAck: 19,
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
 
@@ -107,6 +113,13 @@ export interface Message {
   readonly snapshot?: Snapshot;
   /** Opaque request context: the ReadIndex request id, or the campaign kind for MsgTimeoutNow votes. */
   readonly context?: Uint8Array;
+  /** MsgSnap only: `snapshot.data` holds bytes [offset, offset + data.length) of a snapshot of `size` bytes. */
+  readonly chunk?: SnapshotChunk;
+}
+
+export interface SnapshotChunk {
+  readonly offset: number;
+  readonly size: number;
 }
 
 /** A message with every field at its zero value except those given. */

@@ -1,0 +1,129 @@
+/**
+ * Snapshots travel in chunks (Raft §7 sends a snapshot in chunks too: InstallSnapshot carries an
+ * `offset` and a `done` flag). A large state is then never one message, never one frame the
+ * transport must refuse, and a lost chunk costs one chunk, not the whole state.
+ *
+ * The leader's replicator owns a SnapshotSender per follower in its `snapshot` state; the
+ * follower's RaftState owns at most one SnapshotReceiver. Flow control is a window of chunks: the
+ * leader keeps at most `window` chunks unacknowledged; the follower acks the byte offset it holds
+ * so far (MsgSnapAck). A transfer that stops making progress is resumed from the last acked
+ * offset after a backoff counted in heartbeats. Chunks are views into the snapshot's bytes, so the
+ * sender never copies the state; the receiver copies each chunk once into one buffer of the
+ * snapshot's size.
+ */
+import type { Snapshot, SnapshotMetadata } from './raftpb.ts';
+
+export interface ChunkToSend {
+  readonly offset: number;
+  readonly data: Uint8Array;
+}
+
+export class SnapshotSender {
+  readonly size: number;
+  /** Bytes the follower acknowledged. */
+  acked = 0;
+  /** Bytes sent (acked or in flight). */
+  sent = 0;
+  /** Heartbeat acks seen since the last progress. */
+  private stalledBeats = 0;
+  /** Resends so far: each doubles the patience before the next one. */
+  retries = 0;
+  private emptySent = false;
+
+  constructor(
+    readonly snapshot: Snapshot,
+    readonly chunkSize: number,
+    readonly window: number,
+    readonly maxPatience = 64,
+  ) {
+    this.size = snapshot.data.byteLength;
+  }
+
+  get index(): number {
+    return this.snapshot.metadata.index;
+  }
+
+  /** The chunks the window allows now. */
+  nextChunks(): ChunkToSend[] {
+    const out: ChunkToSend[] = [];
+    if (this.size === 0) {
+      if (!this.emptySent) {
+        this.emptySent = true;
+        out.push({ offset: 0, data: this.snapshot.data });
+      }
+      return out;
+    }
+    while (this.sent < this.size && this.sent - this.acked < this.window * this.chunkSize) {
+      const end = Math.min(this.size, this.sent + this.chunkSize);
+      out.push({ offset: this.sent, data: this.snapshot.data.subarray(this.sent, end) });
+      this.sent = end;
+    }
+    return out;
+  }
+
+  /**
+   * The follower holds the first `offset` bytes. An offset below what we acked means it lost its
+   * partial copy (it restarted, or began another transfer): start again from there.
+   */
+  ack(offset: number): void {
+    if (offset > this.acked) {
+      this.acked = Math.min(offset, this.size);
+      this.stalledBeats = 0;
+      if (this.sent < this.acked) this.sent = this.acked;
+    } else if (offset < this.acked) {
+      this.acked = offset;
+      this.sent = offset;
+      this.emptySent = false;
+    }
+  }
+
+  /**
+   * A heartbeat ack arrived while the transfer is unfinished: the follower is alive. After
+   * 2, 4, 8 ... heartbeats without progress, the unacknowledged chunks are sent again.
+   */
+  heartbeat(): boolean {
+    if (this.size > 0 && this.acked >= this.size) return false;
+    this.stalledBeats++;
+    const patience = Math.min(this.maxPatience, 2 ** (this.retries + 1));
+    if (this.stalledBeats < patience) return false;
+    this.stalledBeats = 0;
+    this.retries++;
+    this.sent = this.acked;
+    this.emptySent = false;
+    return true;
+  }
+}
+
+export class SnapshotReceiver {
+  private readonly buffer: Uint8Array;
+  received = 0;
+
+  constructor(
+    readonly from: number,
+    readonly term: number,
+    readonly metadata: SnapshotMetadata,
+    readonly size: number,
+  ) {
+    this.buffer = new Uint8Array(size);
+  }
+
+  /** Whether a chunk belongs to this transfer. */
+  matches(from: number, term: number, metadata: SnapshotMetadata, size: number): boolean {
+    return this.from === from && this.term === term && this.metadata.index === metadata.index && this.metadata.term === metadata.term && this.size === size;
+  }
+
+  /** Takes a chunk if it is the next one; duplicates and gaps are ignored (the ack tells the leader where we are). */
+  accept(offset: number, data: Uint8Array): void {
+    if (offset !== this.received) return;
+    this.buffer.set(data, offset);
+    this.received += data.byteLength;
+  }
+
+  complete(): boolean {
+    return this.received >= this.size;
+  }
+
+  snapshot(): Snapshot {
+    return { metadata: this.metadata, data: this.buffer };
+  }
+}
