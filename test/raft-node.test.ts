@@ -1,0 +1,282 @@
+/**
+ * RaftNode in one process: several nodes over real TCP on 127.0.0.1 with MemoryStorage, and the
+ * manual (etcd-style) Ready mode driven by hand.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { type RaftNode, createNode } from '../src/actors/raft-node.ts';
+import { NotLeaderError, ProposalDroppedError, StoppedError } from '../src/errors.ts';
+import { MemoryStorage } from '../src/io/memory-storage.ts';
+import { type KvResult, KvStateMachine, encodeCommand } from '../src/kv/kv-state-machine.ts';
+import type { Message } from '../src/raft/raftpb.ts';
+import type { Ready } from '../src/raft/ready.ts';
+import { freePorts, settleWithin, sleep, waitUntil } from './fixtures/free-ports.ts';
+
+const SECRET = 'in-process test secret';
+
+interface Member {
+  readonly id: number;
+  readonly node: RaftNode<KvResult>;
+  readonly kv: KvStateMachine;
+}
+
+async function startCluster(size: number, extra: { disableProposalForwarding?: boolean } = {}): Promise<Member[]> {
+  const ports = await freePorts(size);
+  const peers = ports.map((port, i) => ({ id: i + 1, address: `127.0.0.1:${port}` }));
+  const members = peers.map((p) => {
+    const kv = new KvStateMachine();
+    const node = createNode<KvResult>({ nodeId: p.id, peers, tickInterval: 10, electionTick: 10, heartbeatTick: 1, ...extra }, kv, { secret: SECRET, clusterId: 'in-process' });
+    return { id: p.id, node, kv };
+  });
+  await Promise.all(members.map((m) => m.node.start()));
+  return members;
+}
+
+async function stopAll(members: readonly Member[]): Promise<void> {
+  await Promise.all(members.map((m) => m.node.stop()));
+}
+
+async function leaderOf(members: readonly Member[], timeoutMs = 10_000): Promise<Member> {
+  let found: Member | undefined;
+  await waitUntil(
+    () => {
+      const leaders = members.filter((m) => m.node.isLeader());
+      found = leaders.length === 1 && members.every((m) => m.node.leader() === leaders[0]!.id || !isRunning(m)) ? leaders[0] : undefined;
+      return found !== undefined;
+    },
+    'one leader that every member knows',
+    timeoutMs,
+  );
+  return found!;
+}
+
+const stopped = new Set<RaftNode<KvResult>>();
+const isRunning = (m: Member) => !stopped.has(m.node);
+
+const put = (key: string, value: string) => encodeCommand({ op: 'put', key, value });
+
+test('propose on a follower resolves only after the follower applied the entry', async () => {
+  const members = await startCluster(3);
+  try {
+    const leader = await leaderOf(members);
+    const follower = members.find((m) => m !== leader)!;
+    for (let i = 0; i < 20; i++) {
+      const key = `f${i}`;
+      const seenAtResolve = await follower.node.propose(put(key, `v${i}`)).then((r) => ({ r, local: follower.kv.get(key) }));
+      assert.is(seenAtResolve.local, `v${i}`, 'the follower state machine already holds the value');
+      assert.ok(seenAtResolve.r.result.ok);
+      assert.is(seenAtResolve.r.result.index, seenAtResolve.r.index);
+      assert.ok(follower.node.status().applied >= seenAtResolve.r.index);
+    }
+    // Concurrent proposals through a follower and the leader: each resolves with its own result.
+    const results = await Promise.all(
+      Array.from({ length: 200 }, (_, i) => (i % 2 ? follower : leader).node.propose(put(`c${i}`, `${i}`)).then((r) => ({ i, r }))),
+    );
+    const indexes = new Set(results.map(({ r }) => r.index));
+    assert.is(indexes.size, 200, 'every proposal got its own entry');
+    for (const { i, r } of results) {
+      assert.ok(r.result.ok && r.result.key === `c${i}`, `result ${i} is for its own command`);
+    }
+  } finally {
+    await stopAll(members);
+  }
+});
+
+test('disableProposalForwarding: a follower refuses with NotLeaderError naming the leader and its address', async () => {
+  const members = await startCluster(3, { disableProposalForwarding: true });
+  try {
+    const leader = await leaderOf(members);
+    const follower = members.find((m) => m !== leader)!;
+    const err = await follower.node.propose(put('x', 'y')).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    assert.instance(err, NotLeaderError);
+    assert.is((err as NotLeaderError).leaderId, leader.id);
+    assert.is((err as NotLeaderError).leaderAddress, leader.node.peerAddress(leader.id));
+    const ok = await leader.node.propose(put('x', 'y'));
+    assert.ok(ok.result.ok);
+  } finally {
+    await stopAll(members);
+  }
+});
+
+test('abort: an aborted signal rejects with its reason, before or during the proposal', async () => {
+  const members = await startCluster(3);
+  try {
+    const leader = await leaderOf(members);
+    const follower = members.find((m) => m !== leader)!;
+    const reason = new Error('caller gave up');
+    const pre = AbortSignal.abort(reason);
+    for (const m of [leader, follower]) {
+      const r = await settleWithin(m.node.propose(put('pre', '1'), { signal: pre }), 2000);
+      assert.equal(r, { status: 'rejected', reason }, 'already aborted: rejects with the reason');
+    }
+    // Aborted while in flight (before the entry could commit): rejects with the same reason.
+    for (const m of [leader, follower]) {
+      const c = new AbortController();
+      const p = m.node.propose(put('during', '1'), { signal: c.signal });
+      const why = new Error(`abort on node ${m.id}`);
+      c.abort(why);
+      const r = await settleWithin(p, 2000);
+      assert.equal(r, { status: 'rejected', reason: why });
+    }
+    // AbortSignal.timeout: the reason is the TimeoutError DOMException.
+    const t = AbortSignal.timeout(1);
+    await sleep(5);
+    const r = await settleWithin(follower.node.propose(put('t', '1'), { signal: t }), 2000);
+    assert.is(r.status, 'rejected');
+    assert.is((r as { reason: Error }).reason, t.reason);
+    assert.is((r as { reason: Error }).reason.name, 'TimeoutError');
+    // readIndex honours the signal too.
+    const rr = await settleWithin(follower.node.readIndex({ signal: AbortSignal.abort(reason) }), 2000);
+    assert.equal(rr, { status: 'rejected', reason });
+  } finally {
+    await stopAll(members);
+  }
+});
+
+test('propose and readIndex after stop() reject with StoppedError; stop is idempotent', async () => {
+  const members = await startCluster(1);
+  const [solo] = members;
+  await leaderOf(members);
+  const ok = await solo!.node.propose(put('a', '1'));
+  assert.ok(ok.result.ok);
+  await solo!.node.stop();
+  await solo!.node.stop();
+  stopped.add(solo!.node);
+  const r = await settleWithin(solo!.node.propose(put('b', '2')), 1000);
+  assert.is(r.status, 'rejected');
+  assert.instance((r as { reason: unknown }).reason, StoppedError);
+  const rr = await settleWithin(solo!.node.readIndex(), 1000);
+  assert.instance((rr as { reason: unknown }).reason, StoppedError);
+  assert.not.ok(solo!.node.isLeader());
+});
+
+test('proposals in flight when the leader stops settle (dropped, stopped or applied), never hang', async () => {
+  const members = await startCluster(3);
+  try {
+    const leader = await leaderOf(members);
+    const followers = members.filter((m) => m !== leader);
+    const inFlight = [
+      ...Array.from({ length: 50 }, (_, i) => leader.node.propose(put(`l${i}`, 'x'))),
+      ...Array.from({ length: 50 }, (_, i) => followers[i % 2]!.node.propose(put(`f${i}`, 'x'))),
+    ];
+    const stopping = leader.node.stop();
+    stopped.add(leader.node);
+    // Forwarded proposals wait for the entry for up to 4 election timeouts (400 ms here) plus the new election.
+    const outcomes = await Promise.all(inFlight.map((p) => settleWithin(p, 8000)));
+    await stopping;
+    const counts = { fulfilled: 0, dropped: 0, stopped: 0 };
+    for (const o of outcomes) {
+      assert.is.not(o.status, 'timeout', 'a proposal hung');
+      if (o.status === 'fulfilled') counts.fulfilled++;
+      else if (o.status === 'rejected') {
+        const e = o.reason;
+        assert.ok(e instanceof ProposalDroppedError || e instanceof StoppedError, `unexpected rejection ${String(e)}`);
+        if (e instanceof StoppedError) counts.stopped++;
+        else counts.dropped++;
+      }
+    }
+    // The leader's own proposals rejected with StoppedError.
+    for (const o of outcomes.slice(0, 50)) if (o.status === 'rejected') assert.instance(o.reason, StoppedError);
+    // The survivors elect a leader and keep working; a proposal that resolved is on both of them.
+    const next = await leaderOf(followers);
+    const after = await next.node.propose(put('after', 'ok'));
+    assert.ok(after.result.ok);
+    await waitUntil(() => followers.every((m) => m.kv.get('after') === 'ok'), 'both survivors applied the new write');
+    outcomes.forEach((o, i) => {
+      if (o.status !== 'fulfilled') return;
+      const key = i < 50 ? `l${i}` : `f${i - 50}`;
+      for (const m of followers) assert.is(m.kv.get(key), 'x', `acknowledged ${key} is on node ${m.id}`);
+    });
+    assert.is(followers[0]!.kv.digest(), followers[1]!.kv.digest());
+  } finally {
+    await stopAll(members);
+  }
+});
+
+// ----- manual Ready mode -----
+
+interface ManualMember {
+  readonly id: number;
+  readonly node: RaftNode<KvResult>;
+  readonly kv: KvStateMachine;
+  readonly storage: MemoryStorage;
+  readonly readies: Ready[];
+}
+
+/**
+ * Builds nodes in manual mode, each with a MemoryStorage the test owns. Every Ready is queued; the
+ * test's `pump` handles them: persist, deliver messages by hand with `step()`, apply, `advance()`.
+ */
+async function manualCluster(size: number): Promise<{ members: ManualMember[]; pump: () => number }> {
+  const peers = Array.from({ length: size }, (_, i) => ({ id: i + 1, address: `127.0.0.1:${40000 + i}` }));
+  const members: ManualMember[] = peers.map((p) => {
+    const kv = new KvStateMachine();
+    const storage = new MemoryStorage();
+    const node = createNode<KvResult>({ nodeId: p.id, peers, tickInterval: 5, electionTick: 10, heartbeatTick: 1 }, kv, { manual: true, storage });
+    const m: ManualMember = { id: p.id, node, kv, storage, readies: [] };
+    node.ready$.subscribe((rd) => m.readies.push(rd));
+    return m;
+  });
+  await Promise.all(members.map((m) => m.node.start()));
+  const byId = new Map(members.map((m) => [m.id, m]));
+  const pump = (): number => {
+    let handled = 0;
+    const outbox: Message[] = [];
+    for (const m of members) {
+      for (let rd = m.readies.shift(); rd; rd = m.readies.shift()) {
+        handled++;
+        // 1. persist, 2. send, 3. apply, 4. advance (etcd's order).
+        m.storage.writeSync({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot });
+        outbox.push(...rd.messages);
+        for (const e of rd.committedEntries) if (e.data.byteLength > 0) m.kv.apply(unwrap(e.data), e.index);
+        m.node.advance();
+      }
+    }
+    for (const msg of outbox) byId.get(msg.to)?.node.step(msg);
+    return handled;
+  };
+  return { members, pump };
+}
+
+/** Manual mode hands out entries as proposed, in the RaftNode's proposal envelope (18-byte header). */
+function unwrap(data: Uint8Array): Uint8Array {
+  return data.byteLength >= 18 && data[0] === 0xae && data[1] === 1 ? data.subarray(18) : data;
+}
+
+async function driveUntil(pump: () => number, cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`manual mode: timed out waiting for ${what}`);
+    if (pump() === 0) await sleep(1);
+    else await new Promise((r) => setImmediate(r));
+  }
+}
+
+for (const size of [1, 3]) {
+  test(`manual Ready mode drives a ${size}-node cluster to commit and apply proposals`, async () => {
+    const { members, pump } = await manualCluster(size);
+    try {
+      await driveUntil(pump, () => members.some((m) => m.node.isLeader()), 'a leader');
+      const leader = members.find((m) => m.node.isLeader())!;
+      const follower = members.find((m) => m !== leader);
+      for (let i = 0; i < 30; i++) void (i % 2 && follower ? follower : leader).node.propose(put(`m${i}`, `${i}`)).catch(() => {});
+      await driveUntil(pump, () => members.every((m) => m.kv.size === 30), 'every member applied all 30 proposals');
+      for (const m of members) {
+        assert.is(m.kv.get('m29'), '29');
+        assert.is(m.kv.digest(), leader.kv.digest());
+        // What the application persisted is the log: the storage it owns holds every entry.
+        const last = await m.storage.lastIndex();
+        assert.ok(last >= 31, `node ${m.id} persisted its log (last index ${last})`);
+        assert.is(m.storage.hardStateSync().commit, m.node.status().commit);
+        assert.is(m.node.status().applied, m.kv.applied);
+      }
+    } finally {
+      await Promise.all(members.map((m) => m.node.stop()));
+    }
+  });
+}
+
+test.run();
