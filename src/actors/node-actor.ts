@@ -24,6 +24,8 @@ export interface NodeActorOptions {
   readonly stable?: MemoryStorage;
   readonly hardState?: HardState;
   readonly confState?: ConfState;
+  /** Joining an existing cluster: no configuration until the leader sends it. */
+  readonly join?: boolean;
   /** Seed of the election-timeout randomness; defaults to one derived from the node id. */
   readonly seed?: number;
   /** Passed to XState's createActor: sees the role actor and every replicator. */
@@ -59,6 +61,7 @@ export class NodeActor {
       stable: opts.stable ?? new MemoryStorage(),
       hardState: opts.hardState,
       confState: opts.confState,
+      join: opts.join,
       seed: opts.seed,
     });
     this.maxCommittedSize = opts.maxCommittedSizePerReady ?? opts.config.maxSizePerMsg * 4;
@@ -68,6 +71,9 @@ export class NodeActor {
       id: `node-${opts.config.nodeId}`,
       inspect: opts.inspect,
     });
+    // An action that throws puts the actor in its error state; `send` rethrows it to the caller
+    // (XState would otherwise report it later, out of band). Subscribing marks it handled.
+    this.role.subscribe({ error: () => {} });
     this.role.start();
     this.prevSoftState = this.softState();
   }
@@ -93,6 +99,11 @@ export class NodeActor {
     if (this.stopped) throw new StoppedError(`node ${this.raft.id}`);
     this.eventCount++;
     this.role.send(event);
+    const snap = this.role.getSnapshot();
+    if (snap.status === 'error') {
+      this.stopped = true;
+      throw snap.error instanceof Error ? snap.error : new Error(String(snap.error));
+    }
   }
 
   /** One logical clock tick (Raft counts time only in ticks). */
@@ -228,6 +239,9 @@ export class NodeActor {
     }
     raft.log.unstable.acceptInProgress();
     if (committedEntries.length > 0) raft.log.acceptApplying(committedEntries[committedEntries.length - 1]!.index);
+    // The host restores the state machine from the snapshot while handling this Ready, before any
+    // later committed entry: from here on the state machine is at the snapshot's index.
+    if (snapshot) raft.log.appliedTo(snapshot.metadata.index);
     this.prevHardState = hs;
     this.prevSoftState = soft;
     return ready;

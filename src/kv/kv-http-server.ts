@@ -103,8 +103,9 @@ export class KvHttpServer {
       return this.status(res);
     }
     if (path === '/kv' || path === '/kv/') {
-      if (req.method !== 'GET' && req.method !== 'HEAD') throw this.methodNotAllowed('GET');
-      return this.list(res, url);
+      if (req.method === 'GET' || req.method === 'HEAD') return this.list(res, url);
+      if (path === '/kv/') throw new HttpError(400, 'missing key: use /kv/<key>');
+      throw this.methodNotAllowed('GET');
     }
     if (path.startsWith('/kv/')) {
       let key: string;

@@ -47,6 +47,15 @@ export type ReplicatorEvent =
   /** The follower holds the snapshot's bytes up to `offset`. */
   | { type: 'SNAPSHOT_ACK'; index: number; offset: number };
 
+/** Starts sending the current snapshot to the follower. */
+function beginTransfer(context: ReplicatorContext): void {
+  const snap = context.raft.log.snapshot();
+  context.progress.becomeSnapshot(snap.metadata.index);
+  const sender = new SnapshotSender(snap, context.raft.config.maxSizePerMsg, SNAPSHOT_WINDOW, context.raft.config.electionTick * 4);
+  context.transfer.sender = sender;
+  context.raft.sendSnapshotChunks(context.peer, snap, sender.nextChunks());
+}
+
 /**
  * Sends appends while the flow control allows: one in probe, as many as the window holds in
  * replicate. When the follower needs compacted entries nothing is sent; the `needsSnapshot` guard
@@ -88,6 +97,8 @@ export const replicatorMachine = setup({
     /** The entry before `next` was compacted: only a snapshot can bring this follower up to date. */
     needsSnapshot: ({ context }) => context.progress.next - 1 < context.raft.log.firstIndex() - 1,
     wantsEmptyAppend: ({ event }) => event.type === 'SEND_APPEND' && event.sendIfEmpty,
+    snapshotInstalled: ({ context, event }) =>
+      event.type === 'APPEND_RESPONSE' && !event.msg.reject && event.msg.index >= context.progress.pendingSnapshot,
     isBehind: ({ context }) => context.progress.match < context.raft.log.lastIndex(),
   },
   actions: {
@@ -101,7 +112,7 @@ export const replicatorMachine = setup({
     },
     enterReplicate: ({ context }) => context.progress.becomeReplicate(),
     recordAck: ({ context, event }) => {
-      if (event.type === 'APPEND_RESPONSE') {
+      if (event.type === 'APPEND_RESPONSE' && !event.msg.reject) {
         context.progress.maybeUpdate(event.msg.index);
         context.progress.recentActive = true;
       }
@@ -131,13 +142,7 @@ export const replicatorMachine = setup({
     sendHeartbeat: ({ context, event }) =>
       context.raft.sendHeartbeat(context.peer, context.progress, event.type === 'SEND_HEARTBEAT' ? event.context : undefined),
     /** Raft §7: the entries this follower needs are gone; send the snapshot, in chunks. */
-    startSnapshotTransfer: ({ context }) => {
-      const snap = context.raft.log.snapshot();
-      context.progress.becomeSnapshot(snap.metadata.index);
-      const sender = new SnapshotSender(snap, context.raft.config.maxSizePerMsg, SNAPSHOT_WINDOW, context.raft.config.electionTick * 4);
-      context.transfer.sender = sender;
-      context.raft.sendSnapshotChunks(context.peer, snap, sender.nextChunks());
-    },
+    startSnapshotTransfer: ({ context }) => beginTransfer(context),
     sendMoreChunks: ({ context, event }) => {
       const sender = context.transfer.sender;
       if (!sender || event.type !== 'SNAPSHOT_ACK' || event.index !== sender.index) return;
@@ -145,10 +150,15 @@ export const replicatorMachine = setup({
       context.progress.recentActive = true;
       context.raft.sendSnapshotChunks(context.peer, sender.snapshot, sender.nextChunks());
     },
-    /** A live follower and a stalled transfer: resend from the last acknowledged byte, with backoff. */
+    /**
+     * A live follower and a stalled transfer: resend from the last acknowledged byte, with
+     * backoff; if a newer snapshot was taken meanwhile, send that one instead.
+     */
     resumeStalledTransfer: ({ context }) => {
       const sender = context.transfer.sender;
-      if (sender && sender.heartbeat()) context.raft.sendSnapshotChunks(context.peer, sender.snapshot, sender.nextChunks());
+      if (!sender || !sender.heartbeat()) return;
+      if (context.raft.log.snapshot().metadata.index > sender.index) beginTransfer(context);
+      else context.raft.sendSnapshotChunks(context.peer, sender.snapshot, sender.nextChunks());
     },
     endSnapshotTransfer: ({ context }) => {
       context.transfer.sender = undefined;
@@ -218,6 +228,9 @@ export const replicatorMachine = setup({
       on: {
         APPEND_RESPONSE: [
           { guard: 'caughtUpPastSnapshot', target: 'replicate', actions: 'recordAck' },
+          /** Installed, but the log moved past it meanwhile: probe, and send a newer snapshot if needed. */
+          { guard: 'snapshotInstalled', target: 'probe', actions: 'recordAck' },
+          { guard: 'isRejection' },
           { actions: 'recordAck' },
         ],
         SNAPSHOT_ACK: { actions: 'sendMoreChunks' },

@@ -47,6 +47,12 @@ export interface RaftStateOptions {
   readonly stable?: MemoryStorage;
   readonly hardState?: HardState;
   readonly confState?: ConfState;
+  /**
+   * Joining an existing cluster: start with no configuration (never campaign) until the leader's
+   * log or snapshot brings it. Without it, a node with no stored configuration bootstraps one from
+   * `config.peers`.
+   */
+  readonly join?: boolean;
   /** Seed of the election-timeout randomness. */
   readonly seed?: number;
 }
@@ -124,7 +130,9 @@ export class RaftState {
     const cs =
       opts.confState && opts.confState.voters.length + opts.confState.learners.length > 0
         ? opts.confState
-        : { voters: cfg.peers.map((p) => p.id), learners: [] };
+        : opts.join
+          ? { voters: [], learners: [] }
+          : { voters: cfg.peers.map((p) => p.id), learners: [] };
     this.tracker = new ProgressTracker(cs, cfg.maxInflightMsgs, Infinity);
     this.randomizedElectionTimeout = cfg.electionTick;
     this.resetElectionTimer();

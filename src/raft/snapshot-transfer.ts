@@ -78,16 +78,20 @@ export class SnapshotSender {
   }
 
   /**
-   * A heartbeat ack arrived while the transfer is unfinished: the follower is alive. After
+   * A heartbeat ack arrived while the transfer is under way: the follower is alive. After
    * 2, 4, 8 ... heartbeats without progress, the unacknowledged chunks are sent again.
    */
   heartbeat(): boolean {
-    if (this.size > 0 && this.acked >= this.size) return false;
     this.stalledBeats++;
     const patience = Math.min(this.maxPatience, 2 ** (this.retries + 1));
     if (this.stalledBeats < patience) return false;
     this.stalledBeats = 0;
     this.retries++;
+    if (this.acked >= this.size) {
+      // Every byte arrived but the follower's answer (its append ack after installing) was lost:
+      // send the first chunk again; a follower that installed the snapshot answers it at once.
+      this.acked = 0;
+    }
     this.sent = this.acked;
     this.emptySent = false;
     return true;

@@ -52,7 +52,14 @@ export function runRandomSchedule(seed: number, opts: ScheduleOptions = {}): Sch
       delay: [1, rng.int(5, 40)],
       reorder: true,
     },
-    config: { preVote: rng.chance(0.8), checkQuorum: rng.chance(0.8), maxInflightMsgs: rng.int(1, 64), maxSizePerMsg: rng.pick([64, 1024, 1 << 20]) },
+    config: {
+      preVote: rng.chance(0.8),
+      checkQuorum: rng.chance(0.8),
+      maxInflightMsgs: rng.int(1, 64),
+      maxSizePerMsg: rng.pick([64, 1024, 1 << 20]),
+      snapshotInterval: rng.pick([25, 100, 400, 10000]),
+      snapshotCatchUpEntries: rng.int(0, 40),
+    },
   });
   let partitions = 0;
   let proposed = 0;

@@ -17,7 +17,14 @@ export class SimDisk {
 
   /** Makes a write durable (its completion event fired). */
   complete(write: StorageWrite): void {
-    this.durable.writeSync(write);
+    const snap = write.snapshot;
+    if (snap && snap.metadata.index <= this.durable.snapshotSync().metadata.index) {
+      // An older snapshot than the one already on disk (a local snapshot overtaken by an installed
+      // one): nothing to do for it; the rest of the write still applies.
+      this.durable.writeSync({ ...write, snapshot: undefined });
+    } else {
+      this.durable.writeSync(write);
+    }
     this.writes++;
   }
 

@@ -7,7 +7,9 @@
  */
 import { type Config, resolveConfig } from '../config.ts';
 import { NodeActor } from '../actors/node-actor.ts';
-import { type Entry, EntryType, type Message } from '../raft/raftpb.ts';
+import { type ConfChange, ConfChangeType, type Entry, EntryType, type Message, MessageType, type Snapshot } from '../raft/raftpb.ts';
+import { decode, encode } from '../io/codec.ts';
+import { DigestStateMachine, type SimStateMachine } from './digest-state-machine.ts';
 import type { ProposalOutcome } from '../raft/raft-state.ts';
 import type { Ready } from '../raft/ready.ts';
 import type { ReadState } from '../raft/read-only.ts';
@@ -30,6 +32,12 @@ export interface SimulationOptions {
   readonly network?: Partial<NetworkFaults>;
   /** Disk write latency range in virtual ms. Default [0, 2]. */
   readonly diskDelay?: readonly [number, number];
+  /**
+   * The state machine of each node (synchronous). Default: a DigestStateMachine, whose `digest`
+   * tells whether two nodes applied the same entries. Snapshots are taken every
+   * `config.snapshotInterval` applied entries.
+   */
+  readonly stateMachine?: (id: number) => SimStateMachine;
 }
 
 /** What a test reads about a node. */
@@ -55,7 +63,7 @@ export interface AppliedEntry {
 type SimEvent =
   | { kind: 'tick'; node: number; incarnation: number }
   | { kind: 'deliver'; msg: Message }
-  | { kind: 'persisted'; node: number; incarnation: number; ready: Ready; write: StorageWrite };
+  | { kind: 'persisted'; node: number; incarnation: number; ready: Ready | undefined; write: StorageWrite };
 
 interface SimNode {
   readonly id: number;
@@ -68,13 +76,22 @@ interface SimNode {
   diskBusyUntil: number;
   /** Read barriers confirmed to the current incarnation, in order. */
   reads: ReadState[];
+  sm: SimStateMachine;
+  /** Index of the last snapshot this node took or installed. */
+  snapshotIndex: number;
+  /** Joined after the cluster was formed: starts with no configuration. */
+  joined: boolean;
+  snapshotsSent: number;
 }
 
 export class Simulation {
   readonly seed: number;
   readonly rng: Rng;
   readonly tickMs: number;
-  readonly ids: readonly number[];
+  /** Every node id the simulation has, including nodes added later. */
+  get ids(): readonly number[] {
+    return this.idList;
+  }
   readonly safety: SafetyChecker;
   faults: NetworkFaults;
   diskDelay: readonly [number, number];
@@ -87,6 +104,10 @@ export class Simulation {
   private readonly queue = new EventQueue<SimEvent>();
   private readonly nodes = new Map<number, SimNode>();
   private readonly config: Partial<Omit<Config, 'nodeId' | 'peers'>>;
+  private readonly makeStateMachine: (id: number) => SimStateMachine;
+  /** The ids the cluster was bootstrapped with (the peers in every original node's config). */
+  private readonly initialIds: readonly number[];
+  private readonly idList: number[];
   /** Group number per node; messages cross only within a group. */
   private group = new Map<number, number>();
   /** Per-link last delivery time, for FIFO links. */
@@ -96,15 +117,31 @@ export class Simulation {
     this.seed = opts.seed;
     this.rng = new Rng(opts.seed);
     this.tickMs = opts.tickMs ?? 10;
-    this.ids = typeof opts.nodes === 'number' ? Array.from({ length: opts.nodes }, (_, i) => i + 1) : [...opts.nodes];
+    this.idList = typeof opts.nodes === 'number' ? Array.from({ length: opts.nodes }, (_, i) => i + 1) : [...opts.nodes];
+    this.initialIds = [...this.idList];
     this.config = opts.config ?? {};
     this.faults = { ...perfectNetwork, ...opts.network };
     this.diskDelay = opts.diskDelay ?? [0, 2];
     this.safety = new SafetyChecker(this.seed, () => this.steps);
-    for (const id of this.ids) {
-      this.nodes.set(id, { id, actor: undefined, disk: new SimDisk(), incarnation: 0, applied: [], diskBusyUntil: 0, reads: [] });
-      this.start(id);
-    }
+    this.makeStateMachine = opts.stateMachine ?? (() => new DigestStateMachine());
+    for (const id of this.ids) this.createNode(id, false);
+  }
+
+  private createNode(id: number, joined: boolean): void {
+    this.nodes.set(id, {
+      id,
+      actor: undefined,
+      disk: new SimDisk(),
+      incarnation: 0,
+      applied: [],
+      diskBusyUntil: 0,
+      reads: [],
+      sm: this.makeStateMachine(id),
+      snapshotIndex: 0,
+      joined,
+      snapshotsSent: 0,
+    });
+    this.start(id);
   }
 
   private nodeConfig(id: number): Readonly<Config> {
@@ -113,7 +150,7 @@ export class Simulation {
       heartbeatTick: 1,
       ...this.config,
       nodeId: id,
-      peers: this.ids.map((p) => ({ id: p, address: `127.0.0.1:${7000 + p}` })),
+      peers: this.sim(id).joined ? [] : this.initialIds.map((p) => ({ id: p, address: `127.0.0.1:${7000 + p}` })),
     });
   }
 
@@ -128,11 +165,17 @@ export class Simulation {
     const n = this.sim(id);
     n.incarnation++;
     const stable = n.disk.load();
+    // The state machine restarts from the snapshot on disk; the log replays the rest.
+    n.sm = this.makeStateMachine(id);
+    const snap = stable.snapshotSync();
+    if (snap.metadata.index > 0) n.sm.restore(snap.data);
+    n.snapshotIndex = snap.metadata.index;
     n.actor = new NodeActor({
       config: this.nodeConfig(id),
       stable,
       hardState: stable.hardStateSync(),
       confState: stable.confStateSync(),
+      join: n.joined,
       seed: this.rng.int(1, 2 ** 31),
     });
     n.applied = [];
@@ -177,7 +220,7 @@ export class Simulation {
         if (n.incarnation !== ev.incarnation || !n.actor) break;
         n.disk.complete(ev.write);
         if (ev.write.hardState) this.safety.durableHardState(n.id, n.disk.durable.hardStateSync());
-        n.actor.persisted(ev.ready);
+        if (ev.ready) n.actor.persisted(ev.ready);
         this.drain(n);
         break;
       }
@@ -212,26 +255,59 @@ export class Simulation {
       if (rd.softState?.raftState === 'leader') this.safety.leaderElected(n.id, raft.term, raft.log);
       if (rd.entries.length > 0) this.safety.entriesWritten(n.id, rd.entries, raft.log);
       if (rd.hardState || rd.entries.length > 0 || rd.snapshot) {
-        const write: StorageWrite = { hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot };
-        const start = Math.max(this.now, n.diskBusyUntil);
-        const at = start + this.rng.int(this.diskDelay[0], this.diskDelay[1] + 1);
-        n.diskBusyUntil = at;
-        this.queue.push(at, { kind: 'persisted', node: n.id, incarnation: n.incarnation, ready: rd, write });
+        this.diskWrite(n, { hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot }, rd);
+      }
+      if (rd.snapshot) {
+        // Installed from the leader: the state machine becomes the snapshot's.
+        n.sm.restore(rd.snapshot.data);
+        n.snapshotIndex = rd.snapshot.metadata.index;
+        n.applied = [];
       }
       for (const m of rd.messages) {
+        if (m.type === MessageType.MsgSnap && m.chunk?.offset === 0) n.snapshotsSent++;
         this.safety.messageSent(m, n.disk.durable, raft.log);
         this.transmit(m);
       }
       if (rd.readStates) n.reads.push(...rd.readStates);
       if (rd.committedEntries.length > 0) {
         this.safety.applied(n.id, rd.committedEntries);
-        for (const e of rd.committedEntries) n.applied.push({ index: e.index, term: e.term, data: e.data });
+        for (const e of rd.committedEntries) this.applyEntry(n, e);
         actor.applied(rd.committedEntries[rd.committedEntries.length - 1]!.index);
+        this.maybeSnapshot(n);
       }
     }
     const raft = actor.raft;
     this.safety.committed(n.id, raft.log.committed, raft.log);
     this.safety.progress(n.id, raft.term, raft.log.committed, raft.log.applied);
+  }
+
+  /** Queues a disk write; it becomes durable when its completion event fires. */
+  private diskWrite(n: SimNode, write: StorageWrite, ready?: Ready): void {
+    const start = Math.max(this.now, n.diskBusyUntil);
+    const at = start + this.rng.int(this.diskDelay[0], this.diskDelay[1] + 1);
+    n.diskBusyUntil = at;
+    this.queue.push(at, { kind: 'persisted', node: n.id, incarnation: n.incarnation, ready, write });
+  }
+
+  private applyEntry(n: SimNode, e: Entry): void {
+    n.applied.push({ index: e.index, term: e.term, data: e.data });
+    if (e.type === EntryType.ConfChange) {
+      const cc = decode<ConfChange>(e.data);
+      const confState = n.actor!.applyConfChange(cc);
+      this.diskWrite(n, { confState });
+      return;
+    }
+    n.sm.apply(e.data, e.index);
+  }
+
+  /** Every `snapshotInterval` applied entries, snapshot the state machine and compact the log. */
+  private maybeSnapshot(n: SimNode): void {
+    const actor = n.actor!;
+    const applied = actor.raft.log.applied;
+    if (applied - n.snapshotIndex < actor.raft.config.snapshotInterval) return;
+    const snap: Snapshot = actor.createSnapshot(applied, n.sm.snapshot());
+    n.snapshotIndex = applied;
+    this.diskWrite(n, { snapshot: snap });
   }
 
   /** Puts a message on the simulated wire, with the current faults. */
@@ -329,6 +405,78 @@ export class Simulation {
   /** Read barriers confirmed to the node's current run: serve each once applied >= index. */
   reads(id: number): readonly ReadState[] {
     return this.sim(id).reads;
+  }
+
+  // ----- membership (proposed through the leader; effective when applied) -----
+
+  private proposeConfChange(via: number, cc: ConfChange): ProposalOutcome {
+    const n = this.sim(via);
+    if (!n.actor) return { kind: 'dropped', reason: `node ${via} is down` };
+    const out = n.actor.propose([{ type: EntryType.ConfChange, data: encode(cc) }]);
+    this.drain(n);
+    return out;
+  }
+
+  /**
+   * Adds node `id` (a new, empty node that joins) as a voter, or as a learner. The conf change is
+   * proposed on the current leader; the new node starts at once and learns the log from the leader.
+   */
+  addNode(id: number, opts: { learner?: boolean } = {}): ProposalOutcome {
+    const leader = this.leader();
+    if (leader === undefined) return { kind: 'dropped', reason: 'no leader' };
+    if (!this.nodes.has(id)) {
+      this.idList.push(id);
+      this.createNode(id, true);
+    }
+    const type = opts.learner ? ConfChangeType.AddLearnerNode : ConfChangeType.AddNode;
+    return this.proposeConfChange(leader, { type, nodeId: id, context: new TextEncoder().encode(`127.0.0.1:${7000 + id}`) });
+  }
+
+  /** Promotes a learner to voter. */
+  promote(id: number): ProposalOutcome {
+    const leader = this.leader();
+    if (leader === undefined) return { kind: 'dropped', reason: 'no leader' };
+    return this.proposeConfChange(leader, { type: ConfChangeType.AddNode, nodeId: id, context: new Uint8Array(0) });
+  }
+
+  /** Removes node `id` from the cluster (it keeps running until crashed; it no longer campaigns). */
+  removeNode(id: number): ProposalOutcome {
+    const leader = this.leader();
+    if (leader === undefined) return { kind: 'dropped', reason: 'no leader' };
+    return this.proposeConfChange(leader, { type: ConfChangeType.RemoveNode, nodeId: id, context: new Uint8Array(0) });
+  }
+
+  /** Asks the current leader to hand leadership to `to`. Returns the refusal reason, if any. */
+  transferLeadership(to: number): string | undefined {
+    const leader = this.leader();
+    if (leader === undefined) return 'no leader';
+    const n = this.sim(leader);
+    const refused = n.actor!.transferLeadership(to);
+    this.drain(n);
+    return refused;
+  }
+
+  /** The voters and learners as node `id` sees them. */
+  membership(id: number): { voters: number[]; learners: number[] } {
+    const a = this.sim(id).actor;
+    if (!a) return { voters: [], learners: [] };
+    return { voters: [...a.raft.tracker.voters], learners: [...a.raft.tracker.learners] };
+  }
+
+  /** The digest of a node's DigestStateMachine (equal digests at equal applied index: same state). */
+  digest(id: number): number | undefined {
+    const sm = this.sim(id).sm;
+    return sm instanceof DigestStateMachine ? sm.digest : undefined;
+  }
+
+  /** The node's state machine. */
+  stateMachine(id: number): SimStateMachine {
+    return this.sim(id).sm;
+  }
+
+  /** Snapshot transfers this node started as leader (first chunks sent). */
+  snapshotsSent(id: number): number {
+    return this.sim(id).snapshotsSent;
   }
 
   /** Forces node `id` to campaign. */
