@@ -10,6 +10,8 @@ import { MemoryStorage } from '../src/io/memory-storage.ts';
 import { type KvResult, KvStateMachine, encodeCommand } from '../src/kv/kv-state-machine.ts';
 import type { Message } from '../src/raft/raftpb.ts';
 import type { Ready } from '../src/raft/ready.ts';
+import { createKvHttpServer } from '../src/kv/kv-http-server.ts';
+import { closeHttpAgent, httpRequest } from './fixtures/cli-cluster.ts';
 import { freePorts, settleWithin, sleep, waitUntil } from './fixtures/free-ports.ts';
 
 const SECRET = 'in-process test secret';
@@ -193,6 +195,104 @@ test('proposals in flight when the leader stops settle (dropped, stopped or appl
     assert.is(followers[0]!.kv.digest(), followers[1]!.kv.digest());
   } finally {
     await stopAll(members);
+  }
+});
+
+test('HTTP API: writes, CAS, reads, leader hints, limits and errors', async () => {
+  const members = await startCluster(3, { disableProposalForwarding: true });
+  const httpPorts = await freePorts(3);
+  const httpPeers = new Map(members.map((m, i) => [m.id, `127.0.0.1:${httpPorts[i]}`]));
+  const servers = members.map((m) => createKvHttpServer({ node: m.node, kv: m.kv, httpPeers, maxBodyBytes: 1000, requestTimeoutMs: 2000 }));
+  try {
+    await Promise.all(servers.map((s, i) => s.listen(httpPeers.get(members[i]!.id)!)));
+    const leader = await leaderOf(members);
+    const follower = members.find((m) => m !== leader)!;
+    const L = httpPeers.get(leader.id)!;
+    const F = httpPeers.get(follower.id)!;
+    const call = (addr: string, method: string, path: string, body?: string) => httpRequest(addr, method, path, body, 5000);
+    const json = (r: { text: string }) => JSON.parse(r.text) as Record<string, unknown>;
+
+    let r = await call(L, 'PUT', '/kv/a%2Fb', 'one');
+    assert.is(r.status, 200);
+    assert.equal({ ...json(r), index: 0, term: 0 }, { ok: true, key: 'a/b', prev: null, index: 0, term: 0 });
+    r = await call(L, 'PUT', '/kv/a%2Fb', 'two');
+    assert.is(json(r).prev, 'one');
+    r = await call(F, 'GET', '/kv/a%2Fb');
+    assert.is(r.status, 200, 'a follower serves linearizable reads through ReadIndex');
+    assert.is(r.text, 'two');
+    r = await call(F, 'GET', '/kv/a/b?stale=true');
+    assert.is(r.text, 'two');
+    r = await call(L, 'PUT', '/kv/a%2Fb?prevValue=nope', 'three');
+    assert.is(r.status, 412);
+    assert.is(json(r).current, 'two');
+    r = await call(L, 'PUT', '/kv/a%2Fb?prevValue=two', 'three');
+    assert.is(r.status, 200);
+    r = await call(L, 'PUT', '/kv/new?prevExist=false', 'x');
+    assert.is(r.status, 200);
+    r = await call(L, 'PUT', '/kv/new?prevExist=false', 'y');
+    assert.is(r.status, 412);
+    r = await call(L, 'DELETE', '/kv/new?prevValue=y');
+    assert.is(r.status, 412);
+    r = await call(L, 'DELETE', '/kv/new');
+    assert.is(r.status, 200);
+    r = await call(L, 'DELETE', '/kv/new');
+    assert.is(r.status, 404);
+    r = await call(L, 'GET', '/kv/missing');
+    assert.is(r.status, 404);
+    assert.equal(json(r), { error: 'key not found', key: 'missing' });
+
+    // A write on a follower with forwarding disabled: 421 naming the leader, with a Location.
+    r = await call(F, 'PUT', '/kv/f?x=1', 'v');
+    assert.is(r.status, 421);
+    assert.equal(json(r).leader, leader.id);
+    assert.is(json(r).leaderHttp, L);
+    assert.is(json(r).leaderAddress, leader.node.peerAddress(leader.id));
+    assert.match(String(json(r).error), /not the leader/);
+    assert.is(r.headers.location, `http://${L}/kv/f?x=1`);
+
+    // Limits and bad requests.
+    r = await call(L, 'PUT', '/kv/big', 'x'.repeat(1001));
+    assert.is(r.status, 413);
+    r = await call(L, 'PUT', '/kv/', 'v');
+    assert.is(r.status, 400);
+    r = await call(L, 'PUT', `/kv/${'k'.repeat(2000)}`, 'v');
+    assert.is(r.status, 400);
+    r = await call(L, 'PUT', '/kv/%E0%A4%A', 'v');
+    assert.is(r.status, 400);
+    r = await call(L, 'PUT', '/kv/k?prevExist=true', 'v');
+    assert.is(r.status, 400);
+    r = await call(L, 'PATCH', '/kv/k', 'v');
+    assert.is(r.status, 405);
+    r = await call(L, 'GET', '/nope');
+    assert.is(r.status, 404);
+
+    // Digest and status agree across members once they applied the same entries.
+    await waitUntil(() => members.every((m) => m.kv.applied === leader.kv.applied), 'every member applied the writes');
+    const digests = await Promise.all(members.map(async (m) => json(await call(httpPeers.get(m.id)!, 'GET', '/kv?digest=true&stale=true'))));
+    for (const d of digests) assert.equal(d, digests[0]);
+    const st = json(await call(F, 'GET', '/status'));
+    assert.is(st.lead, leader.id);
+    assert.is(st.leaderHttp, L);
+    assert.is((st.kv as { digest: string }).digest, digests[0]!.digest);
+
+    // A node with no quorum: a linearizable read times out (504) or is refused (503), a stale one is served.
+    const others = members.filter((m) => m !== follower);
+    for (const m of others) {
+      await m.node.stop();
+      stopped.add(m.node);
+    }
+    r = await call(F, 'GET', '/kv/a%2Fb');
+    assert.ok(r.status === 503 || r.status === 504, `got ${r.status} ${r.text}`);
+    r = await call(F, 'GET', '/kv/a%2Fb?stale=true');
+    assert.is(r.text, 'three');
+    await follower.node.stop();
+    r = await call(F, 'PUT', '/kv/z', 'v');
+    assert.is(r.status, 503);
+    assert.match(String(json(r).error), /stopped/);
+  } finally {
+    await Promise.all(servers.map((s) => s.close()));
+    await stopAll(members);
+    closeHttpAgent();
   }
 });
 
