@@ -15,6 +15,7 @@ import { MemoryStorage } from '../io/memory-storage.ts';
 import { type RoleEvent, roleMachine, rpcEvent } from '../machines/role.machine.ts';
 import { type ConfChange, type ConfState, type Entry, EntryType, type HardState, type Message, type Snapshot, hardStateEqual } from '../raft/raftpb.ts';
 import { type ProposalOutcome, type ProposedEntry, RaftState } from '../raft/raft-state.ts';
+import { bootstrapEntries } from '../raft/confchange.ts';
 import type { Ready } from '../raft/ready.ts';
 import { type SoftState, StateType } from '../raft/state-type.ts';
 
@@ -26,6 +27,13 @@ export interface NodeActorOptions {
   readonly confState?: ConfState;
   /** Joining an existing cluster: no configuration until the leader sends it. */
   readonly join?: boolean;
+  /**
+   * How a node with no stored state learns its first configuration:
+   * - 'peers' (default): from `config.peers`, nothing in the log. Fine for a fixed membership.
+   * - 'log': etcd's way; the log starts with one AddNode entry per peer (term 1, committed), so
+   *   the configuration is part of the replicated history. Required for membership changes.
+   */
+  readonly bootstrap?: 'peers' | 'log';
   /** Seed of the election-timeout randomness; defaults to one derived from the node id. */
   readonly seed?: number;
   /** Passed to XState's createActor: sees the role actor and every replicator. */
@@ -61,11 +69,13 @@ export class NodeActor {
       stable: opts.stable ?? new MemoryStorage(),
       hardState: opts.hardState,
       confState: opts.confState,
-      join: opts.join,
+      join: opts.join || opts.bootstrap === 'log',
       seed: opts.seed,
     });
-    this.maxCommittedSize = opts.maxCommittedSizePerReady ?? opts.config.maxSizePerMsg * 4;
+    // What is already durable; a bootstrap changes the hard state and goes out in the first Ready.
     this.prevHardState = this.raft.hardState();
+    if (opts.bootstrap === 'log' && !opts.join && this.isPristine()) this.bootstrapInLog();
+    this.maxCommittedSize = opts.maxCommittedSizePerReady ?? opts.config.maxSizePerMsg * 4;
     this.role = createActor(roleMachine, {
       input: { raft: this.raft },
       id: `node-${opts.config.nodeId}`,
@@ -76,6 +86,22 @@ export class NodeActor {
     this.role.subscribe({ error: () => {} });
     this.role.start();
     this.prevSoftState = this.softState();
+  }
+
+  /** Nothing stored yet: no log, no term. */
+  private isPristine(): boolean {
+    const r = this.raft;
+    return r.log.lastIndex() === 0 && r.term === 0 && r.vote === 0;
+  }
+
+  /** The founding members' AddNode entries, committed at term 1 on every founding member alike. */
+  private bootstrapInLog(): void {
+    const r = this.raft;
+    const ents = bootstrapEntries(r.config.peers);
+    if (ents.length === 0) return;
+    r.term = 1;
+    r.log.append(ents);
+    r.log.commitTo(ents.length);
   }
 
   get id(): number {

@@ -137,7 +137,8 @@ export const roleMachine = setup({
       return !!m && context.raft.canGrantVote(m);
     },
     electionTimeoutElapsed: ({ context }) => context.raft.pastElectionTimeout(),
-    isPromotable: ({ context }) => context.raft.isPromotable(),
+    /** Voters campaign; learners, removed nodes and nodes behind on membership changes do not. */
+    isPromotable: ({ context }) => context.raft.isPromotable() && !context.raft.hasUnappliedConfChanges(),
     preVoteEnabled: ({ context }) => context.raft.config.preVote,
     wonElection: ({ context }) => context.raft.tracker.tallyVotes().result === 'won',
     lostElection: ({ context }) => context.raft.tracker.tallyVotes().result === 'lost',
@@ -255,7 +256,10 @@ export const roleMachine = setup({
     }),
     /** §8: a new leader appends a no-op entry of its term so that it can commit earlier entries. */
     appendNoop: ({ context }) => {
-      context.raft.appendProposals([{ type: 0, data: new Uint8Array(0) }]);
+      context.raft.appendProposals([{ type: EntryType.Normal, data: new Uint8Array(0) }]);
+      // No membership change until this no-op is applied: a leader must commit an entry of its own
+      // term before it changes the configuration (the fix to single-server changes, Ongaro 2015).
+      context.raft.pendingConfIndex = context.raft.log.lastIndex();
     },
     appendProposals: ({ context, event }) => {
       const raft = context.raft;

@@ -161,6 +161,19 @@ export class RaftState {
     return this.tracker.isVoter(this.id) && this.log.unstable.snapshot === undefined;
   }
 
+  /**
+   * Whether a committed membership change is not applied yet. Such a node would count votes with
+   * an outdated configuration, two changes away from a node that applied both; it must not
+   * campaign until it catches up (etcd refuses `hup` in the same case).
+   */
+  hasUnappliedConfChanges(): boolean {
+    const { applied, committed } = this.log;
+    if (committed <= applied) return false;
+    const from = Math.max(applied + 1, this.log.firstIndex());
+    for (const e of this.log.slice(from, committed + 1)) if (e.type === EntryType.ConfChange) return true;
+    return false;
+  }
+
   // ----- terms -----
 
   /** Adopts a newer term (Raft §5.1): forget the vote and the leader of the old term. */
@@ -460,8 +473,6 @@ export class RaftState {
     this.electionElapsed = 0;
     this.quorumLost = false;
     this.tracker.resetProgress(this.log.lastIndex(), this.id);
-    // Any conf change in the uncommitted tail may still be pending; be conservative (etcd does the same).
-    this.pendingConfIndex = this.log.lastIndex();
   }
 
   /**

@@ -8,7 +8,7 @@
 import { type Config, resolveConfig } from '../config.ts';
 import { NodeActor } from '../actors/node-actor.ts';
 import { type ConfChange, ConfChangeType, type Entry, EntryType, type Message, MessageType, type Snapshot } from '../raft/raftpb.ts';
-import { decode, encode } from '../io/codec.ts';
+import { decodeConfChange, encodeConfChange } from '../raft/confchange.ts';
 import { DigestStateMachine, type SimStateMachine } from './digest-state-machine.ts';
 import type { ProposalOutcome } from '../raft/raft-state.ts';
 import type { Ready } from '../raft/ready.ts';
@@ -176,6 +176,7 @@ export class Simulation {
       hardState: stable.hardStateSync(),
       confState: stable.confStateSync(),
       join: n.joined,
+      bootstrap: 'log',
       seed: this.rng.int(1, 2 ** 31),
     });
     n.applied = [];
@@ -292,7 +293,7 @@ export class Simulation {
   private applyEntry(n: SimNode, e: Entry): void {
     n.applied.push({ index: e.index, term: e.term, data: e.data });
     if (e.type === EntryType.ConfChange) {
-      const cc = decode<ConfChange>(e.data);
+      const cc = decodeConfChange(e.data);
       const confState = n.actor!.applyConfChange(cc);
       this.diskWrite(n, { confState });
       return;
@@ -412,7 +413,7 @@ export class Simulation {
   private proposeConfChange(via: number, cc: ConfChange): ProposalOutcome {
     const n = this.sim(via);
     if (!n.actor) return { kind: 'dropped', reason: `node ${via} is down` };
-    const out = n.actor.propose([{ type: EntryType.ConfChange, data: encode(cc) }]);
+    const out = n.actor.propose([{ type: EntryType.ConfChange, data: encodeConfChange(cc) }]);
     this.drain(n);
     return out;
   }
