@@ -231,7 +231,9 @@ export class RaftState {
    * crash could let this node vote twice in the term it led.
    */
   startElection(): void {
+    const transfer = this.transferCampaign;
     this.adoptTerm(this.term + 1);
+    this.transferCampaign = transfer;
     this.vote = this.id;
     this.tracker.resetVotes();
     const lastIndex = this.log.lastIndex();
