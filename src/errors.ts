@@ -134,3 +134,10 @@ export class InvalidPeerError extends RaftError {
     super(`invalid peer ${String(peerId)}: ${detail}`);
   }
 }
+
+/** A membership change was proposed while another one is not yet applied (one at a time, thesis §4.1). */
+export class ConfChangeInProgressError extends RaftError {
+  constructor() {
+    super('another membership change is in progress; retry once it is applied');
+  }
+}

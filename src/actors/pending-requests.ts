@@ -76,8 +76,10 @@ export class PendingRequests {
     const atIndex = this.byIndex.get(entry.index);
     if (atIndex) {
       this.byIndex.delete(entry.index);
-      const mine = envelope && envelope.nodeId === selfId && envelope.seq === atIndex.seq;
+      // Proposals in an envelope are recognised by it; others (membership changes) by their term.
+      const mine = envelope ? envelope.nodeId === selfId && envelope.seq === atIndex.seq : entry.term === atIndex.term;
       if (!mine) this.settle(atIndex, new ProposalDroppedError(`the proposal at index ${entry.index} was overwritten by a new leader (term ${entry.term}); it was not applied`));
+      else if (!envelope) this.settle(atIndex, undefined, { index: entry.index, term: entry.term, result });
     }
     if (envelope && envelope.nodeId === selfId) {
       const p = this.proposals.get(envelope.seq);

@@ -12,16 +12,27 @@
 import { randomBytes } from 'node:crypto';
 import { BehaviorSubject, Observable, Subject, type SchedulerLike, type Subscription, asyncScheduler, distinctUntilChanged, interval, map } from 'rxjs';
 import type { InspectionEvent } from 'xstate';
-import { type Config, resolveConfig } from '../config.ts';
-import { ConfigError, NotLeaderError, ProposalDroppedError, type RaftError, StoppedError } from '../errors.ts';
+import { type Config, isValidAddress, resolveConfig } from '../config.ts';
+import { ConfChangeInProgressError, ConfigError, NotLeaderError, ProposalDroppedError, type RaftError, StoppedError } from '../errors.ts';
 import { DiskStorage } from '../io/disk-storage.ts';
 import { loadPersistedState } from '../io/load-state.ts';
 import { MemoryStorage } from '../io/memory-storage.ts';
 import { unwrapProposal, wrapProposal } from '../io/proposal-envelope.ts';
-import type { Storage } from '../io/storage.ts';
+import type { Storage, StorageWrite } from '../io/storage.ts';
 import { BidirectionalTransport, type CircuitChange } from '../io/tcp-transport.ts';
 import type { MessageHandler, Transport } from '../io/transport.ts';
-import { type Entry, EntryType, type Message, MessageType, message } from '../raft/raftpb.ts';
+import {
+  type ConfChange,
+  ConfChangeType,
+  type ConfState,
+  type Entry,
+  EntryType,
+  type Message,
+  MessageType,
+  type Snapshot,
+  message,
+} from '../raft/raftpb.ts';
+import { decodeConfChange, encodeConfChange } from '../raft/confchange.ts';
 import type { Ready } from '../raft/ready.ts';
 import { contextKey } from '../raft/read-only.ts';
 import { type SoftState, StateType } from '../raft/state-type.ts';
@@ -56,6 +67,11 @@ export interface NodeOptions {
   readonly manual?: boolean;
   /** Scheduler of the tick stream (a virtual one in tests). */
   readonly scheduler?: SchedulerLike;
+  /**
+   * Join an existing cluster instead of bootstrapping one: the node starts with no configuration
+   * and waits for the leader (after `addNode` on the leader) to send it the log.
+   */
+  readonly join?: boolean;
 }
 
 /** What `applied$` emits: one entry as the state machine applied it. */
@@ -89,6 +105,8 @@ export interface Node {
   isLeader(): boolean;
   leader(): number;
   campaign(): Promise<void>;
+  addNode(id: number, address: string, opts?: { learner?: boolean; signal?: AbortSignal }): Promise<ProposeResult>;
+  removeNode(id: number, opts?: { signal?: AbortSignal }): Promise<ProposeResult>;
   readonly ready$: Observable<Ready>;
   advance(): void;
 }
@@ -136,6 +154,10 @@ export class RaftNode<R = unknown> implements Node {
   private stopPromise: Promise<void> | undefined;
   /** Manual mode: a Ready was handed out and advance() has not been called yet. */
   private awaitingAdvance: Ready | undefined;
+  private lastSnapshotIndex = 0;
+  private snapshotting = false;
+  /** Addresses learned from membership changes. */
+  private readonly peerAddresses = new Map<number, string>();
 
   constructor(config: Partial<Config> & Pick<Config, 'nodeId'>, stateMachine: StateMachine<R>, options: NodeOptions = {}) {
     this.config = resolveConfig(config);
@@ -171,11 +193,14 @@ export class RaftNode<R = unknown> implements Node {
       this.storage = this.opts.storage ?? (this.config.dataDir ? await DiskStorage.open(this.config.dataDir, { nodeId: this.id, clusterId: this.opts.clusterId ?? 'actor-raft' }) : new MemoryStorage());
       const loaded = await loadPersistedState(this.storage);
       if (loaded.snapshot.metadata.index > 0) await this.sm.restore(loaded.snapshot.data);
+      this.lastSnapshotIndex = loaded.snapshot.metadata.index;
       this.node = new NodeActor({
         config: this.config,
         stable: loaded.stable,
         hardState: loaded.hardState,
         confState: loaded.confState,
+        bootstrap: 'log',
+        join: this.opts.join,
         seed: randomBytes(4).readUInt32BE(0),
         inspect: this.opts.inspect,
       });
@@ -346,7 +371,7 @@ export class RaftNode<R = unknown> implements Node {
 
   /** The address of a peer (for "ask the leader at ..." answers). */
   peerAddress(id: number): string | undefined {
-    return this.config.peers.find((p) => p.id === id)?.address;
+    return this.peerAddresses.get(id) ?? this.config.peers.find((p) => p.id === id)?.address;
   }
 
   status(): NodeStatus {
@@ -384,7 +409,16 @@ export class RaftNode<R = unknown> implements Node {
     if (!rd || !this.node) return;
     this.awaitingAdvance = undefined;
     this.node.persisted(rd);
-    if (rd.committedEntries.length > 0) this.node.applied(rd.committedEntries[rd.committedEntries.length - 1]!.index);
+    for (const e of rd.committedEntries) {
+      const env = e.type === EntryType.Normal ? unwrapProposal(e.data) : undefined;
+      if (e.type === EntryType.ConfChange) this.applyConfChange(e);
+      this.pending.applied(e, env, this.id, undefined);
+    }
+    if (rd.committedEntries.length > 0) {
+      const last = rd.committedEntries[rd.committedEntries.length - 1]!.index;
+      this.node.applied(last);
+      this.pending.appliedUpTo(last);
+    }
     this.scheduleFlush();
   }
 
@@ -435,7 +469,7 @@ export class RaftNode<R = unknown> implements Node {
     if (this.proposalBatch.length > 0) this.submitProposals(node);
     for (const context of this.readsToStart.splice(0)) {
       const refused = node.readIndex(context);
-      if (refused) this.pending.failRead(contextKey(context), new NotLeaderError(0));
+      if (refused) this.pending.failRead(contextKey(context), new NotLeaderError(node.raft.lead, this.peerAddress(node.raft.lead)));
     }
     if (this.opts.manual) {
       if (this.awaitingAdvance) return;
@@ -443,7 +477,12 @@ export class RaftNode<R = unknown> implements Node {
       if (!rd) return;
       this.awaitingAdvance = rd;
       this.observe(rd);
-      this.readySubject.next(rd);
+      // The application applies the commands it proposed, not the envelopes they travel in.
+      const committedEntries = rd.committedEntries.map((e) => {
+        const env = e.type === EntryType.Normal ? unwrapProposal(e.data) : undefined;
+        return env ? { ...e, data: env.payload } : e;
+      });
+      this.readySubject.next({ ...rd, committedEntries });
       return;
     }
     for (let rd = node.takeReady(); rd; rd = node.takeReady()) this.handle(rd);
@@ -501,6 +540,7 @@ export class RaftNode<R = unknown> implements Node {
       }
     }
     if (rd.messages.length > 0) this.transportActor!.sendAll(rd.messages);
+    if (rd.snapshot) this.installSnapshot(rd.snapshot);
     if (rd.committedEntries.length > 0) this.apply(rd.committedEntries);
     if (rd.readStates) this.pending.appliedUpTo(this.node!.raft.log.applied);
     this.readySubject.next(rd);
@@ -514,7 +554,9 @@ export class RaftNode<R = unknown> implements Node {
         let result: unknown;
         const env = e.type === EntryType.Normal ? unwrapProposal(e.data) : undefined;
         const payload = env?.payload ?? e.data;
-        if (e.type === EntryType.Normal && e.data.byteLength > 0) {
+        if (e.type === EntryType.ConfChange) {
+          result = this.applyConfChange(e);
+        } else if (e.data.byteLength > 0) {
           try {
             result = await this.sm.apply(payload, e.index);
           } catch (err) {
@@ -529,8 +571,158 @@ export class RaftNode<R = unknown> implements Node {
       const last = entries[entries.length - 1]!.index;
       this.node.applied(last);
       this.pending.appliedUpTo(last);
+      this.maybeSnapshot(last);
       this.scheduleFlush();
     });
+  }
+
+  /** A committed membership change: the node actor, the stored conf state and the transport follow it. */
+  private applyConfChange(e: Entry): ConfState | undefined {
+    let cc: ConfChange;
+    try {
+      cc = decodeConfChange(e.data);
+    } catch {
+      this.log.warn('skipped an undecodable membership change', { index: e.index });
+      return undefined;
+    }
+    const confState = this.node!.applyConfChange(cc);
+    if (!this.opts.manual) {
+      this.submitWrite({ confState });
+      const t = this.transportActor;
+      if (t && cc.nodeId !== this.id) {
+        const address = new TextDecoder().decode(cc.context);
+        if (cc.type === ConfChangeType.RemoveNode) t.removePeer(cc.nodeId);
+        else if (isValidAddress(address)) {
+          this.peerAddresses.set(cc.nodeId, address);
+          t.addPeer(cc.nodeId, address);
+        }
+      }
+    }
+    this.log.info('membership changed', { index: e.index, change: cc.type, node: cc.nodeId, voters: confState.voters, learners: confState.learners });
+    return confState;
+  }
+
+  /**
+   * Every `snapshotInterval` applied entries: snapshot the state machine and compact the log. The
+   * synchronous part of `snapshot()` runs here, between two entries, so it sees exactly the state at
+   * `index`; a state machine that returns a promise finishes serializing while entries keep being
+   * applied and proposals keep being served.
+   */
+  private maybeSnapshot(index: number): void {
+    if (this.snapshotting || index - this.lastSnapshotIndex < this.config.snapshotInterval) return;
+    this.snapshotting = true;
+    let data: Uint8Array | Promise<Uint8Array>;
+    try {
+      data = this.sm.snapshot();
+    } catch (err) {
+      this.snapshotting = false;
+      this.errorSubject.next(new Error(`state machine snapshot failed: ${(err as Error).message}`, { cause: err }));
+      return;
+    }
+    Promise.resolve(data).then(
+      (bytes) => {
+        this.snapshotting = false;
+        if (this.status_ !== 'running' || !this.node || index <= this.lastSnapshotIndex) return;
+        const snap = this.node.createSnapshot(index, bytes);
+        this.lastSnapshotIndex = index;
+        this.submitWrite({ snapshot: snap });
+        this.log.info('snapshot taken', { index, bytes: bytes.byteLength, firstIndex: this.node.raft.log.firstIndex() });
+      },
+      (err: Error) => {
+        this.snapshotting = false;
+        this.errorSubject.next(new Error(`state machine snapshot failed: ${err.message}`, { cause: err }));
+      },
+    );
+  }
+
+  private submitWrite(write: StorageWrite): void {
+    try {
+      this.storageActor?.submit(write);
+    } catch (err) {
+      this.fatal(err as Error);
+    }
+  }
+
+  /** Restores the state machine from a snapshot the leader sent, in order with the applies. */
+  private installSnapshot(snap: Snapshot): void {
+    this.applying = this.applying.then(async () => {
+      if (this.status_ !== 'running' || !this.node) return;
+      try {
+        await this.sm.restore(snap.data);
+      } catch (err) {
+        this.fatal(new Error(`state machine failed to restore snapshot ${snap.metadata.index}: ${(err as Error).message}`, { cause: err }));
+        return;
+      }
+      this.lastSnapshotIndex = snap.metadata.index;
+      this.pending.appliedUpTo(snap.metadata.index);
+      this.log.info('snapshot installed', { index: snap.metadata.index, bytes: snap.data.byteLength });
+    });
+  }
+
+  // ----- membership (Raft §6; one server at a time, effective when applied) -----
+
+  /**
+   * Adds a voter (or a learner with `{ learner: true }`) at `address`. Resolves once the change is
+   * committed and applied here. Leader only. Adding a learner that is already a member as a voter
+   * promotes it; that waits until the learner has caught up with the leader's log.
+   */
+  async addNode(id: number, address: string, opts: { learner?: boolean; signal?: AbortSignal } = {}): Promise<ProposeResult> {
+    if (!Number.isSafeInteger(id) || id < 1) throw new ConfigError('nodeId', `must be a positive integer, got ${JSON.stringify(id)}`);
+    if (!isValidAddress(address)) throw new ConfigError('address', `must be host:port, got ${JSON.stringify(address)}`);
+    const node = this.running();
+    const raft = node.raft;
+    if (!opts.learner && raft.tracker.learners.includes(id)) {
+      const pr = raft.tracker.progress.get(id);
+      const behind = raft.log.lastIndex() - (pr?.match ?? 0);
+      if (!pr || behind > Math.max(10, this.config.maxInflightMsgs)) {
+        throw new ProposalDroppedError(`learner ${id} is ${pr ? behind : 'an unknown number of'} entries behind; promote it once it has caught up`);
+      }
+    }
+    const type = opts.learner ? ConfChangeType.AddLearnerNode : ConfChangeType.AddNode;
+    return this.proposeConfChange({ type, nodeId: id, context: new TextEncoder().encode(address) }, opts.signal);
+  }
+
+  /** Removes a member. Resolves once the change is applied here. Leader only. */
+  async removeNode(id: number, opts: { signal?: AbortSignal } = {}): Promise<ProposeResult> {
+    this.running();
+    return this.proposeConfChange({ type: ConfChangeType.RemoveNode, nodeId: id, context: new Uint8Array(0) }, opts.signal);
+  }
+
+  private proposeConfChange(cc: ConfChange, signal?: AbortSignal): Promise<ProposeResult> {
+    const node = this.running();
+    if (node.stateType() !== StateType.Leader) return Promise.reject(new NotLeaderError(node.raft.lead, this.peerAddress(node.raft.lead)));
+    const out = node.propose([{ type: EntryType.ConfChange, data: encodeConfChange(cc) }]);
+    this.scheduleFlush();
+    if (out.kind === 'dropped') {
+      return Promise.reject(out.confChangeInProgress ? new ConfChangeInProgressError() : new ProposalDroppedError(out.reason));
+    }
+    if (out.kind !== 'appended') return Promise.reject(new NotLeaderError(node.raft.lead, this.peerAddress(node.raft.lead)));
+    const seq = this.pending.newSeq();
+    return new Promise<ProposeResult>((resolve, reject) => {
+      const onAbort = () => this.pending.fail(seq, signal!.reason instanceof Error ? signal!.reason : new Error(String(signal!.reason)));
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.pending.addProposal(seq, Infinity, resolve, reject, () => signal?.removeEventListener('abort', onAbort));
+      this.pending.located(seq, out.index, out.term);
+    });
+  }
+
+  /**
+   * Hands leadership to `id` (thesis §3.10). Resolves once `id` leads; rejects if this node is not
+   * the leader, `id` is not a voter, or the handover does not finish within an election timeout.
+   */
+  async transferLeadership(id: number, opts: { signal?: AbortSignal } = {}): Promise<void> {
+    const node = this.running();
+    if (node.stateType() !== StateType.Leader) throw new NotLeaderError(node.raft.lead, this.peerAddress(node.raft.lead));
+    const refused = node.transferLeadership(id);
+    this.scheduleFlush();
+    if (refused) throw new ProposalDroppedError(`leadership transfer refused: ${refused}`);
+    const deadline = Date.now() + 2 * this.config.electionTick * this.config.tickInterval;
+    while (this.leader() !== id) {
+      if (opts.signal?.aborted) throw opts.signal.reason;
+      if (this.status_ !== 'running') throw new StoppedError(`node ${this.id}`);
+      if (Date.now() > deadline) throw new ProposalDroppedError(`leadership transfer to node ${id} did not complete within an election timeout`);
+      await new Promise((r) => setTimeout(r, this.config.tickInterval));
+    }
   }
 }
 

@@ -1,0 +1,101 @@
+/**
+ * RaftNode with snapshots and membership changes, in one process over real TCP on 127.0.0.1:
+ * snapshots and compaction as entries are applied, a node that joins and catches up by snapshot,
+ * removal, leadership transfer, and one membership change at a time.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { type RaftNode, createNode } from '../src/actors/raft-node.ts';
+import { ConfChangeInProgressError, NotLeaderError } from '../src/errors.ts';
+import { type KvResult, KvStateMachine, encodeCommand } from '../src/kv/kv-state-machine.ts';
+import { freePorts, waitUntil } from './fixtures/free-ports.ts';
+
+const SECRET = 'membership test secret';
+const put = (key: string, value: string) => encodeCommand({ op: 'put', key, value });
+
+interface Member {
+  readonly id: number;
+  readonly address: string;
+  readonly node: RaftNode<KvResult>;
+  readonly kv: KvStateMachine;
+}
+
+const tuning = { tickInterval: 10, electionTick: 10, heartbeatTick: 1, snapshotInterval: 50, snapshotCatchUpEntries: 10 };
+
+function member(id: number, address: string, peers: { id: number; address: string }[], join = false): Member {
+  const kv = new KvStateMachine();
+  const node = createNode<KvResult>({ nodeId: id, peers, ...tuning }, kv, { secret: SECRET, clusterId: 'membership', join });
+  return { id, address, node, kv };
+}
+
+async function leaderOf(members: readonly Member[]): Promise<Member> {
+  let found: Member | undefined;
+  await waitUntil(
+    () => {
+      found = members.find((m) => m.node.isLeader() && members.every((o) => o.node.leader() === m.id));
+      return found !== undefined;
+    },
+    'a leader every member follows',
+    10_000,
+  );
+  return found!;
+}
+
+test('snapshots, a joining node, removal and leadership transfer', async () => {
+  const ports = await freePorts(4);
+  const peers = ports.slice(0, 3).map((p, i) => ({ id: i + 1, address: `127.0.0.1:${p}` }));
+  const members = peers.map((p) => member(p.id, p.address, peers));
+  const joiner = member(4, `127.0.0.1:${ports[3]}`, [...peers, { id: 4, address: `127.0.0.1:${ports[3]}` }], true);
+  const all = [...members, joiner];
+  try {
+    await Promise.all(members.map((m) => m.node.start()));
+    let leader = await leaderOf(members);
+    for (let i = 0; i < 300; i++) await leader.node.propose(put(`k${i}`, `v${i}`));
+    await waitUntil(() => members.every((m) => m.node.status().applied >= leader.node.status().commit), 'all applied', 5000);
+    for (const m of members) {
+      assert.ok(m.node.status().applied >= 300);
+      // Snapshots every 50 applied entries compact the in-memory log, keeping 10 behind.
+      const first = (m.node as unknown as { node: { raft: { log: { firstIndex(): number } } } }).node.raft.log.firstIndex();
+      assert.ok(first > 200, `node ${m.id} compacted its log (first index ${first})`);
+    }
+
+    // A new node joins: started empty, added on the leader, caught up by snapshot.
+    await joiner.node.start();
+    const added = await leader.node.addNode(4, joiner.address);
+    assert.ok(added.index > 300);
+    await waitUntil(() => joiner.node.status().applied >= added.index, 'the joiner caught up', 10_000);
+    assert.is(joiner.kv.digest(), leader.kv.digest(), 'the joiner holds the same state');
+    assert.ok(leader.node.status().progress[4] !== undefined, 'the leader tracks the new member');
+
+    // One membership change at a time.
+    await leader.node.removeNode(4);
+    const third = leader.node.addNode(4, joiner.address, { learner: true });
+    const fourth = leader.node.removeNode(2).catch((e: unknown) => e);
+    assert.instance(await fourth, ConfChangeInProgressError);
+    await third;
+
+    // Membership changes are leader-only: a follower says who leads.
+    const follower = members.find((m) => m !== leader)!;
+    try {
+      await follower.node.removeNode(4);
+      assert.unreachable('a follower accepted a membership change');
+    } catch (err) {
+      assert.instance(err, NotLeaderError);
+      assert.is((err as NotLeaderError).leaderId, leader.id);
+    }
+
+    // Leadership transfer to an up-to-date voter.
+    const target = members.find((m) => m !== leader)!;
+    const t0 = Date.now();
+    await leader.node.transferLeadership(target.id);
+    assert.is(target.node.isLeader(), true);
+    assert.ok(Date.now() - t0 < tuning.electionTick * tuning.tickInterval * 2, 'within an election timeout');
+    leader = target;
+    const after = await leader.node.propose(put('after-transfer', 'ok'));
+    assert.ok(after.result.ok);
+  } finally {
+    await Promise.all(all.map((m) => m.node.stop()));
+  }
+});
+
+test.run();
