@@ -2,17 +2,19 @@
 // `npm test`: type-check, then run every uvu suite under test/ (files named *.test.ts) in one
 // process on the ESM path, and close with the line `N passed, N failed` that CI reads.
 import { spawnSync, spawn } from 'node:child_process';
-import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
-const require = createRequire(import.meta.url);
-const env = { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' };
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const env = { ...process.env, NO_COLOR: '1' };
+delete env.FORCE_COLOR;
 const filter = process.argv[2] ?? '\\.test\\.ts$';
 
 let failed = 0;
 let passed = 0;
 
 if (!process.env.SKIP_TYPECHECK) {
-  const tsc = require.resolve('typescript/bin/tsc');
+  const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
   const tc = spawnSync(process.execPath, [tsc, '--noEmit', '-p', 'tsconfig.json'], { stdio: 'inherit', env });
   if (tc.status === 0) {
     passed += 1;
@@ -23,8 +25,8 @@ if (!process.env.SKIP_TYPECHECK) {
   }
 }
 
-const uvu = require.resolve('uvu/bin.js');
-const child = spawn(process.execPath, ['--import', 'tsx', uvu, 'test', filter], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+const uvu = join(root, 'node_modules', 'uvu', 'bin.js');
+const child = spawn(process.execPath, ['--import', 'tsx', uvu, 'test', filter, '--no-color'], { env, cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
 let out = '';
 child.stdout.on('data', (chunk) => {
   process.stdout.write(chunk);

@@ -68,7 +68,7 @@ const badInputs: [string, unknown, RegExp][] = [
   ['bytes', bytes(1, 2), /message must be an object/],
   ['missing type', { ...base, type: undefined }, /message\.type/],
   ['type as string', { ...base, type: '3' }, /message\.type/],
-  ['type out of range', { ...base, type: 19 }, /MessageType/],
+  ['type out of range', { ...base, type: 20 }, /MessageType/],
   ['negative type', { ...base, type: -1 }, /message\.type/],
   ['missing to', { ...base, to: undefined }, /message\.to/],
   ['negative from', { ...base, from: -1 }, /message\.from/],
