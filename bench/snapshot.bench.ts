@@ -17,7 +17,7 @@ const SIZE = Number(process.env.SNAPSHOT_MIB ?? 64) * MiB;
  * buffer without copying it (it never changes), like a persistent data structure would.
  */
 class BlobStateMachine implements SimStateMachine {
-  private state = new Uint8Array(0);
+  private state: Uint8Array = new Uint8Array(0);
   private n = 0;
   apply(): number {
     if (this.state.byteLength === 0) this.state = new Uint8Array(SIZE).fill(7);

@@ -71,6 +71,18 @@ function sendAppends(context: ReplicatorContext, sendIfEmpty: boolean): void {
   }
 }
 
+/** New entries or a new commit index: send what the window allows (an empty append if asked). */
+const sendAppendOnRequest = [{ guard: 'wantsEmptyAppend', actions: 'sendAppendEvenIfEmpty' }, { actions: 'sendAppend' }] as const;
+
+/**
+ * A heartbeat ack: the follower is alive. One that is behind gets an append even if there is
+ * nothing new past `next`: if the appends in flight were lost, it rejects this one and we back up.
+ */
+const resumeLiveFollower = [
+  { guard: 'isBehind', actions: ['resumeAfterHeartbeat', 'sendAppendEvenIfEmpty'] },
+  { actions: 'resumeAfterHeartbeat' },
+] as const;
+
 export const replicatorMachine = setup({
   types: {} as {
     input: ReplicatorInput;
@@ -183,42 +195,26 @@ export const replicatorMachine = setup({
       entry: 'enterProbe',
       always: { guard: 'needsSnapshot', target: 'snapshot' },
       on: {
-        SEND_APPEND: [
-          { guard: 'wantsEmptyAppend', actions: 'sendAppendEvenIfEmpty' },
-          { actions: 'sendAppend' },
-        ],
+        SEND_APPEND: sendAppendOnRequest,
         APPEND_RESPONSE: [
           { guard: 'isCurrentRejection', actions: ['backtrack', 'sendAppend'] },
           { guard: 'isRejection' },
           { guard: 'isAckAtOrPastMatch', target: 'replicate', actions: 'recordAck' },
         ],
-        /**
-         * A live follower that is behind gets an append even if there is nothing new to send from
-         * `next`: if the appends in flight were lost, it rejects this one and we back up.
-         */
-        HEARTBEAT_RESPONSE: [
-          { guard: 'isBehind', actions: ['resumeAfterHeartbeat', 'sendAppendEvenIfEmpty'] },
-          { actions: 'resumeAfterHeartbeat' },
-        ],
+        HEARTBEAT_RESPONSE: resumeLiveFollower,
       },
     },
     replicate: {
       entry: ['enterReplicate', 'sendAppend'],
       always: { guard: 'needsSnapshot', target: 'snapshot' },
       on: {
-        SEND_APPEND: [
-          { guard: 'wantsEmptyAppend', actions: 'sendAppendEvenIfEmpty' },
-          { actions: 'sendAppend' },
-        ],
+        SEND_APPEND: sendAppendOnRequest,
         APPEND_RESPONSE: [
           { guard: 'isCurrentRejection', target: 'probe', actions: 'backtrack' },
           { guard: 'isRejection' },
           { actions: ['recordAck', 'freeInflights', 'sendAppend'] },
         ],
-        HEARTBEAT_RESPONSE: [
-          { guard: 'isBehind', actions: ['resumeAfterHeartbeat', 'sendAppendEvenIfEmpty'] },
-          { actions: 'resumeAfterHeartbeat' },
-        ],
+        HEARTBEAT_RESPONSE: resumeLiveFollower,
         UNREACHABLE: { target: 'probe' },
       },
     },

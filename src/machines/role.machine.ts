@@ -92,6 +92,19 @@ const isVoteRequest = (m: Message) => m.type === MessageType.MsgVote || m.type =
 const isFromLeader = (m: Message) =>
   m.type === MessageType.MsgApp || m.type === MessageType.MsgHeartbeat || m.type === MessageType.MsgSnap;
 
+/**
+ * What a pre-candidate and a candidate do with everything but votes. §5.2: AppendEntries (or a
+ * heartbeat, or a snapshot) from a leader of our term means that leader won: follow it and handle
+ * the message as a follower. There is no leader to take proposals or confirm reads meanwhile.
+ */
+const whileCampaigning = {
+  APPEND_ENTRIES: { target: 'follower', actions: ['followSender', 'handleAppendEntries'] },
+  HEARTBEAT: { target: 'follower', actions: ['followSender', 'handleHeartbeat'] },
+  INSTALL_SNAPSHOT: { target: 'follower', actions: ['followSender', 'handleSnapshot'] },
+  PROPOSE: { actions: 'dropProposal' },
+  READ_INDEX: { actions: 'refuseRead' },
+} as const;
+
 export const roleMachine = setup({
   types: {} as {
     input: RoleInput;
@@ -400,12 +413,7 @@ export const roleMachine = setup({
         TICK: { actions: 'advanceElectionTimer' },
         CAMPAIGN: { target: 'preCandidate', reenter: true },
         PRE_VOTE_RESPONSE: { actions: 'recordVote' },
-        /** A leader exists at our term: follow it. */
-        APPEND_ENTRIES: { target: 'follower', actions: ['followSender', 'handleAppendEntries'] },
-        HEARTBEAT: { target: 'follower', actions: ['followSender', 'handleHeartbeat'] },
-        INSTALL_SNAPSHOT: { target: 'follower', actions: ['followSender', 'handleSnapshot'] },
-        PROPOSE: { actions: 'dropProposal' },
-        READ_INDEX: { actions: 'refuseRead' },
+        ...whileCampaigning,
       },
     },
     candidate: {
@@ -423,12 +431,7 @@ export const roleMachine = setup({
         TICK: { actions: 'advanceElectionTimer' },
         CAMPAIGN: { target: 'candidate', reenter: true },
         VOTE_RESPONSE: { actions: 'recordVote' },
-        /** §5.2: AppendEntries from a leader of our term: that leader won, become its follower. */
-        APPEND_ENTRIES: { target: 'follower', actions: ['followSender', 'handleAppendEntries'] },
-        HEARTBEAT: { target: 'follower', actions: ['followSender', 'handleHeartbeat'] },
-        INSTALL_SNAPSHOT: { target: 'follower', actions: ['followSender', 'handleSnapshot'] },
-        PROPOSE: { actions: 'dropProposal' },
-        READ_INDEX: { actions: 'refuseRead' },
+        ...whileCampaigning,
       },
     },
     leader: {
