@@ -17,7 +17,7 @@ import {
 } from '../src/errors.ts';
 import { encode } from '../src/io/codec.ts';
 import { DiskStorage, describeKey, diskKeys } from '../src/io/disk-storage.ts';
-import { entries, entry, plainEntries, rejects, tempDir } from './fixtures/storage-fixtures.ts';
+import { entries, entry, plainEntries, rejects, tempDir } from './fixtures/log-fixtures.ts';
 
 type RawDb = Level<Uint8Array, Uint8Array>;
 
@@ -80,7 +80,7 @@ test('a second DiskStorage on the same directory in the same process gets Storag
 });
 
 function startHolder(dir: string): Promise<ChildProcess> {
-  const script = fileURLToPath(new URL('./fixtures/hold-storage.ts', import.meta.url));
+  const script = fileURLToPath(new URL('./fixtures/lock-holder.ts', import.meta.url));
   const child = spawn(process.execPath, ['--import', 'tsx', script, dir], { stdio: ['ignore', 'pipe', 'pipe'] });
   return new Promise((resolve, reject) => {
     let stderr = '';

@@ -13,8 +13,8 @@ import { DiskStorage } from '../src/io/disk-storage.ts';
 import { MemoryStorage } from '../src/io/memory-storage.ts';
 import type { Storage, StorageWrite } from '../src/io/storage.ts';
 import type { Snapshot } from '../src/raft/raftpb.ts';
-import { RecordingStorage } from './fixtures/recording-storage.ts';
-import { entries, entry, plainEntries, seededRandom, tempDir } from './fixtures/storage-fixtures.ts';
+import { RecordingStorage } from './fixtures/recording-store.ts';
+import { entries, entry, plainEntries, seededRandom, tempDir } from './fixtures/log-fixtures.ts';
 
 async function withDisk<T>(fn: (disk: DiskStorage) => Promise<T>): Promise<T> {
   const dir = tempDir('storage-actor-');

@@ -11,7 +11,7 @@ import { DiskStorage } from '../src/io/disk-storage.ts';
 import { MemoryStorage } from '../src/io/memory-storage.ts';
 import type { Storage } from '../src/io/storage.ts';
 import { type ConfState, type Entry, EntryType, type HardState, type Snapshot } from '../src/raft/raftpb.ts';
-import { entries, entry, plainEntries, rejects, seededRandom, tempDir } from './fixtures/storage-fixtures.ts';
+import { entries, entry, plainEntries, rejects, seededRandom, tempDir } from './fixtures/log-fixtures.ts';
 
 interface StorageUnderTest {
   storage: Storage;

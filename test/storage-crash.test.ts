@@ -14,7 +14,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { DiskStorage } from '../src/io/disk-storage.ts';
 import type { HardState } from '../src/raft/raftpb.ts';
-import { dataFor, seededRandom, tempDir } from './fixtures/storage-fixtures.ts';
+import { dataFor, seededRandom, tempDir } from './fixtures/log-fixtures.ts';
 
 const writerScript = fileURLToPath(new URL('./fixtures/crash-writer.ts', import.meta.url));
 const seed = Number(process.env['CRASH_SEED'] ?? Math.floor(Math.random() * 1e9));
@@ -104,6 +104,7 @@ function prepareWriter(dir: string, childSeed: number): PreparedWriter {
       return parse(stdout, stderr, signal);
     },
     kill() {
+      child.stdin!.destroy(); // an open pipe to a dead process would keep this process alive
       child.kill('SIGKILL');
     },
   };
