@@ -5,7 +5,7 @@
  *
  * - Raft is only safe if term, vote and log survive a crash: Figure 2 of the Raft paper lists them
  *   as "persistent state on all servers (updated on stable storage before responding to RPCs)".
- *   So every change Raft needs durable is ONE `db.batch(ops, { sync: true })`. LevelDB applies a
+ *   So every change Raft needs durable is ONE LevelDB batch written with `{ sync: true }`. LevelDB applies a
  *   batch atomically and `sync` fsyncs its write-ahead log before the promise resolves, so after a
  *   crash a write is either entirely there or entirely absent — never half a log overwrite.
  * - The log follows etcd's MemoryStorage: a dummy "log start" entry holds the index and term of the
@@ -669,7 +669,7 @@ export class DiskStorage implements Storage {
     if (plan.ops.length === 0) return;
     this.batchesInFlight++;
     try {
-      await this.db.batch(plan.ops, { sync: true });
+      await writeDurably(this.db, plan.ops);
     } finally {
       this.batchesInFlight--;
     }
@@ -687,7 +687,7 @@ export class DiskStorage implements Storage {
 
   private async putDurably(key: Uint8Array, value: Uint8Array): Promise<void> {
     this.assertOpen();
-    await this.db.batch([{ type: 'put', key, value }], { sync: true });
+    await writeDurably(this.db, [{ type: 'put', key, value }]);
   }
 
   /** Splits whole snapshot data into chunk puts for the write's own batch. */
@@ -809,6 +809,25 @@ export class DiskStorage implements Storage {
   }
 }
 
+/**
+ * Writes operations as one atomic LevelDB batch with `sync: true` (fsync of the write-ahead log
+ * before it resolves). Built as a chained batch: abstract-level's array form clones every operation
+ * together with the options, which costs several times more per entry on the hot path.
+ */
+async function writeDurably(db: Db, ops: readonly BatchOp[]): Promise<void> {
+  const batch = db.batch();
+  try {
+    for (const op of ops) {
+      if (op.type === 'put') batch.put(op.key, op.value);
+      else batch.del(op.key);
+    }
+  } catch (err) {
+    await batch.close();
+    throw err;
+  }
+  await batch.write({ sync: true });
+}
+
 /** Copies the part of chunk `n` that falls inside [offset, end) into `out`, checking its length. */
 function copyChunkOverlap(
   record: SnapshotRecord,
@@ -907,7 +926,7 @@ async function loadIdentity(db: Db, dir: string, opts: DiskStorageOptions): Prom
     ...(clusterId === undefined ? {} : { clusterId }),
   };
   if (stored === undefined || stored.nodeId !== nodeId || stored.clusterId !== clusterId) {
-    await db.batch([{ type: 'put', key: diskKeys.identity, value: encode(identity) }], { sync: true });
+    await writeDurably(db, [{ type: 'put', key: diskKeys.identity, value: encode(identity) }]);
   }
   return identity;
 }
