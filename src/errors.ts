@@ -141,3 +141,10 @@ export class ConfChangeInProgressError extends RaftError {
     super('another membership change is in progress; retry once it is applied');
   }
 }
+
+/**
+ * A proposal whose fate this node cannot know: its entry may or may not have been applied (it was
+ * covered by a snapshot installed from the leader, or never seen in the log in time). Retry only if
+ * the command is idempotent, or check the state first.
+ */
+export class ProposalOutcomeUnknownError extends RaftError {}

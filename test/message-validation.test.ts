@@ -117,7 +117,11 @@ test('invalid: every bad input is rejected with InvalidMessageError naming the f
 });
 
 test('peer rules: sender must be the authenticated peer, receiver must be us, no local-only kinds', () => {
-  const ok = message({ type: MessageType.MsgHeartbeat, from: 2, to: 1 });
+  const ok = message({ type: MessageType.MsgHeartbeat, from: 2, to: 1, term: 3 });
+  const entry = (index: number, term: number) => ({ index, term, type: 0 as const, data: new Uint8Array(0) });
+  const app = message({ type: MessageType.MsgApp, from: 2, to: 1, term: 3, index: 5, logTerm: 2, entries: [entry(6, 2), entry(7, 3)] });
+  assert.is(validatePeerMessage(app, { from: 2, to: 1 }).entries.length, 2);
+  assert.is(validatePeerMessage({ ...ok, type: MessageType.MsgProp, term: 0 }, { from: 2, to: 1 }).term, 0, 'forwarded proposals carry term 0');
   assert.is(validatePeerMessage(ok, { from: 2, to: 1 }).from, 2);
   const cases: [string, Message, RegExp][] = [
     ['spoofed sender', { ...ok, from: 3 }, /authenticated as node 2/],
@@ -126,6 +130,12 @@ test('peer rules: sender must be the authenticated peer, receiver must be us, no
     ['MsgBeat from the network', { ...ok, type: MessageType.MsgBeat }, /local/],
     ['MsgUnreachable from the network', { ...ok, type: MessageType.MsgUnreachable }, /local/],
     ['MsgCheckQuorum from the network', { ...ok, type: MessageType.MsgCheckQuorum }, /local/],
+    ['term 0 heartbeat (would skip the term rules)', { ...ok, term: 0 }, /term 0/],
+    ['term 0 append', { ...app, term: 0, entries: [] }, /term 0/],
+    ['append entries not numbered after index', { ...app, entries: [entry(7, 2)] }, /index must be 6/],
+    ['append entry term going back', { ...app, entries: [entry(6, 3), entry(7, 2)] }, /below the term before it/],
+    ['append entry term before logTerm', { ...app, entries: [entry(6, 1)] }, /below the term before it/],
+    ['append entry term after the message term', { ...app, entries: [entry(6, 4)] }, /after the message's term/],
   ];
   for (const [name, msg, why] of cases) {
     assert.throws(() => validatePeerMessage(msg, { from: 2, to: 1 }), (e: unknown) => e instanceof InvalidMessageError && why.test(e.message), name);

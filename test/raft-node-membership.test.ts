@@ -98,4 +98,38 @@ test('snapshots, a joining node, removal and leadership transfer', async () => {
   }
 });
 
+
+test('restarts: a new process never settles a proposal with an old entry; the same instance does not apply twice', async () => {
+  const { MemoryStorage } = await import('../src/io/memory-storage.ts');
+  const ports = await freePorts(1);
+  const peers = [{ id: 1, address: `127.0.0.1:${ports[0]}` }];
+  const storage = new MemoryStorage();
+  const open = (kv: KvStateMachine) => createNode<KvResult>({ nodeId: 1, peers, ...tuning }, kv, { storage });
+  const kv1 = new KvStateMachine();
+  const first = open(kv1);
+  await first.start();
+  await waitUntil(() => first.isLeader(), 'leader', 5000);
+  const a = await first.propose(put('a', '1'));
+  await first.stop();
+  // Same instance, started again: nothing is applied twice.
+  const appliedBefore: number[] = [];
+  const sub = first.applied$.subscribe((e) => appliedBefore.push(e.index));
+  await first.start();
+  await waitUntil(() => first.isLeader(), 'leader again', 5000);
+  const b = await first.propose(put('b', '2'));
+  assert.ok(appliedBefore.every((i) => i > a.index), `re-applied ${appliedBefore.join(',')}`);
+  sub.unsubscribe();
+  await first.stop();
+  // A new process on the same storage: its first proposal resolves with its own entry.
+  const kv2 = new KvStateMachine();
+  const second = open(kv2);
+  await second.start();
+  await waitUntil(() => second.isLeader(), 'leader in the new process', 5000);
+  const c = await second.propose(put('c', '3'));
+  assert.ok(c.index > b.index, `resolved with index ${c.index}, after ${b.index}`);
+  assert.ok(c.result.ok && c.result.key === 'c', 'the result of its own command');
+  assert.is(kv2.get('a'), '1');
+  await second.stop();
+});
+
 test.run();

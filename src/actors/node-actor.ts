@@ -194,9 +194,9 @@ export class NodeActor {
    * in-memory log, keeping `config.snapshotCatchUpEntries` entries behind it. The host persists
    * the returned snapshot (its storage then drops the entries it covers).
    */
-  createSnapshot(index: number, data: Uint8Array): Snapshot {
+  createSnapshot(index: number, data: Uint8Array, confState?: ConfState): Snapshot {
     if (this.stopped) throw new StoppedError(`node ${this.raft.id}`);
-    return this.raft.createSnapshot(index, data, this.raft.config.snapshotCatchUpEntries);
+    return this.raft.createSnapshot(index, data, this.raft.config.snapshotCatchUpEntries, confState);
   }
 
   /** Shorthand for proposing plain commands. */

@@ -3,9 +3,9 @@
  * be confirmed and applied. It decides when each settles, so that `propose()` resolves only for an
  * entry that was committed and applied with this very command, and never hangs.
  */
-import { ProposalDroppedError, type RaftError } from '../errors.ts';
+import { ProposalDroppedError, ProposalOutcomeUnknownError, type RaftError } from '../errors.ts';
 import type { Entry } from '../raft/raftpb.ts';
-import type { Envelope } from '../io/proposal-envelope.ts';
+import { type Envelope, type Proposer, isFrom, unwrapProposal } from '../io/proposal-envelope.ts';
 
 export interface ProposeResult<R = unknown> {
   readonly index: number;
@@ -37,6 +37,8 @@ interface PendingRead {
 }
 
 export class PendingRequests {
+  constructor(private readonly self: Proposer) {}
+
   private readonly proposals = new Map<number, PendingProposal>();
   private readonly byIndex = new Map<number, PendingProposal>();
   private readonly reads = new Map<string, PendingRead>();
@@ -72,19 +74,55 @@ export class PendingRequests {
   }
 
   /** An entry was applied: settle the proposal it carries, and any proposal it overwrote. */
-  applied(entry: Entry, envelope: Envelope | undefined, selfId: number, result: unknown): void {
+  applied(entry: Entry, envelope: Envelope | undefined, result: unknown): void {
     const atIndex = this.byIndex.get(entry.index);
-    if (atIndex) {
-      this.byIndex.delete(entry.index);
-      // Proposals in an envelope are recognised by it; others (membership changes) by their term.
-      const mine = envelope ? envelope.nodeId === selfId && envelope.seq === atIndex.seq : entry.term === atIndex.term;
-      if (!mine) this.settle(atIndex, new ProposalDroppedError(`the proposal at index ${entry.index} was overwritten by a new leader (term ${entry.term}); it was not applied`));
-      else if (!envelope) this.settle(atIndex, undefined, { index: entry.index, term: entry.term, result });
+    if (atIndex && !this.holds(atIndex, entry, envelope)) {
+      this.settle(atIndex, overwritten(entry));
+    } else if (atIndex && !envelope) {
+      this.settle(atIndex, undefined, { index: entry.index, term: entry.term, result });
     }
-    if (envelope && envelope.nodeId === selfId) {
+    if (isFrom(envelope, this.self)) {
       const p = this.proposals.get(envelope.seq);
       if (p) this.settle(p, undefined, { index: entry.index, term: entry.term, result });
     }
+  }
+
+  /**
+   * New entries were written to the log from `entries[0].index` on (a leader's append may replace
+   * an uncommitted tail). A proposal located at or after that index that the write does not carry
+   * any more was overwritten: it will never be applied.
+   */
+  logWritten(entries: readonly Entry[]): void {
+    if (entries.length === 0 || this.byIndex.size === 0) return;
+    const first = entries[0]!.index;
+    const last = entries[entries.length - 1]!.index;
+    for (const [index, p] of [...this.byIndex]) {
+      if (index < first) continue;
+      const e = index <= last ? entries[index - first] : undefined;
+      if (!e) {
+        if (index > last) this.settle(p, new ProposalDroppedError(`the proposal at index ${index} was overwritten by a new leader (the log now ends at ${last}); it was not applied`));
+        continue;
+      }
+      if (!this.holds(p, e, e.type === 0 ? unwrapProposal(e.data) : undefined)) this.settle(p, overwritten(e));
+    }
+  }
+
+  /**
+   * A snapshot from the leader replaced the log up to `index`: entries there are applied as part of
+   * the snapshot, so this node cannot tell whether its proposals at or below it made it.
+   */
+  snapshotInstalled(index: number): void {
+    for (const p of [...this.proposals.values()]) {
+      if (p.index === 0 || p.index <= index) {
+        this.settle(p, new ProposalOutcomeUnknownError(`a snapshot at index ${index} from the leader covered the proposal; it may or may not have been applied`));
+      }
+    }
+  }
+
+  /** Whether `entry` (with its envelope) is the proposal `p`. */
+  private holds(p: PendingProposal, entry: Entry, envelope: Envelope | undefined): boolean {
+    // Proposals in an envelope are recognised by it; others (membership changes) by their term.
+    return envelope ? isFrom(envelope, this.self) && envelope.seq === p.seq : entry.term === p.term;
   }
 
   /** Rejects one proposal (and forgets it). */
@@ -139,7 +177,7 @@ export class PendingRequests {
   expire(now: number): void {
     for (const p of [...this.proposals.values()]) {
       if (p.deadline <= now) {
-        this.settle(p, new ProposalDroppedError('the proposal was not seen in the log in time (lost with a leader change or on the network); it was most likely not applied'));
+        this.settle(p, new ProposalOutcomeUnknownError('the forwarded proposal was not seen in this node\'s log in time (lost with a leader change or on the network, or this node is cut off); it was most likely not applied'));
       }
     }
     for (const r of [...this.reads.values()]) {
@@ -159,4 +197,8 @@ export class PendingRequests {
     if (err) p.reject(err);
     else p.resolve(value!);
   }
+}
+
+function overwritten(entry: Entry): ProposalDroppedError {
+  return new ProposalDroppedError(`the proposal at index ${entry.index} was overwritten by a new leader (term ${entry.term}); it was not applied`);
 }

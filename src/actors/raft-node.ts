@@ -17,7 +17,7 @@ import { ConfChangeInProgressError, ConfigError, NotLeaderError, ProposalDropped
 import { DiskStorage } from '../io/disk-storage.ts';
 import { loadPersistedState } from '../io/load-state.ts';
 import { MemoryStorage } from '../io/memory-storage.ts';
-import { unwrapProposal, wrapProposal } from '../io/proposal-envelope.ts';
+import { isFrom, newInstanceId, unwrapProposal, wrapProposal } from '../io/proposal-envelope.ts';
 import type { Storage, StorageWrite } from '../io/storage.ts';
 import { BidirectionalTransport, type CircuitChange } from '../io/tcp-transport.ts';
 import type { MessageHandler, Transport } from '../io/transport.ts';
@@ -142,7 +142,12 @@ export class RaftNode<R = unknown> implements Node {
   private storageActor: StorageActor | undefined;
   private transportActor: TransportActor | undefined;
   private subs: Subscription[] = [];
-  private readonly pending = new PendingRequests();
+  /** This run's identity in proposal envelopes. */
+  private readonly proposer = { nodeId: 0, instance: newInstanceId() };
+  private readonly pending: PendingRequests;
+  /** The last entry the state machine applied, kept across stop()/start() of this instance. */
+  private lastAppliedIndex = 0;
+  private startPromise: Promise<void> | undefined;
   private proposalBatch: { seq: number; data: Uint8Array }[] = [];
   private readsToStart: Uint8Array[] = [];
   private readonly writes = new Map<number, Ready>();
@@ -170,6 +175,8 @@ export class RaftNode<R = unknown> implements Node {
     if (this.opts.listen !== undefined && !/^[^:]+:\d+$|^\[.*\]:\d+$/.test(this.opts.listen)) {
       throw new ConfigError('listen', `must be host:port, got ${JSON.stringify(this.opts.listen)}`);
     }
+    this.proposer = { nodeId: this.config.nodeId, instance: newInstanceId() };
+    this.pending = new PendingRequests(this.proposer);
     this.stateSubject = new BehaviorSubject<SoftState>({ lead: 0, raftState: StateType.Follower });
     this.state$ = this.stateSubject.asObservable();
     this.leader$ = this.state$.pipe(
@@ -185,15 +192,29 @@ export class RaftNode<R = unknown> implements Node {
   // ----- lifecycle -----
 
   /** Opens storage, restores the state machine, starts the transport and the clock. */
-  async start(): Promise<void> {
-    if (this.status_ === 'running' || this.status_ === 'starting') throw new Error(`node ${this.id} is already started`);
+  start(): Promise<void> {
+    if (this.status_ === 'running' || this.status_ === 'starting') return Promise.reject(new Error(`node ${this.id} is already started`));
+    this.startPromise = this.doStart();
+    return this.startPromise;
+  }
+
+  private async doStart(): Promise<void> {
     if (this.status_ === 'stopping') await this.stopPromise;
     this.status_ = 'starting';
+    const abandoned = () => this.status_ !== 'starting';
     try {
       this.storage = this.opts.storage ?? (this.config.dataDir ? await DiskStorage.open(this.config.dataDir, { nodeId: this.id, clusterId: this.opts.clusterId ?? 'actor-raft' }) : new MemoryStorage());
+      if (abandoned()) throw new StoppedError(`node ${this.id}`);
       const loaded = await loadPersistedState(this.storage);
-      if (loaded.snapshot.metadata.index > 0) await this.sm.restore(loaded.snapshot.data);
-      this.lastSnapshotIndex = loaded.snapshot.metadata.index;
+      // Restarted on the same instance: the state machine still holds everything applied before
+      // stop(), so applying resumes after it instead of replaying onto it.
+      const snapIndex = loaded.snapshot.metadata.index;
+      const resume = this.lastAppliedIndex > snapIndex && this.lastAppliedIndex <= loaded.hardState.commit;
+      if (!resume && this.lastAppliedIndex > 0 && snapIndex === 0) {
+        throw new Error(`node ${this.id}: restarting would apply entries again onto a state machine that holds them; create a new node with a fresh state machine`);
+      }
+      if (!resume && snapIndex > 0) await this.sm.restore(loaded.snapshot.data);
+      this.lastSnapshotIndex = snapIndex;
       this.node = new NodeActor({
         config: this.config,
         stable: loaded.stable,
@@ -204,6 +225,7 @@ export class RaftNode<R = unknown> implements Node {
         seed: randomBytes(4).readUInt32BE(0),
         inspect: this.opts.inspect,
       });
+      if (resume) this.node.applied(this.lastAppliedIndex);
       this.lastLead = 0;
       this.stateSubject.next(this.node.softState());
       if (!this.opts.manual) {
@@ -213,6 +235,7 @@ export class RaftNode<R = unknown> implements Node {
           this.storageActor.errors$.subscribe((err) => this.errorSubject.next(err)),
         );
         await this.startTransport();
+        if (abandoned()) throw new StoppedError(`node ${this.id}`);
       }
       const tickSource = interval(this.config.tickInterval, this.opts.scheduler ?? asyncScheduler);
       this.subs.push(tickSource.subscribe(() => this.onTick()));
@@ -220,8 +243,10 @@ export class RaftNode<R = unknown> implements Node {
       this.log.info('node started', { id: this.id, term: loaded.hardState.term, commit: loaded.hardState.commit, lastIndex: loaded.stable.lastIndexSync() });
       this.scheduleFlush();
     } catch (err) {
-      await this.teardown();
-      this.status_ = 'stopped';
+      if (!abandoned()) {
+        await this.teardown();
+        this.status_ = 'stopped';
+      }
       throw err;
     }
   }
@@ -261,8 +286,10 @@ export class RaftNode<R = unknown> implements Node {
     }
     if (!this.stopPromise || this.status_ === 'running' || this.status_ === 'starting') {
       if (this.status_ === 'stopped') return Promise.resolve();
+      const starting = this.status_ === 'starting' ? this.startPromise : undefined;
       this.status_ = 'stopping';
-      this.stopPromise = this.teardown().then(() => {
+      // A start() under way notices it was abandoned at its next step; tear down after it settles.
+      this.stopPromise = (starting ?? Promise.resolve()).catch(() => {}).then(() => this.teardown()).then(() => {
         this.status_ = 'stopped';
         this.log.info('node stopped', { id: this.id });
       });
@@ -326,7 +353,7 @@ export class RaftNode<R = unknown> implements Node {
       signal?.addEventListener('abort', onAbort, { once: true });
       const cleanup = () => signal?.removeEventListener('abort', onAbort);
       this.pending.addProposal(seq, Infinity, resolve as (r: ProposeResult) => void, reject, cleanup);
-      this.proposalBatch.push({ seq, data: wrapProposal(this.id, seq, data) });
+      this.proposalBatch.push({ seq, data: wrapProposal(this.proposer, seq, data) });
       this.scheduleFlush();
     });
   }
@@ -357,7 +384,8 @@ export class RaftNode<R = unknown> implements Node {
 
   /** Forces an election on this node (it may still lose it). */
   async campaign(): Promise<void> {
-    this.running().campaign();
+    const node = this.running();
+    if (!this.guarded(() => node.campaign())) throw new StoppedError(`node ${this.id}`);
     this.scheduleFlush();
   }
 
@@ -412,10 +440,11 @@ export class RaftNode<R = unknown> implements Node {
     for (const e of rd.committedEntries) {
       const env = e.type === EntryType.Normal ? unwrapProposal(e.data) : undefined;
       if (e.type === EntryType.ConfChange) this.applyConfChange(e);
-      this.pending.applied(e, env, this.id, undefined);
+      this.pending.applied(e, env, undefined);
     }
     if (rd.committedEntries.length > 0) {
       const last = rd.committedEntries[rd.committedEntries.length - 1]!.index;
+      this.lastAppliedIndex = last;
       this.node.applied(last);
       this.pending.appliedUpTo(last);
     }
@@ -427,9 +456,24 @@ export class RaftNode<R = unknown> implements Node {
   private onTick(): void {
     if (this.status_ !== 'running' || !this.node) return;
     this.ticks++;
-    this.node.tick();
+    this.guarded(() => this.node!.tick());
     this.pending.expire(this.ticks);
     this.scheduleFlush();
+  }
+
+  /**
+   * Runs a step of the node actor. An exception there means the Raft state can no longer be
+   * trusted (the role actor stopped): the node stops itself and reports why on errors$, instead of
+   * crashing the process or lingering half-alive.
+   */
+  private guarded(step: () => void): boolean {
+    try {
+      step();
+      return true;
+    } catch (err) {
+      this.fatal(err instanceof Error ? err : new Error(String(err)));
+      return false;
+    }
   }
 
   private onMessage(msg: Message): void {
@@ -438,8 +482,7 @@ export class RaftNode<R = unknown> implements Node {
       this.log.warn('dropped a message addressed to another node', { to: msg.to, from: msg.from });
       return;
     }
-    this.node.step(msg);
-    this.scheduleFlush();
+    if (this.guarded(() => this.node!.step(msg))) this.scheduleFlush();
   }
 
   private onPersisted(seq: number): void {
@@ -450,7 +493,7 @@ export class RaftNode<R = unknown> implements Node {
       last = rd;
       this.writes.delete(s);
     }
-    if (last) this.node.persisted(last);
+    if (last && !this.guarded(() => this.node!.persisted(last!))) return;
     this.scheduleFlush();
   }
 
@@ -459,7 +502,7 @@ export class RaftNode<R = unknown> implements Node {
     this.flushScheduled = true;
     queueMicrotask(() => {
       this.flushScheduled = false;
-      if (this.status_ === 'running') this.flush();
+      if (this.status_ === 'running') this.guarded(() => this.flush());
     });
   }
 
@@ -520,10 +563,16 @@ export class RaftNode<R = unknown> implements Node {
         this.lastLead = rd.softState.lead;
       }
     }
-    // A follower learns where its forwarded proposals landed when they reach its own log.
+    // A follower learns where its forwarded proposals landed when they reach its own log; a write
+    // that replaces part of the log tells which proposals were overwritten.
     for (const e of rd.entries) {
-      const env = unwrapProposal(e.data);
-      if (env && env.nodeId === this.id) this.pending.located(env.seq, e.index, e.term);
+      const env = e.type === EntryType.Normal ? unwrapProposal(e.data) : undefined;
+      if (isFrom(env, this.proposer)) this.pending.located(env.seq, e.index, e.term);
+    }
+    this.pending.logWritten(rd.entries);
+    if (rd.snapshot) {
+      this.lastSnapshotIndex = Math.max(this.lastSnapshotIndex, rd.snapshot.metadata.index);
+      this.pending.snapshotInstalled(rd.snapshot.metadata.index);
     }
     if (rd.readStates) for (const r of rd.readStates) this.pending.readConfirmed(contextKey(r.context), r.index);
   }
@@ -565,10 +614,11 @@ export class RaftNode<R = unknown> implements Node {
           }
           this.appliedSubject.next({ index: e.index, term: e.term, data: payload, result });
         }
-        this.pending.applied(e, env, this.id, result);
+        this.pending.applied(e, env, result);
       }
       if (this.status_ !== 'running' || !this.node) return;
       const last = entries[entries.length - 1]!.index;
+      this.lastAppliedIndex = last;
       this.node.applied(last);
       this.pending.appliedUpTo(last);
       this.maybeSnapshot(last);
@@ -609,8 +659,12 @@ export class RaftNode<R = unknown> implements Node {
    * applied and proposals keep being served.
    */
   private maybeSnapshot(index: number): void {
+    const node = this.node!;
     if (this.snapshotting || index - this.lastSnapshotIndex < this.config.snapshotInterval) return;
+    if (index <= node.raft.log.snapshot().metadata.index) return;
     this.snapshotting = true;
+    // The membership as of `index`, captured now: a change applied while serializing is not in it.
+    const confState = node.raft.tracker.confState();
     let data: Uint8Array | Promise<Uint8Array>;
     try {
       data = this.sm.snapshot();
@@ -622,11 +676,17 @@ export class RaftNode<R = unknown> implements Node {
     Promise.resolve(data).then(
       (bytes) => {
         this.snapshotting = false;
-        if (this.status_ !== 'running' || !this.node || index <= this.lastSnapshotIndex) return;
-        const snap = this.node.createSnapshot(index, bytes);
-        this.lastSnapshotIndex = index;
-        this.submitWrite({ snapshot: snap });
-        this.log.info('snapshot taken', { index, bytes: bytes.byteLength, firstIndex: this.node.raft.log.firstIndex() });
+        if (this.status_ !== 'running' || this.node !== node) return;
+        // A snapshot installed from the leader meanwhile is newer: this one is of no use.
+        if (index <= this.lastSnapshotIndex || index <= node.raft.log.snapshot().metadata.index) return;
+        try {
+          const snap = node.createSnapshot(index, bytes, confState);
+          this.lastSnapshotIndex = index;
+          this.submitWrite({ snapshot: snap });
+          this.log.info('snapshot taken', { index, bytes: bytes.byteLength, firstIndex: node.raft.log.firstIndex() });
+        } catch (err) {
+          this.errorSubject.next(new Error(`could not record the snapshot at ${index}: ${(err as Error).message}`, { cause: err }));
+        }
       },
       (err: Error) => {
         this.snapshotting = false;
@@ -653,7 +713,7 @@ export class RaftNode<R = unknown> implements Node {
         this.fatal(new Error(`state machine failed to restore snapshot ${snap.metadata.index}: ${(err as Error).message}`, { cause: err }));
         return;
       }
-      this.lastSnapshotIndex = snap.metadata.index;
+      this.lastAppliedIndex = Math.max(this.lastAppliedIndex, snap.metadata.index);
       this.pending.appliedUpTo(snap.metadata.index);
       this.log.info('snapshot installed', { index: snap.metadata.index, bytes: snap.data.byteLength });
     });

@@ -47,7 +47,30 @@ export function validatePeerMessage(value: unknown, peer: { from: number; to: nu
   if (msg.from !== peer.from) fail(`message.from is ${msg.from} but the connection is authenticated as node ${peer.from}`);
   if (msg.to !== peer.to) fail(`message.to is ${msg.to} but this node is ${peer.to}`);
   if (localOnlyTypes.has(msg.type)) fail(`message.type ${msg.type} is local to a node and never sent over the network`);
+  if (msg.term === 0 && !termZeroTypes.has(msg.type) && !(msg.type === MessageType.MsgPreVoteResp && msg.reject)) {
+    // Term 0 marks a message that skips the term rules (a forwarded proposal or read): only those may carry it.
+    fail(`message.term 0 is only allowed on forwarded proposals and reads, not on type ${msg.type}`);
+  }
+  if (msg.type === MessageType.MsgApp) checkAppendEntries(msg);
   return msg;
+}
+
+/** Message kinds a peer may send with term 0: they are forwarded to the leader and skip the term rules. */
+const termZeroTypes = new Set<number>([MessageType.MsgProp, MessageType.MsgReadIndex]);
+
+/**
+ * An append's entries must continue its previous entry: indexes index+1, index+2, ..., terms never
+ * decreasing, none before the previous entry's term nor after the message's term (Raft §5.3).
+ */
+function checkAppendEntries(msg: Message): void {
+  let prevTerm = msg.logTerm;
+  for (let i = 0; i < msg.entries.length; i++) {
+    const e = msg.entries[i]!;
+    if (e.index !== msg.index + 1 + i) fail(`message.entries[${i}].index must be ${msg.index + 1 + i}, got ${e.index}`);
+    if (e.term < prevTerm) fail(`message.entries[${i}].term ${e.term} is below the term before it (${prevTerm})`);
+    if (e.term > msg.term) fail(`message.entries[${i}].term ${e.term} is after the message's term ${msg.term}`);
+    prevTerm = e.term;
+  }
 }
 
 function fail(detail: string): never {

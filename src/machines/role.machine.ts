@@ -164,6 +164,8 @@ export const roleMachine = setup({
     quorumActive: ({ context }) => context.raft.tracker.quorumActive(context.raft.id),
     heartbeatDue: ({ context }) => context.raft.heartbeatElapsed >= context.raft.config.heartbeatTick,
     isFromSelf: ({ context, event }) => msgOf(event)?.from === context.raft.id,
+    /** Sent by the leader this node follows. */
+    isFromLeader: ({ context, event }) => context.raft.lead !== 0 && msgOf(event)?.from === context.raft.lead,
     isTransferringLeadership: ({ context }) => context.raft.leadTransferee !== 0,
     /** Thesis §4.1: one membership change at a time; the next waits until the last is applied. */
     isConfChangeWhilePending: ({ context, event }) => {
@@ -397,9 +399,9 @@ export const roleMachine = setup({
         INSTALL_SNAPSHOT: { actions: ['followSender', 'handleSnapshot'] },
         PROPOSE: { actions: 'forwardProposal' },
         READ_INDEX: { actions: 'forwardRead' },
-        READ_INDEX_RESPONSE: { actions: 'readIndexAnswered' },
-        /** Thesis §3.10: the leader asks us to campaign now, skipping PreVote and the lease. */
-        TIMEOUT_NOW: { guard: 'isPromotable', target: 'candidate', actions: 'markTransferCampaign' },
+        READ_INDEX_RESPONSE: { guard: 'isFromLeader', actions: 'readIndexAnswered' },
+        /** Thesis §3.10: our leader asks us to campaign now, skipping PreVote and the lease. */
+        TIMEOUT_NOW: { guard: and(['isFromLeader', 'isPromotable']), target: 'candidate', actions: 'markTransferCampaign' },
       },
     },
     preCandidate: {
@@ -407,7 +409,9 @@ export const roleMachine = setup({
       always: [
         { guard: 'wonElection', target: 'candidate' },
         { guard: 'lostElection', target: 'follower' },
-        { guard: 'electionTimeoutElapsed', target: 'preCandidate', reenter: true },
+        { guard: and(['electionTimeoutElapsed', 'isPromotable']), target: 'preCandidate', reenter: true },
+        /** Removed (or demoted) while campaigning: stop. */
+        { guard: 'electionTimeoutElapsed', target: 'follower' },
       ],
       on: {
         TICK: { actions: 'advanceElectionTimer' },
@@ -425,7 +429,8 @@ export const roleMachine = setup({
         { guard: 'wonElection', target: 'leader' },
         { guard: 'lostElection', target: 'follower' },
         /** §5.2: a split vote times out and a new election starts with a new random timeout. */
-        { guard: 'electionTimeoutElapsed', target: 'candidate', reenter: true },
+        { guard: and(['electionTimeoutElapsed', 'isPromotable']), target: 'candidate', reenter: true },
+        { guard: 'electionTimeoutElapsed', target: 'follower' },
       ],
       on: {
         TICK: { actions: 'advanceElectionTimer' },

@@ -308,7 +308,9 @@ export class RaftState {
   }
 
   handleHeartbeat(m: Message): void {
-    this.log.commitTo(m.commit);
+    // The leader caps the commit index at what it knows we hold; a node that lost its log (it ran
+    // without a data dir and restarted) can still be behind that, so never commit past our log.
+    this.log.commitTo(Math.min(m.commit, this.log.lastIndex()));
     this.send({ type: MessageType.MsgHeartbeatResp, to: m.from, context: m.context });
   }
 
@@ -333,7 +335,14 @@ export class RaftState {
     }
     let rx = this.incomingSnapshot;
     if (!rx || !rx.matches(m.from, m.term, meta, size)) {
-      rx = offset === 0 ? new SnapshotReceiver(m.from, m.term, meta, size) : undefined;
+      rx = undefined;
+      if (offset === 0) {
+        try {
+          rx = new SnapshotReceiver(m.from, m.term, meta, size);
+        } catch {
+          // Not enough memory for the snapshot's buffer: refuse it (the ack says 0 bytes held).
+        }
+      }
       this.incomingSnapshot = rx;
     }
     if (rx) rx.accept(offset, snap.data);
@@ -352,12 +361,14 @@ export class RaftState {
       return;
     }
     if (this.log.matchTerm(index, term)) {
-      // The log already holds the snapshot's last entry: fast-forward the commit index instead.
+      // The log already holds the snapshot's last entry: fast-forward the commit index instead, and
+      // report only that (entries after it may be of another term; the leader probes for them).
       this.log.commitTo(index);
-    } else {
-      this.log.restore(snap);
-      this.tracker.setConfState(snap.metadata.confState);
+      this.send({ type: MessageType.MsgAppResp, to: from, index: this.log.committed });
+      return;
     }
+    this.log.restore(snap);
+    this.tracker.setConfState(snap.metadata.confState);
     this.send({ type: MessageType.MsgAppResp, to: from, index: this.log.lastIndex() });
   }
 
@@ -458,9 +469,9 @@ export class RaftState {
    * entries older than `index - keepEntries` so slightly lagging followers still catch up from
    * the log. Returns the snapshot for the host to persist.
    */
-  createSnapshot(index: number, data: Uint8Array, keepEntries: number): Snapshot {
+  createSnapshot(index: number, data: Uint8Array, keepEntries: number, confState: ConfState = this.tracker.confState()): Snapshot {
     if (index > this.log.applied) throw new Error(`cannot snapshot at ${index}: only ${this.log.applied} is applied`);
-    const snap = this.log.stable.createSnapshotSync(index, this.tracker.confState(), data);
+    const snap = this.log.stable.createSnapshotSync(index, confState, data);
     const compactTo = index - keepEntries;
     if (compactTo > this.log.stable.firstIndexSync()) this.log.stable.compactSync(compactTo);
     return snap;

@@ -118,9 +118,22 @@ export class SafetyChecker {
     if (commit > this.maxCommitted) this.maxCommitted = commit;
   }
 
-  /** State Machine Safety: the same entry is applied at an index everywhere. */
+  /** Where each running node's next applied entry must be: right after the last one (or its snapshot). */
+  private readonly nextApply = new Map<number, number>();
+
+  /** A node's state machine starts (again) from a snapshot at `index` (0: empty). */
+  stateRestored(node: number, index: number): void {
+    this.nextApply.set(node, index + 1);
+  }
+
+  /** State Machine Safety: the same entry is applied at an index everywhere; each node applies in order, exactly once. */
   applied(node: number, ents: readonly Entry[]): void {
     for (const e of ents) {
+      const expected = this.nextApply.get(node);
+      if (expected !== undefined && e.index !== expected) {
+        this.fail('apply order', `node ${node} applied index ${e.index} where ${expected} was next`);
+      }
+      this.nextApply.set(node, e.index + 1);
       const seen = this.appliedAt.get(e.index);
       if (!seen) {
         this.appliedAt.set(e.index, { term: e.term, data: e.data });

@@ -170,6 +170,7 @@ export class Simulation {
     const snap = stable.snapshotSync();
     if (snap.metadata.index > 0) n.sm.restore(snap.data);
     n.snapshotIndex = snap.metadata.index;
+    this.safety.stateRestored(id, snap.metadata.index);
     n.actor = new NodeActor({
       config: this.nodeConfig(id),
       stable,
@@ -262,6 +263,7 @@ export class Simulation {
         // Installed from the leader: the state machine becomes the snapshot's.
         n.sm.restore(rd.snapshot.data);
         n.snapshotIndex = rd.snapshot.metadata.index;
+        this.safety.stateRestored(n.id, rd.snapshot.metadata.index);
         n.applied = [];
       }
       for (const m of rd.messages) {
