@@ -9,6 +9,7 @@ import { type RaftNode, createNode } from '../src/actors/raft-node.ts';
 import { ConfChangeInProgressError, NotLeaderError } from '../src/errors.ts';
 import { type KvResult, KvStateMachine, encodeCommand } from '../src/kv/kv-state-machine.ts';
 import { freePorts, waitUntil } from './fixtures/free-ports.ts';
+import { MemoryStorage } from '../src/io/memory-storage.ts';
 
 const SECRET = 'membership test secret';
 const put = (key: string, value: string) => encodeCommand({ op: 'put', key, value });
@@ -22,9 +23,9 @@ interface Member {
 
 const tuning = { tickInterval: 10, electionTick: 10, heartbeatTick: 1, snapshotInterval: 50, snapshotCatchUpEntries: 10 };
 
-function member(id: number, address: string, peers: { id: number; address: string }[], join = false): Member {
+function member(id: number, address: string, peers: { id: number; address: string }[], join = false, storage?: MemoryStorage): Member {
   const kv = new KvStateMachine();
-  const node = createNode<KvResult>({ nodeId: id, peers, ...tuning }, kv, { secret: SECRET, clusterId: 'membership', join });
+  const node = createNode<KvResult>({ nodeId: id, peers, ...tuning }, kv, { secret: SECRET, clusterId: 'membership', join, storage });
   return { id, address, node, kv };
 }
 
@@ -44,7 +45,8 @@ async function leaderOf(members: readonly Member[]): Promise<Member> {
 test('snapshots, a joining node, removal and leadership transfer', async () => {
   const ports = await freePorts(4);
   const peers = ports.slice(0, 3).map((p, i) => ({ id: i + 1, address: `127.0.0.1:${p}` }));
-  const members = peers.map((p) => member(p.id, p.address, peers));
+  const storage1 = new MemoryStorage();
+  const members = peers.map((p) => member(p.id, p.address, peers, false, p.id === 1 ? storage1 : undefined));
   const joiner = member(4, `127.0.0.1:${ports[3]}`, [...peers, { id: 4, address: `127.0.0.1:${ports[3]}` }], true);
   const all = [...members, joiner];
   try {
@@ -66,6 +68,8 @@ test('snapshots, a joining node, removal and leadership transfer', async () => {
     await waitUntil(() => joiner.node.status().applied >= added.index, 'the joiner caught up', 10_000);
     assert.is(joiner.kv.digest(), leader.kv.digest(), 'the joiner holds the same state');
     assert.ok(leader.node.status().progress[4] !== undefined, 'the leader tracks the new member');
+    // The new member's address is stored with the membership (and so survives compaction and restarts).
+    await waitUntil(async () => (await storage1.initialState()).confState.addresses?.[4] === joiner.address, 'address stored', 5000);
 
     // One membership change at a time.
     await leader.node.removeNode(4);
@@ -100,7 +104,6 @@ test('snapshots, a joining node, removal and leadership transfer', async () => {
 
 
 test('restarts: a new process never settles a proposal with an old entry; the same instance does not apply twice', async () => {
-  const { MemoryStorage } = await import('../src/io/memory-storage.ts');
   const ports = await freePorts(1);
   const peers = [{ id: 1, address: `127.0.0.1:${ports[0]}` }];
   const storage = new MemoryStorage();

@@ -214,6 +214,10 @@ export class RaftNode<R = unknown> implements Node {
         throw new Error(`node ${this.id}: restarting would apply entries again onto a state machine that holds them; create a new node with a fresh state machine`);
       }
       if (!resume && snapIndex > 0) await this.sm.restore(loaded.snapshot.data);
+      // Addresses: those stored with the membership, then this run's peers (an address given now wins).
+      this.peerAddresses.clear();
+      for (const [id, address] of Object.entries(loaded.confState.addresses ?? {})) this.peerAddresses.set(Number(id), address);
+      for (const p of this.config.peers) this.peerAddresses.set(p.id, p.address);
       this.lastSnapshotIndex = snapIndex;
       this.node = new NodeActor({
         config: this.config,
@@ -266,7 +270,7 @@ export class RaftNode<R = unknown> implements Node {
           handler: deliver,
           clusterId: this.opts.clusterId ?? 'actor-raft',
           secret: this.opts.secret ?? 'single-node',
-          peers: this.config.peers.filter((p) => p.id !== this.id),
+          peers: [...this.peerAddresses].filter(([id]) => id !== this.id).map(([id, address]) => ({ id, address })),
           maxSizePerMsg: this.config.maxSizePerMsg,
           onUnreachable,
         });
@@ -571,6 +575,7 @@ export class RaftNode<R = unknown> implements Node {
     }
     this.pending.logWritten(rd.entries);
     if (rd.snapshot) {
+      this.learnAddresses(rd.snapshot.metadata.confState);
       this.lastSnapshotIndex = Math.max(this.lastSnapshotIndex, rd.snapshot.metadata.index);
       this.pending.snapshotInstalled(rd.snapshot.metadata.index);
     }
@@ -635,21 +640,40 @@ export class RaftNode<R = unknown> implements Node {
       this.log.warn('skipped an undecodable membership change', { index: e.index });
       return undefined;
     }
-    const confState = this.node!.applyConfChange(cc);
+    const address = new TextDecoder().decode(cc.context);
+    if (cc.type === ConfChangeType.RemoveNode) this.peerAddresses.delete(cc.nodeId);
+    else if (isValidAddress(address)) this.peerAddresses.set(cc.nodeId, address);
+    const confState = this.withAddresses(this.node!.applyConfChange(cc));
     if (!this.opts.manual) {
       this.submitWrite({ confState });
       const t = this.transportActor;
       if (t && cc.nodeId !== this.id) {
-        const address = new TextDecoder().decode(cc.context);
         if (cc.type === ConfChangeType.RemoveNode) t.removePeer(cc.nodeId);
-        else if (isValidAddress(address)) {
-          this.peerAddresses.set(cc.nodeId, address);
-          t.addPeer(cc.nodeId, address);
-        }
+        else if (isValidAddress(address)) t.addPeer(cc.nodeId, address);
       }
     }
     this.log.info('membership changed', { index: e.index, change: cc.type, node: cc.nodeId, voters: confState.voters, learners: confState.learners });
     return confState;
+  }
+
+  /** The conf state with the addresses of its members, for storage and snapshots. */
+  private withAddresses(cs: ConfState): ConfState {
+    const addresses: Record<number, string> = {};
+    for (const id of [...cs.voters, ...cs.learners]) {
+      const a = this.peerAddresses.get(id);
+      if (a) addresses[id] = a;
+    }
+    return { voters: cs.voters, learners: cs.learners, addresses };
+  }
+
+  /** A snapshot from the leader names members this node may not have heard of: learn their addresses. */
+  private learnAddresses(cs: ConfState): void {
+    for (const [id, address] of Object.entries(cs.addresses ?? {})) {
+      const peer = Number(id);
+      if (peer === this.id || !isValidAddress(address)) continue;
+      this.peerAddresses.set(peer, address);
+      this.transportActor?.addPeer(peer, address);
+    }
   }
 
   /**
@@ -664,7 +688,7 @@ export class RaftNode<R = unknown> implements Node {
     if (index <= node.raft.log.snapshot().metadata.index) return;
     this.snapshotting = true;
     // The membership as of `index`, captured now: a change applied while serializing is not in it.
-    const confState = node.raft.tracker.confState();
+    const confState = this.withAddresses(node.raft.tracker.confState());
     let data: Uint8Array | Promise<Uint8Array>;
     try {
       data = this.sm.snapshot();

@@ -261,12 +261,27 @@ function decodeHardState(key: Uint8Array, bytes: Uint8Array): HardState {
   return { term: uintField(key, fields, 'term'), vote: uintField(key, fields, 'vote'), commit: uintField(key, fields, 'commit') };
 }
 
+function confStateFields(cs: ConfState): Record<string, unknown> {
+  const out: Record<string, unknown> = { voters: [...cs.voters], learners: [...cs.learners] };
+  if (cs.addresses) out['addresses'] = { ...cs.addresses };
+  return out;
+}
+
 function encodeConfState(cs: ConfState): Uint8Array {
-  return encode({ voters: [...cs.voters], learners: [...cs.learners] });
+  return encode(confStateFields(cs));
 }
 
 function confStateFromFields(key: Uint8Array, fields: Fields): ConfState {
-  return { voters: uintListField(key, fields, 'voters'), learners: uintListField(key, fields, 'learners') };
+  const cs = { voters: uintListField(key, fields, 'voters'), learners: uintListField(key, fields, 'learners') };
+  const raw = fields['addresses'];
+  if (raw === undefined || raw === null) return cs;
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw corrupt(key, `field addresses is ${show(raw)}, expected a map`);
+  const addresses: Record<number, string> = {};
+  for (const [id, addr] of Object.entries(raw as Record<string, unknown>)) {
+    if (!/^[1-9][0-9]*$/.test(id) || typeof addr !== 'string') throw corrupt(key, `field addresses has an invalid entry ${show(id)}`);
+    addresses[Number(id)] = addr;
+  }
+  return { ...cs, addresses };
 }
 
 function decodeConfState(key: Uint8Array, bytes: Uint8Array): ConfState {
@@ -279,7 +294,7 @@ function decodeLogStart(key: Uint8Array, bytes: Uint8Array): LogStart {
 }
 
 function encodeSnapshotRecord(r: SnapshotRecord): Uint8Array {
-  return encode({ ...r, confState: { voters: [...r.confState.voters], learners: [...r.confState.learners] } });
+  return encode({ ...r, confState: confStateFields(r.confState) });
 }
 
 function decodeSnapshotRecord(key: Uint8Array, bytes: Uint8Array): SnapshotRecord {

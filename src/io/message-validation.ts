@@ -13,6 +13,7 @@
  * so a message retains exactly its own bytes.
  */
 import { InvalidMessageError } from '../errors.ts';
+import { isValidAddress } from '../config.ts';
 import { EntryType, MAX_MESSAGE_TYPE, MessageType } from '../raft/raftpb.ts';
 import type { ConfState, Entry, Message, Snapshot } from '../raft/raftpb.ts';
 
@@ -125,7 +126,19 @@ function checkSnapshot(value: unknown, path: string): number {
   const conf = requireObject(meta.confState, `${path}.metadata.confState`);
   requireNodeIds(conf.voters, `${path}.metadata.confState.voters`);
   requireNodeIds(conf.learners, `${path}.metadata.confState.learners`);
+  if (conf.addresses !== undefined && conf.addresses !== null) checkAddresses(conf.addresses, `${path}.metadata.confState.addresses`);
   return requireBytes(s.data, `${path}.data`).length;
+}
+
+/** Member addresses: node id → host:port. */
+function checkAddresses(value: unknown, path: string): void {
+  const map = requireObject(value, path);
+  const ids = Object.keys(map);
+  if (ids.length > 10_000) fail(`${path} lists ${ids.length} members`);
+  for (const id of ids) {
+    if (!/^[1-9][0-9]{0,15}$/.test(id) || !Number.isSafeInteger(Number(id))) fail(`${path} has a key that is not a node id: ${describe(id)}`);
+    if (!isValidAddress(map[id])) fail(`${path}[${id}] must be host:port, got ${describe(map[id])}`);
+  }
 }
 
 function requireObject(value: unknown, path: string): Fields {
@@ -219,6 +232,13 @@ function buildEntry(e: Fields, arena: Arena): Entry {
 function buildSnapshot(s: Fields, arena: Arena): Snapshot {
   const meta = s.metadata as Fields;
   const conf = meta.confState as Fields;
-  const confState: ConfState = { voters: [...(conf.voters as number[])], learners: [...(conf.learners as number[])] };
+  const confState: ConfState =
+    conf.addresses !== undefined && conf.addresses !== null
+      ? {
+          voters: [...(conf.voters as number[])],
+          learners: [...(conf.learners as number[])],
+          addresses: Object.fromEntries(Object.entries(conf.addresses as Record<string, string>).map(([id, a]) => [Number(id), a])),
+        }
+      : { voters: [...(conf.voters as number[])], learners: [...(conf.learners as number[])] };
   return { data: arena.copy(s.data as Uint8Array), metadata: { index: meta.index as number, term: meta.term as number, confState } };
 }

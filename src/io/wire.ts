@@ -9,7 +9,7 @@
  *
  *   [type, to, from, term, logTerm, index, commit, reject, rejectHint,
  *    [[term, index, type, data], ...], snapshot | nil, context | nil, chunk | nil]
- *   snapshot = [data, index, term, voters, learners]
+ *   snapshot = [data, index, term, voters, learners, addresses?]   (addresses: { id: 'host:port' })
  *   chunk = [offset, size]   (MsgSnap: which bytes of the snapshot `data` holds)
  *
  * Handshake frames are maps: they are rare, and a map lets a node read the `version` of a peer
@@ -20,7 +20,7 @@
  */
 import { Packr, Unpackr } from 'msgpackr';
 import { InvalidMessageError } from '../errors.ts';
-import type { Entry, Message } from '../raft/raftpb.ts';
+import type { Entry, Message, Snapshot } from '../raft/raftpb.ts';
 import { validateMessage, validatePeerMessage } from './message-validation.ts';
 
 /** Sent in every hello; a peer with another name is not speaking this protocol at all. */
@@ -54,12 +54,19 @@ export function encodeMessage(msg: Message): Uint8Array {
     tuple.push(
       snap === undefined
         ? null
-        : [snap.data, snap.metadata.index, snap.metadata.term, snap.metadata.confState.voters, snap.metadata.confState.learners],
+        : snapshotTuple(snap),
     );
     tuple.push(msg.context ?? null);
     if (msg.chunk !== undefined) tuple.push([msg.chunk.offset, msg.chunk.size]);
   }
   return packr.pack(tuple);
+}
+
+function snapshotTuple(snap: Snapshot): unknown[] {
+  const cs = snap.metadata.confState;
+  const t: unknown[] = [snap.data, snap.metadata.index, snap.metadata.term, cs.voters, cs.learners];
+  if (cs.addresses) t.push(cs.addresses);
+  return t;
 }
 
 function entryTuple(e: Entry): unknown[] {
@@ -106,9 +113,10 @@ function entryCandidate(value: unknown): unknown {
 }
 
 function snapshotCandidate(value: unknown): unknown {
-  if (!Array.isArray(value) || value.length !== 5) return value;
-  const [data, index, term, voters, learners] = value;
-  return { data, metadata: { index, term, confState: { voters, learners } } };
+  if (!Array.isArray(value) || (value.length !== 5 && value.length !== 6)) return value;
+  const [data, index, term, voters, learners, addresses] = value;
+  const confState = addresses === undefined ? { voters, learners } : { voters, learners, addresses };
+  return { data, metadata: { index, term, confState } };
 }
 
 // ---- handshake -------------------------------------------------------------------------------

@@ -37,6 +37,12 @@ export interface HardState {
 export interface ConfState {
   readonly voters: readonly number[];
   readonly learners: readonly number[];
+  /**
+   * The members' addresses, where the host knows them. Stored with the conf state and carried in
+   * snapshots so that a node that restarts after compaction, or installs a snapshot, can still reach
+   * members it learned of only from entries that are gone. Raft itself never reads it.
+   */
+  readonly addresses?: Readonly<Record<number, string>>;
 }
 
 export interface SnapshotMetadata {
