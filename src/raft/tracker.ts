@@ -45,8 +45,10 @@ export class ProgressTracker {
     for (const id of this.members()) {
       const pr = new Progress(lastIndex + 1, this.maxInflight, this.maxInflightBytes, this.learners.includes(id));
       if (id === selfId) {
+        // The leader's own log is always in step with itself.
         pr.match = lastIndex;
         pr.recentActive = true;
+        pr.state = 'replicate';
       }
       this.progress.set(id, pr);
     }
