@@ -1,17 +1,12 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { Rng } from '../src/raft/rng.ts';
 import { Backoff, newBackoff } from '../src/io/backoff.ts';
 
-/** A deterministic [0,1) source (mulberry32), so jitter is reproducible. */
+/** A deterministic [0,1) source, so jitter is reproducible. */
 function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = new Rng(seed);
+  return () => rng.next();
 }
 
 test('defaults: 100 ms initial, x1.6, 20% jitter, 10 s cap', () => {

@@ -14,7 +14,7 @@ import { MemoryStorage } from '../src/io/memory-storage.ts';
 import type { Storage, StorageWrite } from '../src/io/storage.ts';
 import type { Snapshot } from '../src/raft/raftpb.ts';
 import { RecordingStorage } from './fixtures/recording-store.ts';
-import { entries, entry, plainEntries, seededRandom, tempDir } from './fixtures/log-fixtures.ts';
+import { entries, entry, observeStorage, plainEntries, seededRandom, tempDir } from './fixtures/log-fixtures.ts';
 
 async function withDisk<T>(fn: (disk: DiskStorage) => Promise<T>): Promise<T> {
   const dir = tempDir('storage-actor-');
@@ -37,19 +37,6 @@ function collect(actor: StorageActor): { seqs: number[]; error?: unknown; comple
   return seen;
 }
 
-async function observe(s: Storage): Promise<unknown> {
-  const first = await s.firstIndex();
-  const last = await s.lastIndex();
-  const snap = await s.snapshot();
-  return {
-    first,
-    last,
-    startTerm: await s.term(first - 1),
-    entries: plainEntries(await s.entries(first, last + 1)),
-    state: await s.initialState(),
-    snapshot: snap.metadata,
-  };
-}
 
 function snapshot(index: number, term: number): Snapshot {
   return { data: Uint8Array.of(index, term), metadata: { index, term, confState: { voters: [1, 2, 3], learners: [] } } };
@@ -182,7 +169,7 @@ for (const s of mergeScenarios) {
       await actor.stop();
       assert.is(storage.writes.length, s.storageWrites, 'storage writes');
       assert.is(seen.seqs[seen.seqs.length - 1], 1 + s.queued.length, 'every submission acknowledged');
-      assert.equal(await observe(disk), await observe(reference));
+      assert.equal(await observeStorage(disk), await observeStorage(reference));
     });
   });
 }
@@ -215,7 +202,7 @@ test('mergeWrites equals writing one by one, for random write sequences (seeded)
     const merged = mergeWrites(accepted, { maxBatchEntries: pick(3, 40), maxBatchBytes: 1 << 20 });
     const viaMerge = new MemoryStorage();
     for (const m of merged) await viaMerge.write(m.write);
-    assert.equal(await observe(viaMerge), await observe(sequential), `seed ${seed}: ${merged.length} merged writes`);
+    assert.equal(await observeStorage(viaMerge), await observeStorage(sequential), `seed ${seed}: ${merged.length} merged writes`);
     assert.equal(
       merged.map((m) => m.lastSeq),
       merged.map((m) => m.lastSeq).sort((a, b) => a - b),

@@ -11,7 +11,7 @@ import { DiskStorage } from '../src/io/disk-storage.ts';
 import { MemoryStorage } from '../src/io/memory-storage.ts';
 import type { Storage } from '../src/io/storage.ts';
 import { type ConfState, type Entry, EntryType, type HardState, type Snapshot } from '../src/raft/raftpb.ts';
-import { entries, entry, plainEntries, rejects, seededRandom, tempDir } from './fixtures/log-fixtures.ts';
+import { entries, entry, observeStorage, plainEntries, rejects, seededRandom, tempDir } from './fixtures/log-fixtures.ts';
 
 interface StorageUnderTest {
   storage: Storage;
@@ -290,19 +290,6 @@ conformance('DiskStorage', diskFactory, true);
 // Differential: the same random operations on both, everything observable compared after each.
 // ---------------------------------------------------------------------------------------------
 
-async function observe(s: Storage): Promise<unknown> {
-  const first = await s.firstIndex();
-  const last = await s.lastIndex();
-  const snap = await s.snapshot();
-  return {
-    first,
-    last,
-    startTerm: await s.term(first - 1),
-    entries: plainEntries(await s.entries(first, last + 1)),
-    state: await s.initialState(),
-    snapshot: { metadata: snap.metadata, data: [...snap.data] },
-  };
-}
 
 async function outcome(op: Promise<void>): Promise<string> {
   try {
@@ -371,7 +358,7 @@ for (const seed of [1, 2, 3, 4]) {
           await disk.close();
           disk = await DiskStorage.open(dir.path, { snapshotChunkSize: 8 });
         }
-        assert.equal(await observe(disk), await observe(reference), `state differs at ${where}`);
+        assert.equal(await observeStorage(disk), await observeStorage(reference), `state differs at ${where}`);
       }
     } finally {
       await disk.close();
