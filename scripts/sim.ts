@@ -3,6 +3,7 @@
  *   npm run sim -- --seeds 20000            seeds 1..20000, split over every core
  *   npm run sim -- --seed 1234              replay one seed (prints its summary or its failure)
  *   npm run sim -- --seeds 500 --ticks 5000 --nodes 5
+ *   npm run sim -- --membership --seeds 5000     membership-churn schedules instead
  * Prints a summary; exits 1 if any seed fails, listing the seeds that replay the failures.
  */
 import { fork } from 'node:child_process';
@@ -10,6 +11,7 @@ import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { runRandomSchedule, type ScheduleResult } from '../src/sim/random-schedule.ts';
+import { runMembershipSchedule } from '../src/sim/membership-schedule.ts';
 
 const { values } = parseArgs({
   options: {
@@ -20,6 +22,7 @@ const { values } = parseArgs({
     nodes: { type: 'string' },
     workers: { type: 'string', default: String(cpus().length) },
     worker: { type: 'boolean', default: false },
+    membership: { type: 'boolean', default: false },
   },
 });
 
@@ -34,6 +37,10 @@ interface Outcome {
 
 function runOne(seed: number): Outcome {
   try {
+    if (values.membership) {
+      const r = runMembershipSchedule(seed);
+      return { seed, result: { seed, nodes: r.finalVoters.length, steps: r.steps, ticks: 0, crashes: 0, partitions: 0, proposed: r.changes, committed: 0, maxTerm: 0 } };
+    }
     return { seed, result: runRandomSchedule(seed, { ticks, nodes }) };
   } catch (err) {
     return { seed, error: (err as Error).message };
@@ -56,7 +63,7 @@ if (values.worker) {
   let next = first;
   const last = first + count - 1;
   const self = fileURLToPath(import.meta.url);
-  const args = ['--worker', '--ticks', String(ticks), ...(nodes ? ['--nodes', String(nodes)] : [])];
+  const args = ['--worker', '--ticks', String(ticks), ...(nodes ? ['--nodes', String(nodes)] : []), ...(values.membership ? ['--membership'] : [])];
   await Promise.all(
     Array.from({ length: workers }, () => {
       const child = fork(self, args, { execArgv: ['--import', 'tsx'] });
@@ -84,11 +91,17 @@ if (values.worker) {
   const secs = (Date.now() - started) / 1000;
   const sum = (k: keyof ScheduleResult) => ok.reduce((a, r) => a + (r[k] as number), 0);
   console.log('\nsimulation summary');
-  console.log(`  seeds        ${first}..${last} (${count}), ${ticks} ticks each, ${workers} workers, ${secs.toFixed(1)} s`);
-  console.log(`  steps        ${sum('steps')} (${Math.round(sum('steps') / secs)}/s)`);
-  console.log(`  ticks        ${sum('ticks')} (${Math.round(sum('ticks') / secs)}/s)`);
-  console.log(`  crashes      ${sum('crashes')}, partitions ${sum('partitions')}`);
-  console.log(`  proposals    ${sum('proposed')} proposed, ${sum('committed')} committed`);
+  if (values.membership) {
+    console.log(`  seeds        ${first}..${last} (${count}) of membership churn, ${workers} workers, ${secs.toFixed(1)} s`);
+    console.log(`  steps        ${sum('steps')} (${Math.round(sum('steps') / secs)}/s)`);
+    console.log(`  changes      ${sum('proposed')} membership changes applied`);
+  } else {
+    console.log(`  seeds        ${first}..${last} (${count}), ${ticks} ticks each, ${workers} workers, ${secs.toFixed(1)} s`);
+    console.log(`  steps        ${sum('steps')} (${Math.round(sum('steps') / secs)}/s)`);
+    console.log(`  ticks        ${sum('ticks')} (${Math.round(sum('ticks') / secs)}/s)`);
+    console.log(`  crashes      ${sum('crashes')}, partitions ${sum('partitions')}`);
+    console.log(`  proposals    ${sum('proposed')} proposed, ${sum('committed')} committed`);
+  }
   console.log(`  failures     ${failed.length}${failed.length ? ': seeds ' + failed.map((f) => f.seed).join(', ') : ''}`);
   process.exit(failed.length === 0 ? 0 : 1);
 }
