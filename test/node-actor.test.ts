@@ -87,6 +87,18 @@ test('proposals: appended on the leader with index and term; forwarded or refuse
   assert.equal(strict.proposeData([data('x')]), { kind: 'notLeader', leader: 1 });
 });
 
+test('ready$ emits every Ready handed out, in order, and completes on stop', () => {
+  const n = node(1);
+  const seen: number[] = [];
+  let completed = false;
+  n.ready$.subscribe({ next: (rd) => seen.push(rd.messages.length), complete: () => (completed = true) });
+  n.campaign();
+  const rd = n.takeReady()!;
+  assert.equal(seen, [rd.messages.length]);
+  n.stop();
+  assert.ok(completed);
+});
+
 test('a stopped node refuses input', () => {
   const n = node(1);
   n.stop();

@@ -8,6 +8,7 @@
  * reports durable state leaves only after that state is durable: such messages are held with the
  * write of the Ready they belong to and released by `persisted()`.
  */
+import { type Observable, Subject } from 'rxjs';
 import { type Actor, type InspectionEvent, createActor } from 'xstate';
 import { StoppedError } from '../errors.ts';
 import type { Config } from '../config.ts';
@@ -62,6 +63,9 @@ export class NodeActor {
   private stopped = false;
   /** Events handled, for the events/s benchmark. */
   eventCount = 0;
+  private readonly readySubject = new Subject<Ready>();
+  /** Every Ready this actor hands out, as `takeReady()` returns it (for observers and hosts that react). */
+  readonly ready$: Observable<Ready> = this.readySubject.asObservable();
 
   constructor(opts: NodeActorOptions) {
     this.raft = new RaftState({
@@ -270,6 +274,7 @@ export class NodeActor {
     if (snapshot) raft.log.appliedTo(snapshot.metadata.index);
     this.prevHardState = hs;
     this.prevSoftState = soft;
+    this.readySubject.next(ready);
     return ready;
   }
 
@@ -324,6 +329,7 @@ export class NodeActor {
     if (this.stopped) return;
     this.stopped = true;
     this.role.stop();
+    this.readySubject.complete();
   }
 }
 
