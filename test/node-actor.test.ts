@@ -99,6 +99,26 @@ test('ready$ emits every Ready handed out, in order, and completes on stop', () 
   assert.ok(completed);
 });
 
+test('an inspector sees the role actor, its transitions and every replicator actor', () => {
+  const actors = new Set<string>();
+  const states: string[] = [];
+  const n = new NodeActor({
+    config: resolveConfig({ nodeId: 1, peers, preVote: false }),
+    seed: 1,
+    inspect: (ev) => {
+      if (ev.type === '@xstate.actor') actors.add((ev.actorRef as unknown as { id: string }).id);
+      if (ev.type === '@xstate.snapshot' && (ev.actorRef as unknown as { id: string }).id === 'node-1') states.push(String((ev.snapshot as { value?: unknown }).value));
+    },
+  });
+  n.campaign();
+  const rd = n.takeReady()!;
+  n.step(message({ type: MessageType.MsgVoteResp, from: 2, to: 1, term: 1 }));
+  n.persisted(rd);
+  assert.is(n.stateType(), 'leader');
+  assert.ok(actors.has('node-1') && actors.has('replicator-2') && actors.has('replicator-3'), [...actors].join(', '));
+  assert.ok(states.includes('candidate') && states.includes('leader'), states.join(' -> '));
+});
+
 test('a stopped node refuses input', () => {
   const n = node(1);
   n.stop();
