@@ -19,7 +19,7 @@ export { Backoff, newBackoff } from './io/backoff.ts';
 export { CircuitBreaker, CircuitState } from './io/circuit-breaker.ts';
 export * from './raft/raftpb.ts';
 export { StateType, type SoftState } from './raft/state-type.ts';
-export type { Ready } from './raft/ready.ts';
+export { type Ready, isReadyEmpty } from './raft/ready.ts';
 export type { ReadState } from './raft/read-only.ts';
 export { roleMachine } from './machines/role.machine.ts';
 export { replicatorMachine } from './machines/replicator.machine.ts';

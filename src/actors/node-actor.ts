@@ -300,12 +300,6 @@ export class NodeActor {
     }
   }
 
-  /** Every Ready handed out so far is durable. */
-  persistedAll(): void {
-    const last = this.pendingWrites[this.pendingWrites.length - 1];
-    if (last) this.persisted(last.ready);
-  }
-
   /** The state machine applied every committed entry up to `index`. */
   applied(index: number): void {
     if (this.stopped) return;
@@ -318,11 +312,6 @@ export class NodeActor {
       if (m.to === this.raft.id) this.step(m);
       else this.raft.msgs.push(m);
     }
-  }
-
-  /** Writes handed out and not yet reported persisted. */
-  pendingWriteCount(): number {
-    return this.pendingWrites.length;
   }
 
   stop(): void {

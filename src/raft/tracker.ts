@@ -4,7 +4,7 @@
  */
 import type { ConfState } from './raftpb.ts';
 import { Progress } from './progress.ts';
-import { committedIndex, voteResult, type VoteResult } from './quorum.ts';
+import { committedIndex, majority, voteResult, type VoteResult } from './quorum.ts';
 
 export class ProgressTracker {
   voters: number[];
@@ -87,6 +87,6 @@ export class ProgressTracker {
     for (const id of this.voters) {
       if (id === selfId || this.progress.get(id)?.recentActive) active++;
     }
-    return this.voters.length > 0 && active >= Math.floor(this.voters.length / 2) + 1;
+    return this.voters.length > 0 && active >= majority(this.voters.length);
   }
 }
