@@ -215,7 +215,7 @@ export class NodeActor {
       raft.msgs.length > 0 ||
       raft.msgsAfterAppend.length > 0 ||
       !hardStateEqual(raft.hardState(), this.prevHardState) ||
-      raft.log.unstable.nextEntries().length > 0 ||
+      raft.log.unstable.hasNextEntries() ||
       raft.log.unstable.nextSnapshot() !== undefined ||
       raft.log.hasNextCommittedEntries() ||
       raft.readStates.length > 0 ||
@@ -282,7 +282,7 @@ export class NodeActor {
     const raft = this.raft;
     return (
       !hardStateEqual(raft.hardState(), this.prevHardState) ||
-      raft.log.unstable.nextEntries().length > 0 ||
+      raft.log.unstable.hasNextEntries() ||
       raft.log.unstable.nextSnapshot() !== undefined
     );
   }

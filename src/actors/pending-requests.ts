@@ -4,7 +4,7 @@
  * entry that was committed and applied with this very command, and never hangs.
  */
 import { ProposalDroppedError, ProposalOutcomeUnknownError, type RaftError } from '../errors.ts';
-import type { Entry } from '../raft/raftpb.ts';
+import { type Entry, EntryType } from '../raft/raftpb.ts';
 import { type Envelope, type Proposer, isFrom, unwrapProposal } from '../io/proposal-envelope.ts';
 
 export interface ProposeResult<R = unknown> {
@@ -41,6 +41,8 @@ export class PendingRequests {
 
   private readonly proposals = new Map<number, PendingProposal>();
   private readonly byIndex = new Map<number, PendingProposal>();
+  /** At least the highest index in `byIndex` (settled entries may leave it stale, never too low). */
+  private maxIndex = 0;
   private readonly reads = new Map<string, PendingRead>();
   private nextSeq = 1;
 
@@ -71,6 +73,7 @@ export class PendingRequests {
     p.term = term;
     p.deadline = Infinity;
     this.byIndex.set(index, p);
+    if (index > this.maxIndex) this.maxIndex = index;
   }
 
   /** An entry was applied: settle the proposal it carries, and any proposal it overwrote. */
@@ -94,17 +97,24 @@ export class PendingRequests {
    */
   logWritten(entries: readonly Entry[]): void {
     if (entries.length === 0 || this.byIndex.size === 0) return;
-    const first = entries[0]!.index;
     const last = entries[entries.length - 1]!.index;
-    for (const [index, p] of [...this.byIndex]) {
-      if (index < first) continue;
-      const e = index <= last ? entries[index - first] : undefined;
-      if (!e) {
-        if (index > last) this.settle(p, new ProposalDroppedError(`the proposal at index ${index} was overwritten by a new leader (the log now ends at ${last}); it was not applied`));
-        continue;
-      }
-      if (!this.holds(p, e, e.type === 0 ? unwrapProposal(e.data) : undefined)) this.settle(p, overwritten(e));
+    // Proposals the write covers: still there, or replaced by another entry. O(entries) per write.
+    for (const e of entries) {
+      const p = this.byIndex.get(e.index);
+      if (p && !this.holds(p, e, e.type === EntryType.Normal ? unwrapProposal(e.data) : undefined)) this.settle(p, overwritten(e));
     }
+    // Proposals past the end of the write are gone: a write ends before an index we track only when
+    // it replaced the tail. `maxIndex` (an upper bound of the tracked indexes) keeps the scan rare.
+    if (this.maxIndex <= last) return;
+    let max = 0;
+    for (const [index, p] of [...this.byIndex]) {
+      if (index > last) {
+        this.settle(p, new ProposalDroppedError(`the proposal at index ${index} was overwritten by a new leader (the log now ends at ${last}); it was not applied`));
+      } else if (index > max) {
+        max = index;
+      }
+    }
+    this.maxIndex = max;
   }
 
   /**

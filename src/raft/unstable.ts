@@ -46,6 +46,11 @@ export class Unstable {
     return this.entries[i - this.offset]!.term;
   }
 
+  /** Whether some entries were not yet handed to storage (without copying them). */
+  hasNextEntries(): boolean {
+    return this.offsetInProgress < this.offset + this.entries.length;
+  }
+
   /** Entries not yet handed to storage. */
   nextEntries(): Entry[] {
     const start = this.offsetInProgress - this.offset;
