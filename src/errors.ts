@@ -148,3 +148,26 @@ export class ConfChangeInProgressError extends RaftError {
  * the command is idempotent, or check the state first.
  */
 export class ProposalOutcomeUnknownError extends RaftError {}
+
+/** A membership request names a node that is not a member (remove, promote). Nothing was proposed. */
+export class UnknownMemberError extends RaftError {
+  constructor(
+    readonly nodeId: number,
+    detail = `node ${nodeId} is not a member`,
+  ) {
+    super(detail);
+  }
+}
+
+/**
+ * A membership request conflicts with the current membership: adding a node that already is a
+ * member, promoting a node that already votes. Nothing was proposed.
+ */
+export class MemberConflictError extends RaftError {
+  constructor(
+    readonly nodeId: number,
+    detail: string,
+  ) {
+    super(detail);
+  }
+}

@@ -2,7 +2,7 @@
  * actor-raft: Raft consensus for Node.js, as XState statecharts and RxJS actors.
  * The public API only: re-exports, no logic.
  */
-export { createNode, RaftNode, type Node, type NodeOptions, type NodeStatus, type AppliedEvent, type Logger } from './actors/raft-node.ts';
+export { createNode, RaftNode, type Node, type NodeOptions, type NodeStatus, type AppliedEvent, type Logger, type MemberInfo } from './actors/raft-node.ts';
 export type { ProposeResult } from './actors/pending-requests.ts';
 export { NodeActor, type NodeActorOptions } from './actors/node-actor.ts';
 export { StorageActor } from './actors/storage-actor.ts';

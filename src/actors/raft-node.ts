@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { BehaviorSubject, Observable, Subject, type SchedulerLike, type Subscription, asyncScheduler, distinctUntilChanged, interval, map } from 'rxjs';
 import type { InspectionEvent } from 'xstate';
 import { type Config, isValidAddress, resolveConfig } from '../config.ts';
-import { ConfChangeInProgressError, ConfigError, NotLeaderError, ProposalDroppedError, type RaftError, StoppedError } from '../errors.ts';
+import { ConfChangeInProgressError, ConfigError, MemberConflictError, NotLeaderError, ProposalDroppedError, type RaftError, StoppedError, UnknownMemberError } from '../errors.ts';
 import { DiskStorage } from '../io/disk-storage.ts';
 import { loadPersistedState } from '../io/load-state.ts';
 import { MemoryStorage } from '../io/memory-storage.ts';
@@ -72,6 +72,18 @@ export interface NodeOptions {
    * and waits for the leader (after `addNode` on the leader) to send it the log.
    */
   readonly join?: boolean;
+}
+
+/** One member of the cluster as `members()` lists it. */
+export interface MemberInfo {
+  readonly id: number;
+  /** Raft address (`host:port`); null when this node has not learned it. */
+  readonly address: string | null;
+  readonly role: 'voter' | 'learner';
+  /** Whether this node knows it as the leader. */
+  readonly leader: boolean;
+  /** Leader only: the highest log index known to be replicated on the member. */
+  readonly match?: number;
 }
 
 /** What `applied$` emits: one entry as the state machine applied it. */
@@ -753,8 +765,9 @@ export class RaftNode<R = unknown> implements Node {
   async addNode(id: number, address: string, opts: { learner?: boolean; signal?: AbortSignal } = {}): Promise<ProposeResult> {
     if (!Number.isSafeInteger(id) || id < 1) throw new ConfigError('nodeId', `must be a positive integer, got ${JSON.stringify(id)}`);
     if (!isValidAddress(address)) throw new ConfigError('address', `must be host:port, got ${JSON.stringify(address)}`);
-    const node = this.running();
-    const raft = node.raft;
+    const raft = this.leading().raft;
+    if (raft.tracker.voters.includes(id)) throw new MemberConflictError(id, `node ${id} is already a voter`);
+    if (opts.learner && raft.tracker.learners.includes(id)) throw new MemberConflictError(id, `node ${id} is already a learner`);
     if (!opts.learner && raft.tracker.learners.includes(id)) {
       const pr = raft.tracker.progress.get(id);
       const behind = raft.log.lastIndex() - (pr?.match ?? 0);
@@ -768,8 +781,47 @@ export class RaftNode<R = unknown> implements Node {
 
   /** Removes a member. Resolves once the change is applied here. Leader only. */
   async removeNode(id: number, opts: { signal?: AbortSignal } = {}): Promise<ProposeResult> {
-    this.running();
+    if (!this.leading().raft.tracker.members().includes(id)) throw new UnknownMemberError(id);
     return this.proposeConfChange({ type: ConfChangeType.RemoveNode, nodeId: id, context: new Uint8Array(0) }, opts.signal);
+  }
+
+  /**
+   * Promotes learner `id` to a voter at the address it was added with. Refuses a member that is not
+   * a learner, and (like `addNode`) a learner still far behind the leader's log: a voter that cannot
+   * acknowledge would only make the quorum harder to reach (thesis §4.2.1).
+   */
+  async promoteLearner(id: number, opts: { signal?: AbortSignal } = {}): Promise<ProposeResult> {
+    const raft = this.leading().raft;
+    if (raft.tracker.voters.includes(id)) throw new MemberConflictError(id, `node ${id} is already a voter`);
+    if (!raft.tracker.learners.includes(id)) throw new UnknownMemberError(id);
+    const address = this.peerAddress(id);
+    if (!address) throw new UnknownMemberError(id, `no address is known for learner ${id}`);
+    return this.addNode(id, address, { signal: opts.signal });
+  }
+
+  /**
+   * The membership as this node applied it: every voter and learner with its address, and the
+   * leader's view of how far each has replicated (`match`) when this node leads.
+   */
+  members(): MemberInfo[] {
+    const node = this.running();
+    const raft = node.raft;
+    const leading = node.stateType() === StateType.Leader;
+    const info = (id: number, role: 'voter' | 'learner'): MemberInfo => ({
+      id,
+      address: this.peerAddress(id) ?? null,
+      role,
+      leader: id === raft.lead,
+      ...(leading ? { match: raft.tracker.progress.get(id)?.match ?? 0 } : {}),
+    });
+    return [...raft.tracker.voters.map((id) => info(id, 'voter')), ...raft.tracker.learners.map((id) => info(id, 'learner'))];
+  }
+
+  /** The node actor when this node leads; NotLeaderError (with the leader hint) otherwise. */
+  private leading(): NodeActor {
+    const node = this.running();
+    if (node.stateType() !== StateType.Leader) throw new NotLeaderError(node.raft.lead, this.peerAddress(node.raft.lead));
+    return node;
   }
 
   private proposeConfChange(cc: ConfChange, signal?: AbortSignal): Promise<ProposeResult> {

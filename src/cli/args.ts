@@ -30,6 +30,8 @@ export interface NodeCommand {
   readonly disableForwarding: boolean;
   readonly requestTimeoutMs: number;
   readonly logLevel: LogLevel;
+  /** Start empty and wait to be added (`actor-raft member add`) instead of bootstrapping. */
+  readonly join: boolean;
 }
 
 export interface ClusterCommand {
@@ -49,7 +51,22 @@ export interface HelpCommand {
   readonly text: string;
 }
 
-export type CliCommand = NodeCommand | ClusterCommand | HelpCommand;
+/** `actor-raft member list|add|remove|promote`: a client of a running cluster's admin routes. */
+export type MemberCommand = {
+  readonly command: 'member';
+  /** HTTP API base URLs (`http://host:port`), tried in order until one answers. */
+  readonly endpoints: readonly string[];
+  /** How long to keep retrying answers that prove nothing was changed (no leader, change in progress). */
+  readonly timeoutMs: number;
+  /** Print the server's JSON instead of a table. */
+  readonly json: boolean;
+} & (
+  | { readonly action: 'list'; readonly stale: boolean }
+  | { readonly action: 'add'; readonly id: number; readonly address: string; readonly learner: boolean }
+  | { readonly action: 'remove' | 'promote'; readonly id: number }
+);
+
+export type CliCommand = NodeCommand | ClusterCommand | MemberCommand | HelpCommand;
 
 export const USAGE = `actor-raft: a replicated key-value store on the actor-raft Raft library
 
@@ -72,6 +89,7 @@ Usage:
       --disable-forwarding   answer writes on followers with 421 and the leader's address
       --request-timeout MS   how long a write or linearizable read may wait (default 5000)
       --log-level LEVEL      debug, info, warn or error (default info)
+      --join                 start empty and wait to be added by the cluster (after "actor-raft member add")
 
   actor-raft cluster [--nodes 3] [--data ./data] [options]
       Runs a local cluster, one OS process per member, and prints the leader as it changes.
@@ -81,6 +99,20 @@ Usage:
       --base-port P          Raft port of member 1; member i uses P+i-1 (default 7001)
       --http-base-port P     HTTP port of member 1 (default 8001)
       --cluster-id X, --tick MS, --log-level LEVEL   as for node
+
+  actor-raft member list [--stale]                      [--endpoint URL] [--json]
+  actor-raft member add ID HOST:PORT [--learner]         [--endpoint URL] [--json]
+  actor-raft member remove ID                            [--endpoint URL] [--json]
+  actor-raft member promote ID                           [--endpoint URL] [--json]
+      Lists or changes the members of a running cluster through any member's HTTP API (changes
+      are relayed to the leader). HOST:PORT is the new member's Raft address; start it with
+      "actor-raft node --join". Add a learner, wait for it to catch up, then promote it.
+      --endpoint URL[,URL]   HTTP API of a member, e.g. http://127.0.0.1:8001 (default: the
+                             ACTOR_RAFT_ENDPOINT environment variable, else http://127.0.0.1:8001)
+      --learner              add a non-voting learner (promote it once it has caught up)
+      --stale                list this member's view instead of asking the leader
+      --timeout MS           keep retrying "not changed, retry" answers this long (default 30000)
+      --json                 print the server's JSON answer
 
   actor-raft help            this text
 `;
@@ -153,6 +185,16 @@ const nodeOptions = {
   'disable-forwarding': { type: 'boolean' },
   'request-timeout': { type: 'string' },
   'log-level': { type: 'string' },
+  join: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+const memberOptions = {
+  endpoint: { type: 'string' },
+  learner: { type: 'boolean' },
+  stale: { type: 'boolean' },
+  timeout: { type: 'string' },
+  json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -172,8 +214,13 @@ type ParseConfig = Parameters<typeof parseArgs>[0];
 
 /** node:util parseArgs, with its errors turned into UsageErrors that name the subcommand. */
 function parseFlags<O extends NonNullable<ParseConfig>['options']>(command: string, args: readonly string[], options: O) {
+  return parseFlagsAndPositionals(command, args, options, false).values;
+}
+
+function parseFlagsAndPositionals<O extends NonNullable<ParseConfig>['options']>(command: string, args: readonly string[], options: O, allowPositionals: boolean) {
   try {
-    return parseArgs({ args: [...args], options: options!, strict: true, allowPositionals: false }).values as Record<string, string | boolean | undefined>;
+    const r = parseArgs({ args: [...args], options: options!, strict: true, allowPositionals });
+    return { values: r.values as Record<string, string | boolean | undefined>, positionals: r.positionals };
   } catch (err) {
     const e = err as Error & { code?: string };
     if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
@@ -232,7 +279,73 @@ function parseNode(args: readonly string[], env: Readonly<Record<string, string 
     disableForwarding: v['disable-forwarding'] === true,
     requestTimeoutMs: parseIntFlag('request-timeout', v['request-timeout'] as string | undefined, 5000, 1, 3_600_000),
     logLevel: parseLogLevel(v['log-level'] as string | undefined),
+    join: v.join === true,
   };
+}
+
+function parseMemberId(raw: string | undefined, usage: string): number {
+  if (raw === undefined) throw new UsageError(`missing the member id: ${usage}`);
+  if (!/^\d+$/.test(raw) || Number(raw) < 1 || !Number.isSafeInteger(Number(raw))) throw new UsageError(`member id ${JSON.stringify(raw)} must be a positive whole number`);
+  return Number(raw);
+}
+
+/** Parses `http://host:port[,http://host:port...]` (a bare `host:port` means http). */
+function parseEndpoints(raw: string): string[] {
+  const out: string[] = [];
+  for (const item of raw.split(',').map((x) => x.trim())) {
+    if (item === '') throw new UsageError(`--endpoint has an empty item in ${JSON.stringify(raw)}`);
+    const withScheme = /^[a-z]+:\/\//i.test(item) ? item : `http://${item}`;
+    let url: URL;
+    try {
+      url = new URL(withScheme);
+    } catch {
+      throw new UsageError(`--endpoint: ${JSON.stringify(item)} is not a URL like http://127.0.0.1:8001`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`--endpoint: ${JSON.stringify(item)} must be an http:// or https:// URL`);
+    if (url.pathname !== '/' || url.search || url.hash) throw new UsageError(`--endpoint: ${JSON.stringify(item)} must be a member's base URL, without a path`);
+    out.push(`${url.protocol}//${url.host}`);
+  }
+  return out;
+}
+
+function parseMember(args: readonly string[], env: Readonly<Record<string, string | undefined>>): MemberCommand | HelpCommand {
+  const { values: v, positionals } = parseFlagsAndPositionals('member', args, memberOptions, true);
+  if (v.help) return { command: 'help', text: USAGE };
+  const [action, ...rest] = positionals;
+  const endpoints = parseEndpoints((v.endpoint as string | undefined) ?? env.ACTOR_RAFT_ENDPOINT ?? 'http://127.0.0.1:8001');
+  const common = { command: 'member' as const, endpoints, timeoutMs: parseIntFlag('timeout', v.timeout as string | undefined, 30_000, 0, 3_600_000), json: v.json === true };
+  const extra = (n: number) => {
+    if (rest.length > n) throw new UsageError(`unexpected argument ${JSON.stringify(rest[n])} for "actor-raft member ${action}"`);
+  };
+  const onlyFor = (flag: 'learner' | 'stale', which: string) => {
+    if (v[flag] !== undefined) throw new UsageError(`--${flag} only goes with "actor-raft member ${which}"`);
+  };
+  switch (action) {
+    case 'list':
+      extra(0);
+      onlyFor('learner', 'add');
+      return { ...common, action, stale: v.stale === true };
+    case 'add': {
+      const usage = 'actor-raft member add ID HOST:PORT [--learner]';
+      const id = parseMemberId(rest[0], usage);
+      const address = rest[1];
+      if (address === undefined) throw new UsageError(`missing the new member's Raft address: ${usage}`);
+      if (!isValidAddress(address)) throw new UsageError(`${JSON.stringify(address)} is not a valid Raft address; expected host:port with a port in 1..65535`);
+      extra(2);
+      onlyFor('stale', 'list');
+      return { ...common, action, id, address, learner: v.learner === true };
+    }
+    case 'remove':
+    case 'promote':
+      extra(1);
+      onlyFor('learner', 'add');
+      onlyFor('stale', 'list');
+      return { ...common, action, id: parseMemberId(rest[0], `actor-raft member ${action} ID`) };
+    case undefined:
+      throw new UsageError('missing member action: expected "actor-raft member list|add|remove|promote ..."');
+    default:
+      throw new UsageError(`unknown member action ${JSON.stringify(action)}; expected list, add, remove or promote`);
+  }
 }
 
 function parseCluster(args: readonly string[]): ClusterCommand | HelpCommand {
@@ -276,13 +389,15 @@ export function parseCli(argv: readonly string[], env: Readonly<Record<string, s
       return parseNode(rest, env);
     case 'cluster':
       return parseCluster(rest);
+    case 'member':
+      return parseMember(rest, env);
     case undefined:
-      throw new UsageError('missing command: expected "actor-raft node ..." or "actor-raft cluster ..."; run "actor-raft help" for the flags');
+      throw new UsageError('missing command: expected "actor-raft node ...", "actor-raft cluster ..." or "actor-raft member ..."; run "actor-raft help" for the flags');
     case 'help':
     case '--help':
     case '-h':
       return { command: 'help', text: USAGE };
     default:
-      throw new UsageError(`unknown command ${JSON.stringify(command)}; expected "node", "cluster" or "help"`);
+      throw new UsageError(`unknown command ${JSON.stringify(command)}; expected "node", "cluster", "member" or "help"`);
   }
 }

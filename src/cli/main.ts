@@ -3,6 +3,7 @@
  *
  *   actor-raft node ...      one member: a RaftNode with the KV state machine and its HTTP API
  *   actor-raft cluster ...   a local cluster, one OS process per member, leader changes printed
+ *   actor-raft member ...    list or change the members of a running cluster (its /members routes)
  *
  * Exit codes: 0 after a clean stop, 1 on a runtime failure, 2 on a bad command line.
  */
@@ -16,6 +17,7 @@ import { type Logger, createNode } from '../actors/raft-node.ts';
 import { createKvHttpServer } from '../kv/kv-http-server.ts';
 import { type KvResult, KvStateMachine } from '../kv/kv-state-machine.ts';
 import { type ClusterCommand, type LogLevel, type NodeCommand, USAGE, UsageError, parseCli } from './args.ts';
+import { runMember } from './member.ts';
 
 const LEVELS: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
@@ -72,7 +74,7 @@ async function runNode(cmd: NodeCommand): Promise<number> {
       disableProposalForwarding: cmd.disableForwarding,
     },
     kv,
-    { secret: cmd.secret, clusterId: cmd.clusterId, listen: cmd.listen, logger: libLog },
+    { secret: cmd.secret, clusterId: cmd.clusterId, listen: cmd.listen, logger: libLog, join: cmd.join },
   );
   const http = createKvHttpServer({ node, kv, httpPeers: cmd.httpPeers, requestTimeoutMs: cmd.requestTimeoutMs });
 
@@ -341,6 +343,8 @@ async function main(argv: readonly string[]): Promise<number> {
         return await runNode(cmd);
       case 'cluster':
         return await runCluster(cmd);
+      case 'member':
+        return await runMember(cmd, (t) => process.stdout.write(t), (t) => process.stderr.write(t));
     }
   } catch (err) {
     if (err instanceof UsageError) {

@@ -6,16 +6,23 @@
  *   DELETE /kv/:key[?prevValue=v]
  *   GET    /kv[?prefix=p][&stale=true]                  keys, count, digest and applied index
  *   GET    /status                                      node.status() plus addresses and kv digest
+ *   GET    /members[?stale=true]                        voters and learners (from the leader unless stale)
+ *   POST   /members  {"id","address","learner"}         add a member (learner: true for a learner)
+ *   DELETE /members/:id                                 remove a member
+ *   POST   /members/:id/promote                         make a learner a voter
  *
  * Every error is JSON `{ error, ... }`. When a request needs the leader and this node cannot serve
  * it, the answer names the leader: `{ error, leader, leaderAddress, leaderHttp }`, with 421 when
  * a leader is known (and a `Location` header with the same path on the leader's HTTP address) or
- * 503 when none is.
+ * 503 when none is. Membership changes on a follower are relayed to the leader's HTTP address.
+ * Statuses come from one table (`http-errors.ts`).
  */
-import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import { type IncomingMessage, type Server, type ServerResponse, createServer, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { RaftNode } from '../actors/raft-node.ts';
-import { NotLeaderError, ProposalDroppedError, StoppedError } from '../errors.ts';
+import { isValidAddress } from '../config.ts';
+import { ConfChangeInProgressError, NotLeaderError, ProposalDroppedError, ProposalOutcomeUnknownError, StoppedError } from '../errors.ts';
+import { causeChain, httpAnswer } from './http-errors.ts';
 import { type KvCommand, type KvResult, KvStateMachine, MAX_KEY_BYTES, encodeCommand, validateCommand } from './kv-state-machine.ts';
 
 /** 18 bytes of proposal envelope plus msgpack framing of the command. */
@@ -129,7 +136,8 @@ export class KvHttpServer {
           throw this.methodNotAllowed('GET, PUT, DELETE');
       }
     }
-    throw new HttpError(404, `no route for ${req.method} ${path}; try /kv/<key> or /status`);
+    if (path === '/members' || path.startsWith('/members/')) return this.membership(req, res, url, path);
+    throw new HttpError(404, `no route for ${req.method} ${path}; try /kv/<key>, /members or /status`);
   }
 
   private methodNotAllowed(allow: string): HttpError {
@@ -186,6 +194,111 @@ export class KvHttpServer {
     }
     if (r.error === 'compare failed') return this.json(res, 412, { ok: false, error: 'compare failed', key: r.key, current: r.current, index: out.index }, headers);
     this.json(res, 400, { ok: false, error: `bad command: ${r.reason}` }, headers);
+  }
+
+  // ----- membership (admin routes, served by the leader) -----
+
+  /**
+   * `GET /members`, `POST /members` (body `{id, address, learner}`), `DELETE /members/:id`,
+   * `POST /members/:id/promote`. Changes run on the leader (Raft §6: the leader appends the
+   * configuration entry); a follower relays the request to the leader's HTTP address and its
+   * answer back, so an operator can use any member. `GET /members?stale=true` answers locally.
+   */
+  private async membership(req: IncomingMessage, res: ServerResponse, url: URL, path: string): Promise<void> {
+    const m = /^\/members(?:\/([^/]+)(\/promote)?)?\/?$/.exec(path);
+    if (!m) throw new HttpError(404, `no route for ${req.method} ${path}; try /members, /members/<id> or /members/<id>/promote`);
+    const method = req.method ?? 'GET';
+    let id: number | undefined;
+    if (m[1] !== undefined) {
+      if (!/^\d+$/.test(m[1]) || Number(m[1]) < 1 || !Number.isSafeInteger(Number(m[1]))) throw new HttpError(400, `bad member id ${JSON.stringify(m[1])}: a positive whole number`);
+      id = Number(m[1]);
+    }
+    let action: 'list' | 'add' | 'remove' | 'promote';
+    if (id === undefined) {
+      if (method === 'GET' || method === 'HEAD') action = 'list';
+      else if (method === 'POST') action = 'add';
+      else throw this.methodNotAllowed('GET, POST');
+    } else if (m[2]) {
+      if (method !== 'POST') throw this.methodNotAllowed('POST');
+      action = 'promote';
+    } else {
+      if (method !== 'DELETE') throw this.methodNotAllowed('DELETE');
+      action = 'remove';
+    }
+    const body = action === 'add' ? await this.readBody(req) : undefined;
+    const add = body !== undefined ? parseAddMember(body) : undefined;
+    const stale = url.searchParams.get('stale');
+    if (action === 'list' && (stale === 'true' || stale === '1')) return this.json(res, 200, { leader: this.node.leader() || null, members: this.node.members() });
+    if (!this.node.isLeader()) return this.forwardToLeader(req, res, body);
+    const signal = AbortSignal.timeout(this.timeoutMs);
+    let out: { index: number; term: number };
+    switch (action) {
+      case 'list':
+        return this.json(res, 200, { leader: this.node.id, members: this.node.members() });
+      case 'add':
+        out = await this.node.addNode(add!.id, add!.address, { learner: add!.learner, signal });
+        id = add!.id;
+        break;
+      case 'remove':
+        out = await this.node.removeNode(id!, { signal });
+        break;
+      case 'promote':
+        out = await this.node.promoteLearner(id!, { signal });
+        break;
+    }
+    const headers = { 'x-raft-index': String(out.index), 'x-raft-term': String(out.term) };
+    this.json(res, 200, { ok: true, action, id, index: out.index, term: out.term, members: this.node.members() }, headers);
+  }
+
+  /**
+   * Relays a membership request to the leader's HTTP API and its answer back. A request that was
+   * itself relayed is not relayed again (the leader changed meanwhile): it gets 421 with the hint.
+   */
+  private forwardToLeader(req: IncomingMessage, res: ServerResponse, body: string | undefined): Promise<void> {
+    const leader = this.node.leader();
+    if (!leader || leader === this.node.id) throw new NotLeaderError(0);
+    const hint = this.leaderHint(leader);
+    if (!hint.leaderHttp || req.headers['x-raft-forwarded-by'] !== undefined) throw new NotLeaderError(leader, hint.leaderAddress ?? undefined);
+    const target = hint.leaderHttp;
+    const i = target.lastIndexOf(':');
+    const headers: Record<string, string> = { 'x-raft-forwarded-by': String(this.node.id) };
+    for (const h of ['content-type', 'authorization']) {
+      const v = req.headers[h];
+      if (typeof v === 'string') headers[h] = v;
+    }
+    if (body !== undefined) headers['content-length'] = String(Buffer.byteLength(body));
+    const mutation = req.method !== 'GET' && req.method !== 'HEAD';
+    return new Promise((resolve, reject) => {
+      const out = httpRequest(
+        { host: target.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(target.slice(i + 1)), method: req.method, path: req.url, headers, agent: false, timeout: this.timeoutMs + 1000 },
+        (up) => {
+          const chunks: Buffer[] = [];
+          up.on('data', (c: Buffer) => chunks.push(c));
+          up.on('error', reject);
+          up.on('end', () => {
+            const relayed: Record<string, string> = { 'x-raft-forwarded-to': String(leader) };
+            for (const [k, v] of Object.entries(up.headers)) {
+              if (typeof v === 'string' && (k === 'content-type' || k === 'retry-after' || k === 'location' || k === 'allow' || k.startsWith('x-raft-'))) relayed[k] = v;
+            }
+            const text = Buffer.concat(chunks);
+            if (res.headersSent) return resolve();
+            res.writeHead(up.statusCode ?? 502, { ...relayed, 'content-length': text.byteLength });
+            res.end(text);
+            resolve();
+          });
+        },
+      );
+      out.on('timeout', () => out.destroy(new Error(`no answer within ${this.timeoutMs + 1000} ms`)));
+      out.on('error', (err: Error & { code?: string }) => {
+        const where = `the leader (node ${leader} at http://${target})`;
+        if (mutation && !NOT_CONNECTED.has(err.code ?? '')) {
+          reject(new HttpError(504, `${where} did not answer: ${err.message}; the change may or may not have been applied`, { ...hint, retryable: false, outcome: 'unknown' }));
+        } else {
+          reject(new HttpError(503, `${where} could not be reached: ${err.message}; nothing was changed, retry shortly`, { ...hint, retryable: true }, { 'retry-after': '1' }));
+        }
+      });
+      out.end(body);
+    });
   }
 
   private status(res: ServerResponse): void {
@@ -271,28 +384,57 @@ export class KvHttpServer {
     if (e.status === 413) res.on('finish', () => req.destroy());
   }
 
+  /** Maps an error to its answer through the one table (`http-errors.ts`), adding the leader hint. */
   private toHttpError(err: unknown, req: IncomingMessage): HttpError {
     if (err instanceof HttpError) return err;
+    if (err instanceof TypeError && err.message.startsWith('invalid kv command')) return new HttpError(400, err.message);
+    const answer = httpAnswer(err);
+    const retry: Record<string, string> = answer.retryable ? { 'retry-after': '1' } : {};
+    const causes = causeChain(err);
+    const detail: Record<string, unknown> = { retryable: answer.retryable, ...(causes.length > 0 ? { cause: causes.join(': ') } : {}) };
     if (err instanceof NotLeaderError) {
       // The node's own hint may lack the id (reads refused for want of a leader): ask the node.
       const leaderId = err.leaderId || (this.node.leader() !== this.node.id ? this.node.leader() : 0);
       const hint = this.leaderHint(leaderId);
-      if (!hint.leader) return new HttpError(503, 'no leader is known right now; retry shortly', hint, { 'retry-after': '1' });
+      if (!hint.leader) return new HttpError(503, 'no leader is known right now; retry shortly', { ...hint, retryable: true }, { 'retry-after': '1' });
       const headers: Record<string, string> = { 'x-raft-leader': String(hint.leader) };
       if (hint.leaderHttp) headers.location = `http://${hint.leaderHttp}${req.url ?? '/'}`;
-      return new HttpError(421, `this node is not the leader; send the request to node ${hint.leader}${hint.leaderHttp ? ` at http://${hint.leaderHttp}` : ''}`, hint, headers);
+      return new HttpError(421, `this node is not the leader; send the request to node ${hint.leader}${hint.leaderHttp ? ` at http://${hint.leaderHttp}` : ''}`, { ...hint, retryable: true }, headers);
     }
-    if (err instanceof ProposalDroppedError) {
-      return new HttpError(503, `${err.message}; retry shortly`, this.leaderHint(this.node.leader()), { 'retry-after': '1' });
+    const message = err instanceof Error ? err.message : String(err);
+    if (err instanceof ProposalDroppedError || err instanceof ConfChangeInProgressError) {
+      return new HttpError(answer.status, `${message}; it was not applied, retry shortly`, { ...this.leaderHint(this.node.leader()), ...detail }, retry);
     }
-    if (err instanceof StoppedError) return new HttpError(503, 'this node is stopped', {}, { 'retry-after': '1' });
-    if (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')) {
-      return new HttpError(504, `no answer from the cluster within ${this.timeoutMs} ms; a write may or may not have been applied`, this.leaderHint(this.node.leader()));
+    if (err instanceof StoppedError) return new HttpError(answer.status, 'this node is stopped; the request was not applied', detail, retry);
+    if (err instanceof ProposalOutcomeUnknownError) {
+      return new HttpError(answer.status, `${message}; the write may or may not have been applied`, { ...this.leaderHint(this.node.leader()), ...detail, outcome: 'unknown' });
     }
-    if (err instanceof RangeError) return new HttpError(413, err.message);
-    if (err instanceof TypeError && err.message.startsWith('invalid kv command')) return new HttpError(400, err.message);
-    return new HttpError(500, `internal error: ${err instanceof Error ? err.message : String(err)}`);
+    if (answer.status === 504) {
+      return new HttpError(504, `no answer from the cluster within ${this.timeoutMs} ms; a write may or may not have been applied`, { ...this.leaderHint(this.node.leader()), ...detail, outcome: 'unknown' });
+    }
+    if (answer.status >= 500) return new HttpError(answer.status, `internal error: ${message}`, detail, retry);
+    return new HttpError(answer.status, message, detail, retry);
   }
+}
+
+/** Errors of a relay that never reached the leader: the request was not sent, nothing changed. */
+const NOT_CONNECTED = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL']);
+
+/** The body of `POST /members`: `{"id": 4, "address": "host:port", "learner": true}`. */
+function parseAddMember(body: string): { id: number; address: string; learner: boolean } {
+  let v: unknown;
+  try {
+    v = JSON.parse(body);
+  } catch {
+    throw new HttpError(400, 'the body must be JSON: {"id": 4, "address": "host:port", "learner": true}');
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new HttpError(400, 'the body must be a JSON object: {"id": 4, "address": "host:port", "learner": true}');
+  const o = v as Record<string, unknown>;
+  for (const k of Object.keys(o)) if (k !== 'id' && k !== 'address' && k !== 'learner') throw new HttpError(400, `unknown field ${JSON.stringify(k)}; expected id, address, learner`);
+  if (typeof o.id !== 'number' || !Number.isSafeInteger(o.id) || o.id < 1) throw new HttpError(400, '"id" must be a positive whole number');
+  if (typeof o.address !== 'string' || !isValidAddress(o.address)) throw new HttpError(400, '"address" must be the new member\'s Raft address, host:port with a port in 1..65535');
+  if (o.learner !== undefined && typeof o.learner !== 'boolean') throw new HttpError(400, '"learner" must be true or false');
+  return { id: o.id, address: o.address, learner: o.learner === true };
 }
 
 /** Creates the HTTP API of one member. Call `listen(address)` to serve it. */
