@@ -37,6 +37,13 @@ export interface Config {
   checkQuorum: boolean;
   /** Reject proposals on followers instead of forwarding them to the leader. Default false. */
   disableProposalForwarding: boolean;
+  /**
+   * Largest snapshot, in bytes, this node accepts from a leader. A transfer that declares more is
+   * refused before anything is allocated for it, so a damaged or hostile chunk header cannot make
+   * a follower reserve memory or disk it does not have. Set it above your largest state machine
+   * snapshot. Default 1 GiB.
+   */
+  maxSnapshotBytes: number;
 }
 
 /** A Config with the defaults of a typical deployment (and of the Go package). */
@@ -55,6 +62,7 @@ export function defaultConfig(): Config {
     preVote: true,
     checkQuorum: true,
     disableProposalForwarding: false,
+    maxSnapshotBytes: 1024 * 1024 * 1024,
   };
 }
 
@@ -131,4 +139,5 @@ export function validateConfig(cfg: Config): void {
   requireBoolean('preVote', cfg.preVote);
   requireBoolean('checkQuorum', cfg.checkQuorum);
   requireBoolean('disableProposalForwarding', cfg.disableProposalForwarding);
+  requirePositiveInteger('maxSnapshotBytes', cfg.maxSnapshotBytes);
 }

@@ -171,3 +171,80 @@ export class MemberConflictError extends RaftError {
     super(detail);
   }
 }
+
+/** Where an operator finds the way out when a member's data directory cannot be trusted. */
+export const REPLACE_MEMBER_PROCEDURE =
+  'replace this member (docs/membership.md, "Replace a failed member"): `actor-raft member remove <id>`, ' +
+  '`actor-raft member add <id> <addr>`, then start it with `--join` on an empty data directory';
+
+/**
+ * The data directory holds records that contradict each other (a log that ends below the durable
+ * commit index, a hard state older than its own log, a hole in the log, entries that do not follow
+ * the snapshot). Each record may decode fine; together they prove that writes were lost. Such a
+ * member may have acknowledged entries it no longer holds, so it must not vote or acknowledge
+ * again under its identity (Raft's safety argument assumes Figure 2's persistent state survives):
+ * it refuses to start and says how to replace it. `key` names the records, `dataDir` the directory.
+ */
+export class StorageInconsistentError extends StorageCorruptionError {
+  constructor(
+    readonly dataDir: string,
+    key: string,
+    readonly inconsistency: string,
+    options?: { cause?: unknown },
+  ) {
+    super(key, `${inconsistency} (data directory ${dataDir}); this member may have lost writes it acknowledged; ${REPLACE_MEMBER_PROCEDURE}`, options);
+  }
+}
+
+/** The device under the data directory is full (ENOSPC). `cause` is the underlying error. */
+export class StorageFullError extends RaftError {
+  constructor(
+    readonly dataDir: string,
+    detail: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`disk full (ENOSPC) under data directory ${dataDir}: ${detail}; free space on that device and start the node again`, options);
+  }
+}
+
+/** The data directory could not be opened for a reason other than a lock, corruption or a full disk. */
+export class StorageOpenError extends RaftError {
+  constructor(
+    readonly dataDir: string,
+    detail: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`could not open data directory ${dataDir}: ${detail}`, options);
+  }
+}
+
+/**
+ * A snapshot sent by the leader was refused before it could replace this member's state: it
+ * claims more bytes than `maxSnapshotBytes`, or the state machine found its data invalid. The
+ * member keeps its old state and can take a later snapshot. Reported on `errors$`, not fatal.
+ */
+export class SnapshotRejectedError extends RaftError {
+  constructor(
+    readonly index: number,
+    readonly term: number,
+    readonly reason: string,
+  ) {
+    super(`snapshot at index ${index} (term ${term}) from the leader was discarded: ${reason}; this member keeps its previous state`);
+  }
+}
+
+/**
+ * The snapshot stored in the data directory does not restore into the state machine. Names the
+ * directory and the record (the snapshot metadata with its index, term and size); `cause` is what
+ * the state machine threw.
+ */
+export class SnapshotRestoreError extends RaftError {
+  constructor(
+    readonly dataDir: string,
+    readonly record: string,
+    detail: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`state machine could not restore the snapshot stored in ${dataDir} (${record}): ${detail}`, options);
+  }
+}

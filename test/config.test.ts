@@ -26,6 +26,7 @@ test('defaults are the Go package defaults', () => {
       preVote: true,
       checkQuorum: true,
       disableProposalForwarding: false,
+      maxSnapshotBytes: 1024 * 1024 * 1024,
     },
   );
 });
@@ -50,6 +51,9 @@ test('bad configs are refused with a ConfigError naming the field', () => {
     [{ nodeId: 1, snapshotInterval: 0 }, 'snapshotInterval'],
     [{ nodeId: 1, snapshotCatchUpEntries: -1 }, 'snapshotCatchUpEntries'],
     [{ nodeId: 1, preVote: 'yes' }, 'preVote'],
+    [{ nodeId: 1, maxSnapshotBytes: 0 }, 'maxSnapshotBytes'],
+    [{ nodeId: 1, maxSnapshotBytes: 2.5 }, 'maxSnapshotBytes'],
+    [{ nodeId: 1, maxSnapshotBytes: '1GiB' }, 'maxSnapshotBytes'],
     [{ nodeId: 1, peers: [{ id: 1, address: 'a:1' }, { id: 1, address: 'b:2' }] }, 'peers[1].id'],
     [{ nodeId: 1, peers: [{ id: 0, address: 'a:1' }] }, 'peers[0].id'],
     [{ nodeId: 1, peers: [{ id: 2, address: 'nohost' }] }, 'peers[0].address'],

@@ -12,6 +12,7 @@ import {
   SnapshotOutOfDateError,
   StorageCorruptionError,
   StorageIdentityError,
+  StorageInconsistentError,
   StorageLockedError,
   StoppedError,
 } from '../src/errors.ts';
@@ -129,7 +130,7 @@ const corruptions: { name: string; key: Uint8Array; value: Uint8Array | 'delete'
   { name: 'entry stored under the wrong index', key: diskKeys.entry(4), value: encode({ index: 9, term: 1, type: 0, data: new Uint8Array(1) }), failsAt: 'read', keyName: 'entry/4', detail: /index 9/ },
   { name: 'entry without data', key: diskKeys.entry(3), value: encode({ index: 3, term: 1, type: 0 }), failsAt: 'read', keyName: 'entry/3', detail: /data/ },
   { name: 'entry of an unknown type', key: diskKeys.entry(3), value: encode({ index: 3, term: 1, type: 7, data: new Uint8Array(0) }), failsAt: 'read', keyName: 'entry/3', detail: /type 7/ },
-  { name: 'entry missing from the middle of the log', key: diskKeys.entry(3), value: 'delete', failsAt: 'read', keyName: 'entry/3', detail: /missing/ },
+  { name: 'entry missing from the middle of the log', key: diskKeys.entry(3), value: 'delete', failsAt: 'open', keyName: 'entry/3', detail: /missing/ },
   { name: 'first entry missing', key: diskKeys.entry(1), value: 'delete', failsAt: 'open', keyName: 'entry/1', detail: /missing/ },
   { name: 'conf state with a string voter', key: diskKeys.confState, value: encode({ voters: ['1'], learners: [] }), failsAt: 'open', keyName: 'confState', detail: /voters/ },
   { name: 'snapshot metadata that does not decode', key: diskKeys.snapshotMeta, value: garbage, failsAt: 'open', keyName: 'snapshotMeta', detail: /does not decode/ },
@@ -233,20 +234,27 @@ test('a large snapshot is written in pieces and read back chunk by chunk, never 
   }
   await storage.close();
 
-  // Remove chunk 20 behind DiskStorage's back: reads of other chunks still work, proving they do
-  // not load the whole snapshot; reading the whole snapshot names the missing chunk.
+  // Shorten chunk 20 behind DiskStorage's back: reads of other chunks still work, proving they do
+  // not load the whole snapshot; reading the whole snapshot names the damaged chunk.
   const chunkNames = await rawKeyNames(dir.path, 'snapshotChunk/');
   assert.is(chunkNames.length, 25);
   const generation = Number(chunkNames[0]!.split('/')[1]);
-  await withRawDb(dir.path, (db) => db.del(diskKeys.snapshotChunk(generation, 20)));
+  await withRawDb(dir.path, (db) => db.put(diskKeys.snapshotChunk(generation, 20), new Uint8Array(10)));
   const reopened = await DiskStorage.open(dir.path, { nodeId: 1 });
   try {
     sameBytes(await reopened.readSnapshotChunk(2 * chunkSize + 17, 4096), snapshotBytes(2 * chunkSize + 17, 4096), 'chunk 2 after reopen');
-    const err = await rejects(reopened.snapshot(), StorageCorruptionError, /missing/);
+    const err = await rejects(reopened.snapshot(), StorageCorruptionError, /10 bytes/);
     assert.is((err as StorageCorruptionError).key, `snapshotChunk/${generation}/20`);
     await rejects(reopened.readSnapshotChunk(20 * chunkSize, 10), StorageCorruptionError);
   } finally {
     await reopened.close();
+  }
+  // A chunk that is gone altogether is found at open, before anything reads the snapshot.
+  await withRawDb(dir.path, (db) => db.del(diskKeys.snapshotChunk(generation, 20)));
+  try {
+    const err = await rejects(DiskStorage.open(dir.path, { nodeId: 1 }), StorageInconsistentError, /chunk 20 is missing/);
+    assert.is((err as StorageCorruptionError).key, 'snapshotMeta, snapshotChunk/20');
+  } finally {
     dir.remove();
   }
 });

@@ -32,8 +32,11 @@ import {
   ConfigError,
   SnapshotOutOfDateError,
   StorageCorruptionError,
+  StorageFullError,
   StorageIdentityError,
+  StorageInconsistentError,
   StorageLockedError,
+  StorageOpenError,
   StoppedError,
   UnavailableError,
 } from '../errors.ts';
@@ -48,6 +51,7 @@ import {
   emptyHardState,
 } from '../raft/raftpb.ts';
 import { decode, encode } from './codec.ts';
+import { findInconsistency } from './durable-consistency.ts';
 import type { InitialState, Storage, StorageWrite } from './storage.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -436,6 +440,12 @@ export interface DiskStorageOptions {
   readonly clusterId?: string;
   /** Size of the chunks new snapshots are stored in (default 1 MiB). Existing snapshots keep theirs. */
   readonly snapshotChunkSize?: number;
+  /**
+   * Refuse to open when the hard state contradicts the log: a commit index beyond the last entry,
+   * a term older than the last entry's (default true; a Raft member always wants this). Only a
+   * store used as a plain log outside Raft, where any values are allowed, turns it off.
+   */
+  readonly checkRaftInvariants?: boolean;
 }
 
 /** Streams a snapshot to disk chunk by chunk; nothing changes for readers until `finish()`. */
@@ -486,6 +496,7 @@ export class DiskStorage implements Storage {
     try {
       const identity = await loadIdentity(db, dir, opts);
       const state = await loadState(db, opts.snapshotChunkSize ?? DEFAULT_SNAPSHOT_CHUNK_SIZE);
+      await checkConsistency(db, dir, state, opts.checkRaftInvariants ?? true);
       await collectGarbage(db, state);
       return new DiskStorage(db, dir, identity, state, opts.snapshotChunkSize ?? DEFAULT_SNAPSHOT_CHUNK_SIZE);
     } catch (err) {
@@ -902,18 +913,48 @@ function checkOpenOptions(opts: DiskStorageOptions): void {
   }
 }
 
-/** Opens the database, turning LevelDB's lock and corruption failures into typed errors. */
+/**
+ * Opens the database, turning LevelDB's failures into typed errors that keep the underlying error
+ * as `cause`: abstract-level reports every open failure as "Database failed to open" and puts the
+ * reason (a lock, corruption, "No space left on device") one level down, where a log line that
+ * prints only the message would lose it.
+ */
 async function openLocked(db: Db, dir: string): Promise<void> {
   try {
     await db.open();
   } catch (err) {
-    const cause = (err as { cause?: { code?: string } }).cause;
-    if (cause?.code === 'LEVEL_LOCKED') throw new StorageLockedError(dir, { cause: err });
-    if (cause?.code === 'LEVEL_CORRUPTION') {
-      throw new StorageCorruptionError(`(LevelDB files in ${dir})`, (cause as Error).message ?? 'corrupted', { cause: err });
-    }
-    throw err;
+    throw openFailure(err, dir);
   }
+}
+
+/** The typed error for a failed `db.open()`, naming the reason found anywhere in the cause chain. */
+export function openFailure(err: unknown, dir: string): Error {
+  const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+  if (cause?.code === 'LEVEL_LOCKED') return new StorageLockedError(dir, { cause: err });
+  if (cause?.code === 'LEVEL_CORRUPTION') {
+    return new StorageCorruptionError(`(LevelDB files in ${dir})`, cause.message ?? 'corrupted', { cause: err });
+  }
+  const reason = innermostMessage(err);
+  if (isDiskFull(err)) return new StorageFullError(dir, `LevelDB says: ${reason}`, { cause: err });
+  return new StorageOpenError(dir, reason, { cause: err });
+}
+
+/** Whether an error, or anything in its cause chain, is ENOSPC (errno code or LevelDB's text). */
+export function isDiskFull(err: unknown): boolean {
+  for (let e = err as { code?: unknown; message?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 8; e = e.cause as typeof e, depth++) {
+    if (e.code === 'ENOSPC') return true;
+    if (typeof e.message === 'string' && /no space left on device|ENOSPC/i.test(e.message)) return true;
+  }
+  return false;
+}
+
+/** The most specific message in a cause chain ("IO error: …: No space left on device", not "Database failed to open"). */
+function innermostMessage(err: unknown): string {
+  const parts: string[] = [];
+  for (let e = err as { message?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 8; e = e.cause as typeof e, depth++) {
+    if (typeof e.message === 'string' && e.message !== '') parts.push(e.message);
+  }
+  return parts.length === 0 ? String(err) : parts.join(': ');
 }
 
 async function getRecord<T>(db: Db, key: Uint8Array, decodeValue: (key: Uint8Array, bytes: Uint8Array) => T): Promise<T | undefined> {
@@ -985,6 +1026,50 @@ async function firstRow(db: Db, options: KeyRange & { reverse?: boolean }): Prom
   } finally {
     await it.close();
   }
+}
+
+/**
+ * Refuses a directory whose records contradict each other (see durable-consistency.ts): a log
+ * ending below the durable commit, a hard state older than the log, a hole in the entries, a log
+ * that does not follow the snapshot, missing snapshot chunks. Reads only keys and the records
+ * `loadState` already decoded, so it costs one key scan of the log.
+ */
+async function checkConsistency(db: Db, dir: string, state: DurableState, raftInvariants: boolean): Promise<void> {
+  const hasHardState = (await db.get(diskKeys.hardState)) !== undefined;
+  const hasConfState = (await db.get(diskKeys.confState)) !== undefined;
+  const hasSnapshot = (await db.get(diskKeys.snapshotMeta)) !== undefined;
+  const { log, snapshot } = state;
+  const entries = await scanKeys(db, entryRange(log.startIndex + 1, log.lastIndex + 1), (key) => readUint64(key, 1), log.startIndex + 1);
+  const chunks = hasSnapshot ? await scanKeys(db, generationRange(snapshot.generation), (key) => readUint64(key, 9), 0) : { count: 0, missing: undefined };
+  const found = findInconsistency({
+    hardState: hasHardState ? state.hardState : undefined,
+    confState: hasConfState ? state.confState : undefined,
+    log,
+    missingEntry: entries.missing,
+    snapshot: hasSnapshot ? { ...snapshot, chunkCount: chunks.count, missingChunk: chunks.missing } : undefined,
+    raftInvariants,
+  });
+  if (found) throw new StorageInconsistentError(dir, found.key, found.detail);
+}
+
+/** Counts the keys of a range whose numbers should run first, first+1, ...; finds the first one missing. */
+async function scanKeys(db: Db, range: KeyRange, numberOf: (key: Uint8Array) => number, first: number): Promise<{ count: number; missing: number | undefined }> {
+  let count = 0;
+  let missing: number | undefined;
+  const it = db.keys(range);
+  try {
+    for (;;) {
+      const keys = await it.nextv(4096);
+      if (keys.length === 0) break;
+      for (const key of keys) {
+        if (missing === undefined && numberOf(key) !== first + count) missing = first + count;
+        count++;
+      }
+    }
+  } finally {
+    await it.close();
+  }
+  return { count, missing };
 }
 
 /** Deletes what a crash may have left: entries at or below the log start, unreferenced snapshot chunks. */
