@@ -12,4 +12,12 @@ export interface StateMachine<Result = unknown> {
   snapshot(): Uint8Array | Promise<Uint8Array>;
   /** Replaces the whole state with a snapshot's. */
   restore(data: Uint8Array): void | Promise<void>;
+  /**
+   * Optional, recommended: throws if `data` is not a snapshot `restore` would accept, without
+   * changing the state. A snapshot received from the leader is checked with it before it replaces
+   * the node's log and is written to disk; a refused one is discarded (logged, and reported on
+   * `errors$` as SnapshotRejectedError) and the node keeps running on its old state. Without it, a
+   * snapshot that fails to restore stops the node.
+   */
+  validateSnapshot?(data: Uint8Array): void;
 }

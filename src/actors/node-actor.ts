@@ -41,6 +41,8 @@ export interface NodeActorOptions {
   readonly inspect?: (event: InspectionEvent) => void;
   /** Most bytes of committed entries handed out in one Ready. */
   readonly maxCommittedSizePerReady?: number;
+  /** Checks a snapshot from the leader before it is installed (the state machine's `validateSnapshot`). */
+  readonly validateSnapshot?: (data: Uint8Array) => void;
 }
 
 /** A Ready whose durable part has not been reported persisted yet. */
@@ -75,6 +77,7 @@ export class NodeActor {
       confState: opts.confState,
       join: opts.join || opts.bootstrap === 'log',
       seed: opts.seed,
+      validateSnapshot: opts.validateSnapshot,
     });
     // What is already durable; a bootstrap changes the hard state and goes out in the first Ready.
     this.prevHardState = this.raft.hardState();

@@ -14,6 +14,8 @@ import { BehaviorSubject, Observable, Subject, type SchedulerLike, type Subscrip
 import type { InspectionEvent } from 'xstate';
 import { type Config, isValidAddress, resolveConfig } from '../config.ts';
 import { ConfChangeInProgressError, ConfigError, MemberConflictError, NotLeaderError, ProposalDroppedError, type RaftError, StoppedError, UnknownMemberError } from '../errors.ts';
+import { SnapshotRejectedError, SnapshotRestoreError, StorageInconsistentError } from '../errors.ts';
+import { checkLeaderCommit } from '../io/durable-consistency.ts';
 import { DiskStorage } from '../io/disk-storage.ts';
 import { loadPersistedState } from '../io/load-state.ts';
 import { MemoryStorage } from '../io/memory-storage.ts';
@@ -225,7 +227,7 @@ export class RaftNode<R = unknown> implements Node {
       if (!resume && this.lastAppliedIndex > 0 && snapIndex === 0) {
         throw new Error(`node ${this.id}: restarting would apply entries again onto a state machine that holds them; create a new node with a fresh state machine`);
       }
-      if (!resume && snapIndex > 0) await this.sm.restore(loaded.snapshot.data);
+      if (!resume && snapIndex > 0) await this.restoreStoredSnapshot(loaded.snapshot);
       // Addresses: those stored with the membership, then this run's peers (an address given now wins).
       this.peerAddresses.clear();
       for (const [id, address] of Object.entries(loaded.confState.addresses ?? {})) this.peerAddresses.set(Number(id), address);
@@ -240,6 +242,7 @@ export class RaftNode<R = unknown> implements Node {
         join: this.opts.join,
         seed: randomBytes(4).readUInt32BE(0),
         inspect: this.opts.inspect,
+        validateSnapshot: this.sm.validateSnapshot ? (data) => this.sm.validateSnapshot!(data) : undefined,
       });
       if (resume) this.node.applied(this.lastAppliedIndex);
       this.lastLead = 0;
@@ -498,7 +501,51 @@ export class RaftNode<R = unknown> implements Node {
       this.log.warn('dropped a message addressed to another node', { to: msg.to, from: msg.from });
       return;
     }
+    if (msg.type === MessageType.MsgHeartbeat && this.logLostUnder(msg)) return;
     if (this.guarded(() => this.node!.step(msg))) this.scheduleFlush();
+    if (msg.type === MessageType.MsgSnap) this.reportSnapshotRejections();
+  }
+
+  /**
+   * The leader's heartbeat says entries are committed that this member acknowledged and no longer
+   * holds (a log tail lost after a crash, which no check at open can see): stop with
+   * StorageInconsistentError on errors$ instead of rejecting every append forever. Only for a
+   * durable store; a node kept in memory forgets its log by design when it restarts.
+   */
+  private logLostUnder(msg: Message): boolean {
+    const node = this.node!;
+    if (!this.config.dataDir && !this.opts.storage) return false;
+    if (msg.term < node.raft.term) return false;
+    const lost = checkLeaderCommit(msg.commit, node.raft.log.lastIndex());
+    if (!lost) return false;
+    this.fatal(new StorageInconsistentError(this.config.dataDir || '(the configured storage)', 'hardState, entry', `${lost} (node ${this.id}, heartbeat from leader ${msg.from} in term ${msg.term})`));
+    return true;
+  }
+
+  /** Snapshots from the leader that were refused before they replaced anything: log why. */
+  private reportSnapshotRejections(): void {
+    for (const r of this.node?.raft.takeSnapshotRejections() ?? []) {
+      this.log.warn('discarded a snapshot from the leader; keeping the current state', { id: this.id, index: r.index, term: r.term, from: r.from, reason: r.reason });
+      this.errorSubject.next(new SnapshotRejectedError(r.index, r.term, r.reason));
+    }
+  }
+
+  /**
+   * Restores the snapshot this node stored. A failure names the directory and the record (the
+   * snapshot's metadata) instead of surfacing a bare decoder message at every start.
+   */
+  private async restoreStoredSnapshot(snap: Snapshot): Promise<void> {
+    try {
+      await this.sm.restore(snap.data);
+    } catch (err) {
+      const { index, term } = snap.metadata;
+      throw new SnapshotRestoreError(
+        this.config.dataDir || '(the configured storage)',
+        `record snapshotMeta: snapshot at index ${index}, term ${term}, ${snap.data.byteLength} bytes`,
+        err instanceof Error ? err.message : String(err),
+        { cause: err },
+      );
+    }
   }
 
   private onPersisted(seq: number): void {

@@ -130,17 +130,16 @@ export class KvStateMachine implements StateMachine<KvResult> {
   }
 
   restore(data: Uint8Array): void {
-    const snap = decode<{ v?: unknown; index?: unknown; entries?: unknown }>(data);
-    if (snap === null || typeof snap !== 'object' || snap.v !== 1 || !Array.isArray(snap.entries) || typeof snap.index !== 'number') {
-      throw new Error('not a kv snapshot (version 1)');
-    }
-    const entries = snap.entries as unknown[];
-    for (const e of entries) {
-      if (!Array.isArray(e) || e.length !== 2 || typeof e[0] !== 'string' || typeof e[1] !== 'string') throw new Error('kv snapshot holds a malformed entry');
-    }
+    const snap = parseKvSnapshot(data);
+    const entries = snap.entries;
     this.map.clear();
     for (const [k, v] of entries as [string, string][]) this.map.set(k, v);
     this.appliedIndex = snap.index;
+  }
+
+  /** Checks a snapshot from the leader before the node installs it; the map is not touched. */
+  validateSnapshot(data: Uint8Array): void {
+    parseKvSnapshot(data);
   }
 
   /** A local read: call it after `node.readIndex()` resolved for a linearizable one. */
@@ -186,4 +185,22 @@ export class KvStateMachine implements StateMachine<KvResult> {
   private sortedEntries(): [string, string][] {
     return [...this.map.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   }
+}
+
+/** Decodes and checks a kv snapshot; throws a message naming what is wrong. */
+function parseKvSnapshot(data: Uint8Array): { index: number; entries: [string, string][] } {
+  let snap: { v?: unknown; index?: unknown; entries?: unknown };
+  try {
+    snap = decode<{ v?: unknown; index?: unknown; entries?: unknown }>(data);
+  } catch (err) {
+    throw new Error(`not a kv snapshot: ${(err as Error).message}`, { cause: err });
+  }
+  if (snap === null || typeof snap !== 'object' || snap.v !== 1 || !Array.isArray(snap.entries) || typeof snap.index !== 'number') {
+    throw new Error('not a kv snapshot (version 1)');
+  }
+  const entries = snap.entries as unknown[];
+  for (const e of entries) {
+    if (!Array.isArray(e) || e.length !== 2 || typeof e[0] !== 'string' || typeof e[1] !== 'string') throw new Error('kv snapshot holds a malformed entry');
+  }
+  return { index: snap.index, entries: entries as [string, string][] };
 }

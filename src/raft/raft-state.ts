@@ -25,7 +25,7 @@ import { StateType, type SoftState } from './state-type.ts';
 import { ProgressTracker } from './tracker.ts';
 import { Progress } from './progress.ts';
 import { ReadOnly, type ReadState } from './read-only.ts';
-import { SnapshotReceiver, type ChunkToSend } from './snapshot-transfer.ts';
+import { SnapshotReceiver, type ChunkToSend, snapshotSizeRefusal } from './snapshot-transfer.ts';
 import { type ConfChange, ConfChangeType } from './raftpb.ts';
 
 /** A command as proposed, before the leader gives it an index and a term. */
@@ -55,6 +55,19 @@ export interface RaftStateOptions {
   readonly join?: boolean;
   /** Seed of the election-timeout randomness. */
   readonly seed?: number;
+  /**
+   * Checks a complete snapshot from the leader before it replaces this node's log (the state
+   * machine's `validateSnapshot`); throws to refuse it. The node then keeps its log and state.
+   */
+  readonly validateSnapshot?: (data: Uint8Array) => void;
+}
+
+/** A snapshot from the leader that was refused before it replaced anything, and why. */
+export interface SnapshotRejection {
+  readonly index: number;
+  readonly term: number;
+  readonly from: number;
+  readonly reason: string;
 }
 
 /** Message types whose sending must wait until this node's state is durable (Raft Figure 2). */
@@ -114,6 +127,9 @@ export class RaftState {
   lastReadRefusal: string | undefined = undefined;
   /** Follower: the snapshot being received in chunks, if any. */
   private incomingSnapshot: SnapshotReceiver | undefined = undefined;
+  /** Snapshots refused since the host last looked (see `takeSnapshotRejections`). */
+  private snapshotRejections: SnapshotRejection[] = [];
+  private readonly validateSnapshot: ((data: Uint8Array) => void) | undefined;
   /** Why the last leadership transfer request was refused, if it was. */
   lastTransferRefusal: string | undefined = undefined;
 
@@ -122,6 +138,7 @@ export class RaftState {
     this.id = cfg.nodeId;
     this.config = cfg;
     this.rng = new Rng(opts.seed ?? cfg.nodeId * 7919);
+    this.validateSnapshot = opts.validateSnapshot;
     this.log = new RaftLog(opts.stable ?? new MemoryStorage());
     const hs = opts.hardState ?? { term: 0, vote: 0, commit: 0 };
     this.term = hs.term;
@@ -337,11 +354,9 @@ export class RaftState {
     if (!rx || !rx.matches(m.from, m.term, meta, size)) {
       rx = undefined;
       if (offset === 0) {
-        try {
-          rx = new SnapshotReceiver(m.from, m.term, meta, size);
-        } catch {
-          // Not enough memory for the snapshot's buffer: refuse it (the ack says 0 bytes held).
-        }
+        const refusal = snapshotSizeRefusal(size, this.config.maxSnapshotBytes);
+        if (refusal) this.rejectSnapshot(meta.index, meta.term, m.from, refusal);
+        else rx = new SnapshotReceiver(m.from, m.term, meta, size);
       }
       this.incomingSnapshot = rx;
     }
@@ -367,9 +382,40 @@ export class RaftState {
       this.send({ type: MessageType.MsgAppResp, to: from, index: this.log.committed });
       return;
     }
+    // Checked before it replaces anything: a snapshot the state machine cannot restore would
+    // otherwise be persisted as this node's state and fail every restart. Refused, the node keeps
+    // its log and sends no answer; the leader resends after its backoff (maybe a newer snapshot).
+    const refusal = snapshotSizeRefusal(snap.data.byteLength, this.config.maxSnapshotBytes) ?? this.checkSnapshotData(snap.data);
+    if (refusal) {
+      this.rejectSnapshot(index, term, from, refusal);
+      return;
+    }
     this.log.restore(snap);
     this.tracker.setConfState(snap.metadata.confState);
     this.send({ type: MessageType.MsgAppResp, to: from, index: this.log.lastIndex() });
+  }
+
+  /** The state machine's verdict on a snapshot's data: the reason it is refused, or undefined. */
+  private checkSnapshotData(data: Uint8Array): string | undefined {
+    if (!this.validateSnapshot) return undefined;
+    try {
+      this.validateSnapshot(data);
+      return undefined;
+    } catch (err) {
+      return `the state machine refused its data: ${err instanceof Error ? err.message : String(err)}`;
+    }
+  }
+
+  private rejectSnapshot(index: number, term: number, from: number, reason: string): void {
+    this.snapshotRejections.push({ index, term, from, reason });
+  }
+
+  /** Snapshots refused since the last call, for the host to log (each is also reason to worry). */
+  takeSnapshotRejections(): SnapshotRejection[] {
+    if (this.snapshotRejections.length === 0) return [];
+    const out = this.snapshotRejections;
+    this.snapshotRejections = [];
+    return out;
   }
 
   /** Forward a proposal to the leader (followers), or say why it cannot be taken. */

@@ -8,8 +8,12 @@
  * leader keeps at most `window` chunks unacknowledged; the follower acks the byte offset it holds
  * so far (MsgSnapAck). A transfer that stops making progress is resumed from the last acked
  * offset after a backoff counted in heartbeats. Chunks are views into the snapshot's bytes, so the
- * sender never copies the state; the receiver copies each chunk once into one buffer of the
- * snapshot's size.
+ * sender never copies the state.
+ *
+ * The receiver keeps the chunks it accepted and joins them only when the last one arrives: the
+ * size a chunk *declares* is a claim from the network, so nothing is reserved for it up front
+ * (memory grows with bytes actually received), and the host refuses a claim above its
+ * `maxSnapshotBytes` before taking a single chunk.
  */
 import type { Snapshot, SnapshotMetadata } from './raftpb.ts';
 
@@ -99,27 +103,31 @@ export class SnapshotSender {
 }
 
 export class SnapshotReceiver {
-  private readonly buffer: Uint8Array;
+  private readonly chunks: Uint8Array[] = [];
   received = 0;
 
   constructor(
     readonly from: number,
     readonly term: number,
     readonly metadata: SnapshotMetadata,
+    /** The size the leader declared; checked against the cap by the caller, never allocated. */
     readonly size: number,
-  ) {
-    this.buffer = new Uint8Array(size);
-  }
+  ) {}
 
   /** Whether a chunk belongs to this transfer. */
   matches(from: number, term: number, metadata: SnapshotMetadata, size: number): boolean {
     return this.from === from && this.term === term && this.metadata.index === metadata.index && this.metadata.term === metadata.term && this.size === size;
   }
 
-  /** Takes a chunk if it is the next one; duplicates and gaps are ignored (the ack tells the leader where we are). */
+  /**
+   * Takes a chunk if it is the next one; duplicates and gaps are ignored (the ack tells the leader
+   * where we are), and so is a chunk that would run past the declared size. The chunk is copied:
+   * it is a view into a network frame.
+   */
   accept(offset: number, data: Uint8Array): void {
-    if (offset !== this.received) return;
-    this.buffer.set(data, offset);
+    if (offset !== this.received || data.byteLength > this.size - this.received) return;
+    if (data.byteLength === 0) return;
+    this.chunks.push(data.slice());
     this.received += data.byteLength;
   }
 
@@ -127,7 +135,28 @@ export class SnapshotReceiver {
     return this.received >= this.size;
   }
 
+  /** The assembled snapshot (one copy of the received bytes, made once). */
   snapshot(): Snapshot {
-    return { metadata: this.metadata, data: this.buffer };
+    const data = this.chunks.length === 1 ? this.chunks[0]! : new Uint8Array(this.received);
+    if (this.chunks.length !== 1) {
+      let at = 0;
+      for (const c of this.chunks) {
+        data.set(c, at);
+        at += c.byteLength;
+      }
+    }
+    this.chunks.length = 0;
+    return { metadata: this.metadata, data };
   }
+}
+
+/**
+ * Why a snapshot offered by the leader must be refused before a byte of it is taken, or undefined.
+ * The declared size is a claim from the network; a follower that believed it would reserve that
+ * much memory (or disk) at once.
+ */
+export function snapshotSizeRefusal(declared: number, maxSnapshotBytes: number): string | undefined {
+  if (!Number.isSafeInteger(declared) || declared < 0) return `the declared size ${declared} is not a byte count`;
+  if (declared > maxSnapshotBytes) return `it declares ${declared} bytes, more than maxSnapshotBytes (${maxSnapshotBytes})`;
+  return undefined;
 }
