@@ -36,7 +36,9 @@ test('a failed disk write stops the node safely: no proposal after it resolves, 
     }
     assert.equal(applied, ['before'], 'nothing that was not durable was applied');
     await waitUntil(() => errors.some((e) => e instanceof StorageWriteFailedError), 'the failure reported', 3000);
-    assert.match(errors.find((e) => e instanceof StorageWriteFailedError)!.message, /ENOSPC|no space/);
+    const failure = errors.find((e) => e instanceof StorageWriteFailedError)!;
+    assert.match(failure.message, /disk full \(ENOSPC\)/);
+    assert.is((failure.cause as { code?: string }).code, 'ENOSPC', 'the disk error is kept as cause');
     const late = await settleWithin(node.propose(new TextEncoder().encode('late')), 1000);
     assert.is(late.status, 'rejected');
     assert.instance((late as { reason: unknown }).reason, StoppedError);

@@ -17,6 +17,7 @@ import { Observable, type OperatorFunction, Subject, type Subscription, defer, f
 import { StoppedError, StorageWriteFailedError } from '../errors.ts';
 import type { Entry } from '../raft/raftpb.ts';
 import type { Storage, StorageWrite } from '../io/storage.ts';
+import { isDiskFull } from '../io/disk-full.ts';
 
 export interface StorageActorOptions {
   /**
@@ -366,7 +367,7 @@ export class StorageActor {
   private reportFailure(err: unknown): void {
     const cause = err instanceof Error ? err : new Error(String(err));
     this.failure = new StorageWriteFailedError(
-      `write after sequence ${this.lastPersisted} was not persisted: ${cause.message}`,
+      `write after sequence ${this.lastPersisted} was not persisted: ${isDiskFull(cause) ? 'disk full (ENOSPC): ' : ''}${cause.message}`,
       { cause },
     );
     this.errors.next(this.failure);

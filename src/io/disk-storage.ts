@@ -51,6 +51,7 @@ import {
   emptyHardState,
 } from '../raft/raftpb.ts';
 import { decode, encode } from './codec.ts';
+import { isDiskFull } from './disk-full.ts';
 import { findInconsistency } from './durable-consistency.ts';
 import type { InitialState, Storage, StorageWrite } from './storage.ts';
 
@@ -937,15 +938,6 @@ export function openFailure(err: unknown, dir: string): Error {
   const reason = innermostMessage(err);
   if (isDiskFull(err)) return new StorageFullError(dir, `LevelDB says: ${reason}`, { cause: err });
   return new StorageOpenError(dir, reason, { cause: err });
-}
-
-/** Whether an error, or anything in its cause chain, is ENOSPC (errno code or LevelDB's text). */
-export function isDiskFull(err: unknown): boolean {
-  for (let e = err as { code?: unknown; message?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 8; e = e.cause as typeof e, depth++) {
-    if (e.code === 'ENOSPC') return true;
-    if (typeof e.message === 'string' && /no space left on device|ENOSPC/i.test(e.message)) return true;
-  }
-  return false;
 }
 
 /** The most specific message in a cause chain ("IO error: …: No space left on device", not "Database failed to open"). */
