@@ -15,6 +15,7 @@ import * as assert from 'uvu/assert';
 import { StorageCorruptionError, StorageInconsistentError } from '../src/errors.ts';
 import { decode, encode } from '../src/io/codec.ts';
 import { DiskStorage, describeKey, diskKeys } from '../src/io/disk-storage.ts';
+import { loadPersistedState } from '../src/io/load-state.ts';
 import { entries, rejects, tempDir } from './fixtures/log-fixtures.ts';
 
 type RawDb = Level<Uint8Array, Uint8Array>;
@@ -158,6 +159,22 @@ for (const d of damages) {
     }
   });
 }
+
+test('loading a log whose terms decrease is refused, naming the entry and the directory', async () => {
+  const dir = tempDir('open-checks-terms-');
+  try {
+    const s = await DiskStorage.open(dir.path, { nodeId: 1 });
+    // Each write is allowed by the Storage contract; together they are no Raft log.
+    await s.write({ entries: entries(1, 3, 3), hardState: { term: 3, vote: 1, commit: 1 } });
+    await s.saveEntries(entries(4, 5, 2));
+    const err = (await rejects(loadPersistedState(s, dir.path), StorageInconsistentError, /entry 4 has term 2, older than term 3 of index 3/)) as StorageInconsistentError;
+    assert.is(err.key, 'entry/4');
+    assert.is(err.dataDir, dir.path);
+    await s.close();
+  } finally {
+    dir.remove();
+  }
+});
 
 test('a LevelDB .log tail cut off after a crash leaves an earlier, consistent state: open cannot see it', async () => {
   const dir = tempDir('open-checks-tail-');

@@ -219,7 +219,7 @@ export class RaftNode<R = unknown> implements Node {
     try {
       this.storage = this.opts.storage ?? (this.config.dataDir ? await DiskStorage.open(this.config.dataDir, { nodeId: this.id, clusterId: this.opts.clusterId ?? 'actor-raft' }) : new MemoryStorage());
       if (abandoned()) throw new StoppedError(`node ${this.id}`);
-      const loaded = await loadPersistedState(this.storage);
+      const loaded = await loadPersistedState(this.storage, this.config.dataDir || '(the configured storage)');
       // Restarted on the same instance: the state machine still holds everything applied before
       // stop(), so applying resumes after it instead of replaying onto it.
       const snapIndex = loaded.snapshot.metadata.index;
