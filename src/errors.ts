@@ -84,7 +84,7 @@ export class StorageLockedError extends RaftError {
 export class StorageCorruptionError extends RaftError {
   constructor(
     readonly key: string,
-    detail: string,
+    readonly detail: string,
     options?: { cause?: unknown },
   ) {
     super(`storage is corrupted at key ${key}: ${detail}`, options);

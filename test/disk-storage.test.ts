@@ -148,6 +148,7 @@ for (const c of corruptions) {
       let error: Error;
       if (c.failsAt === 'open') {
         error = await rejects(DiskStorage.open(dir.path, { nodeId: 1 }), StorageCorruptionError);
+        assert.ok(error.message.includes(dir.path), `names the data directory: ${error.message}`);
       } else {
         const reopened = await DiskStorage.open(dir.path, { nodeId: 1 });
         try {

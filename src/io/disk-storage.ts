@@ -502,7 +502,7 @@ export class DiskStorage implements Storage {
       return new DiskStorage(db, dir, identity, state, opts.snapshotChunkSize ?? DEFAULT_SNAPSHOT_CHUNK_SIZE);
     } catch (err) {
       await db.close().catch(noop);
-      throw err;
+      throw inDirectory(err, dir);
     }
   }
 
@@ -926,6 +926,12 @@ async function openLocked(db: Db, dir: string): Promise<void> {
   } catch (err) {
     throw openFailure(err, dir);
   }
+}
+
+/** A damaged record found while opening: the error names the data directory too (the record's file). */
+function inDirectory(err: unknown, dir: string): unknown {
+  if (!(err instanceof StorageCorruptionError) || err instanceof StorageInconsistentError || err.message.includes(dir)) return err;
+  return new StorageCorruptionError(err.key, `${err.detail} (data directory ${dir})`, { cause: err });
 }
 
 /** The typed error for a failed `db.open()`, naming the reason found anywhere in the cause chain. */
