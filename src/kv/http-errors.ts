@@ -24,10 +24,15 @@ import {
   ProposalOutcomeUnknownError,
   RaftError,
   SnapshotOutOfDateError,
+  SnapshotRejectedError,
+  SnapshotRestoreError,
   StoppedError,
   StorageCorruptionError,
+  StorageFullError,
   StorageIdentityError,
+  StorageInconsistentError,
   StorageLockedError,
+  StorageOpenError,
   StorageWriteFailedError,
   UnavailableError,
   UnknownMemberError,
@@ -43,8 +48,9 @@ export interface ErrorAnswer {
 type ErrorClass = abstract new (...args: never[]) => Error;
 
 /**
- * Every error class of `src/errors.ts`. Order matters only for subclasses (none today): the first
- * row whose class matches wins, and `RaftError`, the base class, comes last.
+ * Every error class of `src/errors.ts`. Order matters only for subclasses (StorageInconsistentError
+ * extends StorageCorruptionError): the first row whose class matches wins, and `RaftError`, the
+ * base class, comes last.
  */
 export const ERROR_ANSWERS: ReadonlyArray<readonly [ErrorClass, ErrorAnswer]> = [
   // Bad requests: nothing was proposed.
@@ -61,7 +67,12 @@ export const ERROR_ANSWERS: ReadonlyArray<readonly [ErrorClass, ErrorAnswer]> = 
   [ProposalOutcomeUnknownError, { status: 504, retryable: false }],
   // This member's storage is broken, or an internal invariant failed: an operator must look.
   [StorageWriteFailedError, { status: 500, retryable: false }],
+  [StorageFullError, { status: 507, retryable: false }],
+  [StorageInconsistentError, { status: 500, retryable: false }], // before its base class
   [StorageCorruptionError, { status: 500, retryable: false }],
+  [StorageOpenError, { status: 500, retryable: false }],
+  [SnapshotRejectedError, { status: 500, retryable: false }],
+  [SnapshotRestoreError, { status: 500, retryable: false }],
   [StorageIdentityError, { status: 500, retryable: false }],
   [StorageLockedError, { status: 500, retryable: false }],
   [CompactedError, { status: 500, retryable: false }],
