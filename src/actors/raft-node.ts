@@ -444,6 +444,7 @@ export class RaftNode<R = unknown> implements Node {
   /** Manual mode: deliver a message from a peer. */
   step(msg: Message): void {
     this.running().step(msg);
+    if (msg.type === MessageType.MsgSnap) this.reportSnapshotRejections();
     this.scheduleFlush();
   }
 

@@ -406,7 +406,9 @@ export class RaftState {
     }
   }
 
+  /** Keeps the latest few refusals only: a host that never looks must not make them pile up. */
   private rejectSnapshot(index: number, term: number, from: number, reason: string): void {
+    if (this.snapshotRejections.length >= 16) this.snapshotRejections.shift();
     this.snapshotRejections.push({ index, term, from, reason });
   }
 
