@@ -14,7 +14,7 @@ import * as assert from 'uvu/assert';
 import { ProcessCluster, closeHttpAgent, httpRequest, waitFor } from './fixtures/cli-cluster.ts';
 
 test('a follower whose LevelDB log tail was cut after SIGKILL stops with StorageInconsistentError instead of probing forever', async () => {
-  const cluster = await ProcessCluster.create(3, { tickMs: 20 });
+  const cluster = await ProcessCluster.create(3, { tickMs: 50 });
   try {
     await Promise.all([1, 2, 3].map((id) => cluster.start(id)));
     const leader = await waitFor(() => cluster.agreedLeader(), 'a leader', 15_000);

@@ -18,6 +18,7 @@ import { DiskStorage } from '../src/io/disk-storage.ts';
 import type { MessageHandler, Transport } from '../src/io/transport.ts';
 import { KvStateMachine, encodeCommand } from '../src/kv/kv-state-machine.ts';
 import { type Message, MessageType, message } from '../src/raft/raftpb.ts';
+import { SnapshotReceiver, snapshotSizeRefusal } from '../src/raft/snapshot-transfer.ts';
 import { freePorts, waitUntil } from './fixtures/free-ports.ts';
 import { rejects, tempDir } from './fixtures/log-fixtures.ts';
 
@@ -54,6 +55,26 @@ test('a chunk claiming 4 GiB makes the follower reserve nothing: memory grows wi
   assert.ok(arrayBuffers < 16 * MIB, `array buffers grew by ${(arrayBuffers / MIB).toFixed(1)} MiB for a 4 GiB claim`);
   assert.ok(rss < 64 * MIB, `RSS grew by ${(rss / MIB).toFixed(1)} MiB for a 4 GiB claim`);
   node.stop();
+});
+
+test('the receiver takes only the next chunk, and never more bytes than the leader declared', () => {
+  const meta = { index: 9, term: 2, confState: { voters: [1], learners: [] } };
+  const cases: { name: string; size: number; chunks: [offset: number, length: number][]; received: number; complete: boolean }[] = [
+    { name: 'in order', size: 10, chunks: [[0, 4], [4, 4], [8, 2]], received: 10, complete: true },
+    { name: 'a duplicate is ignored', size: 10, chunks: [[0, 4], [0, 4], [4, 6]], received: 10, complete: true },
+    { name: 'a gap is ignored', size: 10, chunks: [[0, 4], [8, 2]], received: 4, complete: false },
+    { name: 'a chunk running past the declared size is ignored', size: 10, chunks: [[0, 4], [4, 7]], received: 4, complete: false },
+    { name: 'an empty snapshot is complete at once', size: 0, chunks: [[0, 0]], received: 0, complete: true },
+  ];
+  for (const c of cases) {
+    const rx = new SnapshotReceiver(2, 1, meta, c.size);
+    for (const [offset, length] of c.chunks) rx.accept(offset, Uint8Array.from({ length }, (_, k) => offset + k));
+    assert.is(rx.received, c.received, c.name);
+    assert.is(rx.complete(), c.complete, c.name);
+    if (c.complete) assert.equal([...rx.snapshot().data], Array.from({ length: c.size }, (_, k) => k), c.name);
+  }
+  assert.is(snapshotSizeRefusal(FOUR_GIB, 1024), 'it declares 4294967295 bytes, more than maxSnapshotBytes (1024)');
+  assert.is(snapshotSizeRefusal(1024, 1024), undefined);
 });
 
 /** A transport that only hands the test the node's message handler (no network). */
