@@ -928,26 +928,26 @@ async function openLocked(db: Db, dir: string): Promise<void> {
   }
 }
 
-/** A damaged record found while opening: the error names the data directory too (the record's file). */
+/** A damaged record found while opening: the error names the data directory as well as the key. */
 function inDirectory(err: unknown, dir: string): unknown {
   if (!(err instanceof StorageCorruptionError) || err instanceof StorageInconsistentError || err.message.includes(dir)) return err;
   return new StorageCorruptionError(err.key, `${err.detail} (data directory ${dir})`, { cause: err });
 }
 
 /** The typed error for a failed `db.open()`, naming the reason found anywhere in the cause chain. */
-export function openFailure(err: unknown, dir: string): Error {
+function openFailure(err: unknown, dir: string): Error {
   const cause = (err as { cause?: { code?: string; message?: string } }).cause;
   if (cause?.code === 'LEVEL_LOCKED') return new StorageLockedError(dir, { cause: err });
   if (cause?.code === 'LEVEL_CORRUPTION') {
     return new StorageCorruptionError(`(LevelDB files in ${dir})`, cause.message ?? 'corrupted', { cause: err });
   }
-  const reason = innermostMessage(err);
+  const reason = causeMessages(err);
   if (isDiskFull(err)) return new StorageFullError(dir, `LevelDB says: ${reason}`, { cause: err });
   return new StorageOpenError(dir, reason, { cause: err });
 }
 
-/** The most specific message in a cause chain ("IO error: …: No space left on device", not "Database failed to open"). */
-function innermostMessage(err: unknown): string {
+/** The messages of a cause chain joined, so the specific one ("IO error: …: No space left on device") is not lost behind "Database failed to open". */
+function causeMessages(err: unknown): string {
   const parts: string[] = [];
   for (let e = err as { message?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 8; e = e.cause as typeof e, depth++) {
     if (typeof e.message === 'string' && e.message !== '') parts.push(e.message);
