@@ -1,7 +1,11 @@
 #!/usr/bin/env node
-// The `actor-raft` command: runs src/cli/main.ts through tsx's ESM loader, resolved from this
-// package (so it works from any working directory), in this same process.
-import { register } from 'tsx/esm/api';
+// The `actor-raft` command: the compiled CLI (dist/, built by `npm run build`, which `npm install`
+// runs in a clone), resolved from this package so it works from any working directory.
+import { existsSync } from 'node:fs';
 
-register();
-await import(new URL('../src/cli/main.ts', import.meta.url).href);
+const main = new URL('../dist/cli/main.js', import.meta.url);
+if (!existsSync(main)) {
+  process.stderr.write('actor-raft: the package is not built (dist/ is missing); run "npm run build" in its directory\n');
+  process.exit(1);
+}
+await import(main.href);

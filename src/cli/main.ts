@@ -219,8 +219,9 @@ async function runCluster(cmd: ClusterCommand): Promise<number> {
   let stopping = false;
   let allExited: () => void = () => {};
   const finished = new Promise<void>((r) => (allExited = r));
-  const tsx = import.meta.resolve('tsx');
   const self = fileURLToPath(import.meta.url);
+  // Compiled (dist/cli/main.js): members run plain JavaScript. From sources (tests, development): through tsx.
+  const loader = self.endsWith('.ts') ? ['--import', import.meta.resolve('tsx')] : [];
 
   out(`actor-raft: ${resumed ? 'resuming' : 'starting'} a ${cmd.nodes}-member cluster "${cmd.clusterId}" in ${cmd.dataDir}`);
   for (const m of members) {
@@ -229,7 +230,7 @@ async function runCluster(cmd: ClusterCommand): Promise<number> {
     const child = spawn(
       process.execPath,
       [
-        '--import', tsx, self, 'node',
+        ...loader, self, 'node',
         '--id', String(m.id),
         '--peers', peers,
         '--http', m.http,
