@@ -2,7 +2,7 @@
  * actor-raft: Raft consensus for Node.js, as XState statecharts and RxJS actors.
  * The public API only: re-exports, no logic.
  */
-export { createNode, RaftNode, type Node, type NodeOptions, type NodeStatus, type AppliedEvent, type Logger, type MemberInfo } from './actors/raft-node.ts';
+export { createNode, RaftNode, type Node, type NodeOptions, type StartOptions, type NodeStatus, type AppliedEvent, type Logger, type MemberInfo } from './actors/raft-node.ts';
 export type { ProposeResult } from './actors/pending-requests.ts';
 export { NodeActor, type NodeActorOptions } from './actors/node-actor.ts';
 export { StorageActor } from './actors/storage-actor.ts';
@@ -16,7 +16,7 @@ export { DiskStorage } from './io/disk-storage.ts';
 export { type Transport, type MessageHandler } from './io/transport.ts';
 export { BidirectionalTransport } from './io/tcp-transport.ts';
 export { Backoff, newBackoff } from './io/backoff.ts';
-export { CircuitBreaker, CircuitState } from './io/circuit-breaker.ts';
+export { CircuitBreaker, CircuitState, newCircuitBreaker, type CircuitBreakerOptions } from './io/circuit-breaker.ts';
 export * from './raft/raftpb.ts';
 export { StateType, type SoftState } from './raft/state-type.ts';
 export { type Ready, isReadyEmpty } from './raft/ready.ts';

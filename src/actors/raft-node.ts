@@ -11,7 +11,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { BehaviorSubject, Observable, Subject, type SchedulerLike, type Subscription, asyncScheduler, distinctUntilChanged, interval, map } from 'rxjs';
-import type { InspectionEvent } from 'xstate';
+import type { InspectionEvent, Observer } from 'xstate';
 import { type Config, isValidAddress, resolveConfig } from '../config.ts';
 import { ConfChangeInProgressError, ConfigError, MemberConflictError, NotLeaderError, ProposalDroppedError, type RaftError, StoppedError, UnknownMemberError } from '../errors.ts';
 import { SnapshotRejectedError, SnapshotRestoreError, StorageInconsistentError } from '../errors.ts';
@@ -52,28 +52,45 @@ export interface Logger {
 }
 
 export interface NodeOptions {
-  /** Passed to XState's createActor: sees the role actor and every replicator. */
-  readonly inspect?: (event: InspectionEvent) => void;
-  readonly logger?: Logger;
+  /**
+   * Passed to XState's createActor: sees the role actor and every replicator. Takes what XState
+   * takes: an observer (`@statelyai/inspect`'s `inspector.inspect`) or a function.
+   */
+  readonly inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void) | undefined;
+  readonly logger?: Logger | undefined;
   /** Members of other clusters are refused by the transport and the data dir. Default 'actor-raft'. */
-  readonly clusterId?: string;
-  /** Shared secret that authenticates members to each other. Required for a multi-node TCP cluster. */
-  readonly secret?: string | Uint8Array;
+  readonly clusterId?: string | undefined;
+  /**
+   * Shared secret that authenticates members to each other. Required for a multi-node TCP cluster.
+   * `undefined` is accepted (so `process.env.RAFT_SECRET` can be passed as is) and means none.
+   */
+  readonly secret?: string | Uint8Array | undefined;
   /** Address to listen on when it differs from this node's address in `peers` (the seed's SetBindAddr). */
-  readonly listen?: string;
+  readonly listen?: string | undefined;
   /** Builds the transport instead of TCP (tests, custom networks). */
-  readonly transport?: (handler: MessageHandler, onUnreachable: (peer: number) => void) => Transport;
+  readonly transport?: ((handler: MessageHandler, onUnreachable: (peer: number) => void) => Transport) | undefined;
   /** A Storage to use instead of DiskStorage(dataDir) / MemoryStorage. */
-  readonly storage?: Storage;
+  readonly storage?: Storage | undefined;
   /** Manual mode: the application handles each Ready itself and calls `advance()` (etcd style). */
-  readonly manual?: boolean;
+  readonly manual?: boolean | undefined;
   /** Scheduler of the tick stream (a virtual one in tests). */
-  readonly scheduler?: SchedulerLike;
+  readonly scheduler?: SchedulerLike | undefined;
   /**
    * Join an existing cluster instead of bootstrapping one: the node starts with no configuration
    * and waits for the leader (after `addNode` on the leader) to send it the log.
    */
-  readonly join?: boolean;
+  readonly join?: boolean | undefined;
+}
+
+/** Options of `start()`. */
+export interface StartOptions {
+  /**
+   * Resolve only once a leader is known (as `waitForLeader()`), so the first `propose()` does not
+   * meet "no leader is known". Default false: resolve as soon as storage, transport and clock run.
+   */
+  readonly waitForLeader?: boolean | undefined;
+  /** Gives up waiting (rejects with the signal's reason); the node keeps running. */
+  readonly signal?: AbortSignal | undefined;
 }
 
 /** One member of the cluster as `members()` lists it. */
@@ -113,7 +130,7 @@ export interface NodeStatus {
 
 /** The seed's Node interface, with promises and Observables. */
 export interface Node {
-  start(): Promise<void>;
+  start(opts?: StartOptions): Promise<void>;
   stop(): Promise<void>;
   propose(data: Uint8Array, opts?: { signal?: AbortSignal }): Promise<ProposeResult>;
   isLeader(): boolean;
@@ -123,6 +140,12 @@ export interface Node {
   removeNode(id: number, opts?: { signal?: AbortSignal }): Promise<ProposeResult>;
   readonly ready$: Observable<Ready>;
   advance(): void;
+}
+
+/** XState takes an observer or a function; the node actor takes the function. */
+function asInspectFunction(inspect: NodeOptions['inspect']): ((event: InspectionEvent) => void) | undefined {
+  if (inspect === undefined || typeof inspect === 'function') return inspect;
+  return (event) => inspect.next?.(event);
 }
 
 const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
@@ -205,11 +228,54 @@ export class RaftNode<R = unknown> implements Node {
 
   // ----- lifecycle -----
 
-  /** Opens storage, restores the state machine, starts the transport and the clock. */
-  start(): Promise<void> {
+  /**
+   * Opens storage, restores the state machine, starts the transport and the clock. With
+   * `{ waitForLeader: true }` it also waits until a leader is known (a fresh cluster elects one
+   * within one or two election timeouts once a majority runs).
+   */
+  start(opts: StartOptions = {}): Promise<void> {
     if (this.status_ === 'running' || this.status_ === 'starting') return Promise.reject(new Error(`node ${this.id} is already started`));
     this.startPromise = this.doStart();
-    return this.startPromise;
+    if (!opts.waitForLeader) return this.startPromise;
+    return this.startPromise.then(() => this.waitForLeader({ signal: opts.signal }).then(() => undefined));
+  }
+
+  /**
+   * Resolves with the leader's id as soon as one is known (at once if one is). Like watching
+   * hashicorp/raft's LeaderCh or etcd's first leader: call it before the first proposal of a fresh
+   * cluster. Rejects with StoppedError when the node stops first, or with the signal's reason.
+   */
+  waitForLeader(opts: { signal?: AbortSignal | undefined } = {}): Promise<number> {
+    return new Promise<number>((resolveLeader, reject) => {
+      const signal = opts.signal;
+      if (signal?.aborted) return reject(signal.reason);
+      let sub: Subscription | undefined;
+      let settled = false;
+      const settle = () => {
+        settled = true;
+        sub?.unsubscribe();
+        clearInterval(stopWatch);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const onAbort = () => {
+        settle();
+        reject(signal!.reason);
+      };
+      // stop() has no event of its own; the node's status is checked a few times per tick.
+      const stopWatch = setInterval(() => {
+        if (this.status_ === 'stopping' || this.status_ === 'stopped') {
+          settle();
+          reject(new StoppedError(`node ${this.id}`));
+        }
+      }, Math.max(10, Math.min(100, this.config.tickInterval / 2)));
+      signal?.addEventListener('abort', onAbort, { once: true });
+      sub = this.leader$.subscribe((lead) => {
+        if (lead === 0 || settled || this.status_ === 'stopping' || this.status_ === 'stopped') return;
+        settle();
+        resolveLeader(lead);
+      });
+      if (settled) sub.unsubscribe(); // the leader was known already: leader$ answered inside subscribe()
+    });
   }
 
   private async doStart(): Promise<void> {
@@ -241,7 +307,7 @@ export class RaftNode<R = unknown> implements Node {
         bootstrap: 'log',
         join: this.opts.join,
         seed: randomBytes(4).readUInt32BE(0),
-        inspect: this.opts.inspect,
+        inspect: asInspectFunction(this.opts.inspect),
         validateSnapshot: this.sm.validateSnapshot ? (data) => this.sm.validateSnapshot!(data) : undefined,
       });
       if (resume) this.node.applied(this.lastAppliedIndex);
