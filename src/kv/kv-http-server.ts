@@ -10,6 +10,9 @@
  *   POST   /members  {"id","address","learner"}         add a member (learner: true for a learner)
  *   DELETE /members/:id                                 remove a member
  *   POST   /members/:id/promote                         make a learner a voter
+ *   GET    /health                                      200 when ready to serve (a leader is known and
+ *                                                       this node applied what was committed when it
+ *                                                       started), 503 otherwise: for load balancers
  *
  * Every error is JSON `{ error, ... }`. When a request needs the leader and this node cannot serve
  * it, the answer names the leader: `{ error, leader, leaderAddress, leaderHttp }`, with 421 when
@@ -57,6 +60,10 @@ export class KvHttpServer {
   private readonly httpPeers: ReadonlyMap<number, string>;
   private readonly maxBodyBytes: number;
   private readonly timeoutMs: number;
+  /** The commit index known when the server started listening (normally right after node.start()). */
+  private startCommit = 0;
+  /** What /health waits for this node to apply; fixed the first time a leader is known. */
+  private catchUpTarget: number | undefined;
 
   constructor(opts: KvHttpServerOptions) {
     this.node = opts.node;
@@ -73,6 +80,11 @@ export class KvHttpServer {
 
   /** Listens on `host:port` (port 0: any free port). Resolves with the bound address. */
   listen(address: string): Promise<string> {
+    try {
+      this.startCommit = this.node.status().commit;
+    } catch {
+      // not started yet: /health then waits for what the leader reports first
+    }
     const i = address.lastIndexOf(':');
     const host = address.slice(0, i).replace(/^\[|\]$/g, '');
     const port = Number(address.slice(i + 1));
@@ -109,6 +121,10 @@ export class KvHttpServer {
       if (req.method !== 'GET' && req.method !== 'HEAD') throw this.methodNotAllowed('GET');
       return this.status(res);
     }
+    if (path === '/health') {
+      if (req.method !== 'GET' && req.method !== 'HEAD') throw this.methodNotAllowed('GET');
+      return this.health(res);
+    }
     if (path === '/kv' || path === '/kv/') {
       if (req.method === 'GET' || req.method === 'HEAD') return this.list(res, url);
       if (path === '/kv/') throw new HttpError(400, 'missing key: use /kv/<key>');
@@ -137,7 +153,7 @@ export class KvHttpServer {
       }
     }
     if (path === '/members' || path.startsWith('/members/')) return this.membership(req, res, url, path);
-    throw new HttpError(404, `no route for ${req.method} ${path}; try /kv/<key>, /members or /status`);
+    throw new HttpError(404, `no route for ${req.method} ${path}; try /kv/<key>, /members, /status or /health`);
   }
 
   private methodNotAllowed(allow: string): HttpError {
@@ -311,6 +327,27 @@ export class KvHttpServer {
       leaderHttp: s.lead ? (this.httpPeers.get(s.lead) ?? null) : null,
       kv: { applied: this.kv.applied, count: this.kv.size, digest: this.kv.digest() },
     });
+  }
+
+  /**
+   * Ready (200) once a leader is known and this node applied everything committed when it started
+   * (or, if more, what the leader had committed when it was first heard from): a restarted member
+   * reports 503 while it replays or catches up, so a load balancer sends it nothing stale.
+   */
+  private health(res: ServerResponse): void {
+    let s;
+    try {
+      s = this.node.status();
+    } catch {
+      return this.json(res, 503, { status: 'unavailable', reason: 'this node is stopped' }, { 'retry-after': '1' });
+    }
+    const base = { id: s.id, leader: s.lead || null, term: s.term, commit: s.commit, applied: s.applied };
+    if (!s.lead) return this.json(res, 503, { status: 'unavailable', reason: 'no leader is known', ...base }, { 'retry-after': '1' });
+    const target = (this.catchUpTarget ??= Math.max(this.startCommit, s.commit));
+    if (s.applied < target) {
+      return this.json(res, 503, { status: 'unavailable', reason: `catching up: applied ${s.applied} of ${target}`, ...base }, { 'retry-after': '1' });
+    }
+    this.json(res, 200, { status: 'ok', ...base });
   }
 
   // ----- helpers -----
