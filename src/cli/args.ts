@@ -66,7 +66,11 @@ export type MemberCommand = {
   | { readonly action: 'remove' | 'promote'; readonly id: number }
 );
 
-export type CliCommand = NodeCommand | ClusterCommand | MemberCommand | HelpCommand;
+export interface VersionCommand {
+  readonly command: 'version';
+}
+
+export type CliCommand = NodeCommand | ClusterCommand | MemberCommand | HelpCommand | VersionCommand;
 
 export const USAGE = `actor-raft: a replicated key-value store on the actor-raft Raft library
 
@@ -115,6 +119,7 @@ Usage:
       --json                 print the server's JSON answer
 
   actor-raft help            this text
+  actor-raft --version       the installed version
 `;
 
 const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
@@ -397,6 +402,10 @@ export function parseCli(argv: readonly string[], env: Readonly<Record<string, s
     case '--help':
     case '-h':
       return { command: 'help', text: USAGE };
+    case 'version':
+    case '--version':
+    case '-v':
+      return { command: 'version' };
     default:
       throw new UsageError(`unknown command ${JSON.stringify(command)}; expected "node", "cluster", "member" or "help"`);
   }

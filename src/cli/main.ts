@@ -12,10 +12,11 @@ import { randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { get as httpGet } from 'node:http';
 import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { type Logger, createNode } from '../actors/raft-node.ts';
-import { createKvHttpServer } from '../kv/kv-http-server.ts';
-import { type KvResult, KvStateMachine } from '../kv/kv-state-machine.ts';
+import type { Logger } from '../actors/raft-node.ts';
+import type { KvResult } from '../kv/kv-state-machine.ts';
+import { DataRootLockedError, lockDataRoot } from './data-lock.ts';
 import { type ClusterCommand, type LogLevel, type NodeCommand, USAGE, UsageError, parseCli } from './args.ts';
 import { runMember } from './member.ts';
 
@@ -62,6 +63,12 @@ async function runNode(cmd: NodeCommand): Promise<number> {
       }
     },
   };
+  // Loaded here, not at the top: `actor-raft cluster` (the runner) then starts without the library.
+  const [{ createNode }, { createKvHttpServer }, { KvStateMachine }] = await Promise.all([
+    import('../actors/raft-node.ts'),
+    import('../kv/kv-http-server.ts'),
+    import('../kv/kv-state-machine.ts'),
+  ]);
   const kv = new KvStateMachine();
   const node = createNode<KvResult>(
     {
@@ -154,6 +161,14 @@ interface Member {
   readonly dataDir: string;
   child: ChildProcess | undefined;
   exited: boolean;
+  /** Said it was ready (over IPC) in its current life. */
+  up: boolean;
+  /** Was ready at least once: later starts are restarts. */
+  everUp: boolean;
+  /** Restarted and not yet caught up: the runner reports when it is. */
+  rejoining: boolean;
+  /** The leader's commit index when the rejoining member was first seen up. */
+  rejoinTarget: number | undefined;
 }
 
 interface ClusterFile {
@@ -192,10 +207,31 @@ function fetchStatus(address: string, timeoutMs: number): Promise<Record<string,
   });
 }
 
+/** Seconds since this process started (so the count includes Node's own start-up), for progress lines. */
+const sinceStart = () => `${(performance.now() / 1000).toFixed(1)} s`;
+
 async function runCluster(cmd: ClusterCommand): Promise<number> {
-  const out = (s: string) => process.stdout.write(`${s}\n`);
   const dataDir = resolve(cmd.dataDir);
   mkdirSync(dataDir, { recursive: true });
+  // Before anything else is read or written: a second runner on the same data refuses here.
+  let release: () => void;
+  try {
+    release = lockDataRoot(dataDir, cmd.dataDir);
+  } catch (err) {
+    if (!(err instanceof DataRootLockedError)) throw err;
+    process.stderr.write(`actor-raft: ${err.message}\n`);
+    return 1;
+  }
+  process.on('exit', release);
+  try {
+    return await runLockedCluster(cmd, dataDir);
+  } finally {
+    release();
+  }
+}
+
+async function runLockedCluster(cmd: ClusterCommand, dataDir: string): Promise<number> {
+  const out = (s: string) => process.stdout.write(`${s}\n`);
   const clusterFile = join(dataDir, 'cluster.json');
   if (existsSync(clusterFile)) {
     const prev = JSON.parse(readFileSync(clusterFile, 'utf8')) as ClusterFile;
@@ -212,7 +248,7 @@ async function runCluster(cmd: ClusterCommand): Promise<number> {
   const members: Member[] = [];
   const hostPart = cmd.host.includes(':') && !cmd.host.startsWith('[') ? `[${cmd.host}]` : cmd.host;
   for (let i = 1; i <= cmd.nodes; i++) {
-    members.push({ id: i, raft: `${hostPart}:${cmd.basePort + i - 1}`, http: `${hostPart}:${cmd.httpBasePort + i - 1}`, dataDir: join(dataDir, String(i)), child: undefined, exited: false });
+    members.push({ id: i, raft: `${hostPart}:${cmd.basePort + i - 1}`, http: `${hostPart}:${cmd.httpBasePort + i - 1}`, dataDir: join(dataDir, String(i)), child: undefined, exited: false, up: false, everUp: false, rejoining: false, rejoinTarget: undefined });
   }
   const peers = members.map((m) => `${m.id}=${m.raft}`).join(',');
   const httpPeers = members.map((m) => `${m.id}=${m.http}`).join(',');
@@ -222,11 +258,13 @@ async function runCluster(cmd: ClusterCommand): Promise<number> {
   const self = fileURLToPath(import.meta.url);
   // Compiled (dist/cli/main.js): members run plain JavaScript. From sources (tests, development): through tsx.
   const loader = self.endsWith('.ts') ? ['--import', import.meta.resolve('tsx')] : [];
+  const keys = process.stdin.isTTY === true;
+  const restartHint = (id: number) => (keys && cmd.nodes <= 9 ? `press ${id} to restart it` : `type ${id} and Enter to restart it`);
+  const logOf = (m: Member) => join(cmd.dataDir, `node-${m.id}.log`);
 
-  out(`actor-raft: ${resumed ? 'resuming' : 'starting'} a ${cmd.nodes}-member cluster "${cmd.clusterId}" in ${cmd.dataDir}`);
-  for (const m of members) {
-    const logFile = join(dataDir, `node-${m.id}.log`);
-    const logStream = createWriteStream(logFile, { flags: 'a' });
+  /** Starts member `m` as an OS process; its stdout goes to its log file, its stderr also to ours. */
+  const launch = (m: Member): ChildProcess => {
+    const logStream = createWriteStream(join(dataDir, `node-${m.id}.log`), { flags: 'a' });
     const child = spawn(
       process.execPath,
       [
@@ -243,6 +281,8 @@ async function runCluster(cmd: ClusterCommand): Promise<number> {
       { env: { ...process.env, ACTOR_RAFT_SECRET: secret }, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] },
     );
     m.child = child;
+    m.exited = false;
+    m.up = false;
     child.stdout!.pipe(logStream);
     let errBuf = '';
     child.stderr!.on('data', (chunk: Buffer) => {
@@ -254,38 +294,115 @@ async function runCluster(cmd: ClusterCommand): Promise<number> {
         errBuf = errBuf.slice(nl + 1);
       }
     });
-    child.on('exit', (code, signal) => {
-      m.exited = true;
-      if (!stopping) out(`node ${m.id} exited unexpectedly (${signal ?? `code ${code}`}); see ${logFile}`);
-      if (members.every((x) => x.exited)) allExited();
+    child.on('message', (msg: { type?: string }) => {
+      if (msg?.type !== 'ready' || stopping) return;
+      m.up = true;
+      if (m.everUp) {
+        out(`node ${m.id} is up again (pid ${child.pid}); catching up...`);
+      } else {
+        m.everUp = true;
+        out(`  node ${m.id} up after ${sinceStart()}`);
+        if (members.every((x) => x.everUp) && lastLeader === undefined) out(`all ${members.length} members up; waiting for a leader...`);
+      }
     });
-    out(`  node ${m.id}: http http://${m.http}  raft ${m.raft}  data ${join(cmd.dataDir, String(m.id))}  log ${join(cmd.dataDir, `node-${m.id}.log`)}`);
+    child.on('exit', (code, signal) => {
+      if (m.child !== child) return;
+      m.exited = true;
+      m.up = false;
+      m.rejoining = false;
+      if (!stopping) out(`${new Date().toISOString()} node ${m.id} exited unexpectedly (${signal ?? `code ${code}`}); ${restartHint(m.id)} (log: ${logOf(m)})`);
+      if (!members.every((x) => x.exited)) return;
+      if (stopping) allExited();
+      else if (!members.some((x) => x.everUp)) {
+        out('every member exited before it was up; see the logs above');
+        failedAtStart = true;
+        allExited();
+      } else out(`every member has exited; ${keys && cmd.nodes <= 9 ? 'press' : 'type'} a member's number to restart it, or Ctrl-C to quit`);
+    });
+    logStream.on('error', () => {});
+    return child;
+  };
+
+  /** A restart request from the keyboard (or a line on stdin). */
+  const restart = (word: string) => {
+    if (stopping || word === '') return;
+    const m = members.find((x) => String(x.id) === word);
+    if (!m) return out(`no member ${JSON.stringify(word)}; the members are 1..${members.length}`);
+    if (!m.exited) return out(`node ${m.id} is running (pid ${m.child?.pid}); nothing to restart`);
+    const child = launch(m);
+    m.rejoining = true;
+    m.rejoinTarget = undefined;
+    out(`${new Date().toISOString()} restarting node ${m.id} (pid ${child.pid}) on its data in ${join(cmd.dataDir, String(m.id))}`);
+  };
+
+  let failedAtStart = false;
+  let lastLeader: number | undefined;
+  out(`actor-raft: ${resumed ? 'resuming' : 'starting'} a ${cmd.nodes}-member cluster "${cmd.clusterId}" in ${cmd.dataDir}`);
+  for (const m of members) {
+    const child = launch(m);
+    out(`  node ${m.id}  pid ${child.pid}  http://${m.http}  raft ${m.raft}  log ${logOf(m)}`);
   }
   out(`try:  curl -X PUT --data hello http://${members[0]!.http}/kv/greeting   then   curl http://${members[members.length - 1]!.http}/kv/greeting`);
-  out('Ctrl-C stops the cluster; running it again resumes from the same data.');
+  out(`kill -9 a member's pid to watch another one take over; ${keys && cmd.nodes <= 9 ? 'press its number' : "type its number and Enter"} to restart it. Ctrl-C stops the cluster; running it again resumes from the same data.`);
+  out('starting the members...');
 
-  // Watch the leader: poll every member's /status and report changes.
-  let lastLeader: number | undefined;
+  // Keys (a terminal) or lines (a pipe): a member's number restarts it.
+  let closeInput = () => {};
+  if (keys) {
+    process.stdin.setRawMode(true);
+    process.stdin.setEncoding('utf8');
+    let typed = '';
+    process.stdin.on('data', (chunk: string) => {
+      for (const ch of chunk) {
+        if (ch === '\u0003') stopAll('SIGINT'); // raw mode: Ctrl-C arrives as a key
+        else if (ch >= '0' && ch <= '9' && cmd.nodes <= 9) restart(ch);
+        else if (ch >= '0' && ch <= '9') typed += ch;
+        else if (ch === '\r' || ch === '\n') {
+          restart(typed);
+          typed = '';
+        }
+      }
+    });
+    closeInput = () => {
+      process.stdin.setRawMode(false);
+      process.stdin.pause();
+    };
+  } else {
+    const lines = createInterface({ input: process.stdin });
+    lines.on('line', (line) => restart(line.trim()));
+    closeInput = () => lines.close();
+  }
+
+  // Watch the leader: poll every member's /status and report changes and rejoins.
   let lastTerm = 0;
   let noLeaderSince = 0;
-  const started = Date.now();
   const poll = setInterval(async () => {
     if (stopping) return;
     const statuses = await Promise.all(members.map((m) => (m.exited ? undefined : fetchStatus(m.http, 1000))));
     if (stopping) return;
-    let leader: { id: number; term: number } | undefined;
+    let leader: { id: number; term: number; commit: number } | undefined;
     for (const s of statuses) {
-      if (s && s.raftState === 'leader' && typeof s.term === 'number' && (!leader || s.term > leader.term)) leader = { id: s.id as number, term: s.term };
+      if (s && s.raftState === 'leader' && typeof s.term === 'number' && (!leader || s.term > leader.term)) leader = { id: s.id as number, term: s.term, commit: s.commit as number };
     }
     if (leader) {
       noLeaderSince = 0;
       if (leader.id !== lastLeader || leader.term !== lastTerm) {
         const m = members.find((x) => x.id === leader!.id)!;
         const up = statuses.filter(Boolean).length;
-        out(`${new Date().toISOString()} leader: node ${leader.id} (http://${m.http}), term ${leader.term}, ${up}/${members.length} members up${lastLeader === undefined ? ` — elected ${((Date.now() - started) / 1000).toFixed(1)} s after start` : ''}`);
+        out(`${new Date().toISOString()} leader: node ${leader.id} (http://${m.http}), term ${leader.term}, ${up}/${members.length} members up${lastLeader === undefined ? ` — elected ${sinceStart()} after the command started` : ''}`);
         lastLeader = leader.id;
         lastTerm = leader.term;
       }
+      members.forEach((m, i) => {
+        const s = statuses[i];
+        if (!m.rejoining || !m.up || !s) return;
+        m.rejoinTarget ??= leader!.commit;
+        if (typeof s.lead === 'number' && s.lead !== 0 && typeof s.applied === 'number' && s.applied >= m.rejoinTarget) {
+          m.rejoining = false;
+          const role = s.lead === s.id ? 'leads' : `follows node ${s.lead}`;
+          out(`${new Date().toISOString()} node ${m.id} rejoined: ${role} in term ${String(s.term)}, applied up to ${s.applied} (leader's commit was ${m.rejoinTarget})`);
+        }
+      });
     } else if (lastLeader !== 0) {
       noLeaderSince ||= Date.now();
       if (Date.now() - noLeaderSince > 1000 && lastLeader !== undefined) {
@@ -293,7 +410,7 @@ async function runCluster(cmd: ClusterCommand): Promise<number> {
         lastLeader = 0;
       }
     }
-  }, 300);
+  }, 200);
 
   const stopAll = (signal: NodeJS.Signals) => {
     if (stopping) {
@@ -305,6 +422,7 @@ async function runCluster(cmd: ClusterCommand): Promise<number> {
     clearInterval(poll);
     out(`\n${signal}: stopping the cluster (Ctrl-C again to kill at once)`);
     for (const m of members) if (!m.exited) m.child?.kill('SIGTERM');
+    if (members.every((m) => m.exited)) allExited();
     setTimeout(() => {
       for (const m of members) if (!m.exited) m.child?.kill('SIGKILL');
     }, 15_000).unref();
@@ -314,15 +432,19 @@ async function runCluster(cmd: ClusterCommand): Promise<number> {
 
   await finished;
   clearInterval(poll);
-  if (stopping) {
-    out('cluster stopped; data kept in ' + cmd.dataDir);
-    return 0;
-  }
-  out('every member exited; stopping');
-  return 1;
+  closeInput();
+  if (failedAtStart) return 1;
+  out('cluster stopped; data kept in ' + cmd.dataDir);
+  return 0;
 }
 
 // ----- entry point -----
+
+/** The version in the package's package.json (two levels up from src/cli/ and from dist/cli/). */
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
 
 async function main(argv: readonly string[]): Promise<number> {
   let cmd;
@@ -339,6 +461,9 @@ async function main(argv: readonly string[]): Promise<number> {
     switch (cmd.command) {
       case 'help':
         process.stdout.write(USAGE);
+        return 0;
+      case 'version':
+        process.stdout.write(`actor-raft ${packageVersion()}\n`);
         return 0;
       case 'node':
         return await runNode(cmd);
