@@ -8,12 +8,12 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { request } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { freePortRange } from './fixtures/port-range.ts';
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 const TSX = import.meta.resolve('tsx');
@@ -22,25 +22,6 @@ const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.
 function childEnv(): NodeJS.ProcessEnv {
   const { FORCE_COLOR: _f, NO_COLOR: _n, ...env } = process.env;
   return env;
-}
-
-const portFree = (port: number) =>
-  new Promise<boolean>((resolve) => {
-    const s = createServer();
-    s.once('error', () => resolve(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
-
-/** A base port whose next `count` ports are all free (the runner numbers its members' ports). */
-async function freeRange(count: number, avoid: number[] = []): Promise<number> {
-  for (let attempt = 0; attempt < 200; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 40_000);
-    if (avoid.some((a) => Math.abs(a - base) < count)) continue;
-    let ok = true;
-    for (let p = base; p < base + count && ok; p++) ok = await portFree(p);
-    if (ok) return base;
-  }
-  throw new Error('no free port range');
 }
 
 function getJson(address: string, path: string): Promise<{ status: number; body: Record<string, unknown> }> {
@@ -101,8 +82,8 @@ test('--version prints the package version', () => {
 test('npm start: banner with real PIDs and HTTP addresses; a second runner refuses; a killed member restarts by its number and rejoins', async () => {
   const root = mkdtempSync(join(tmpdir(), 'actor-raft-runner-'));
   const data = join(root, 'data');
-  const basePort = await freeRange(3);
-  const httpBasePort = await freeRange(3, [basePort]);
+  const basePort = await freePortRange(3);
+  const httpBasePort = await freePortRange(3, [basePort]);
   const args = ['--data', data, '--base-port', String(basePort), '--http-base-port', String(httpBasePort), '--tick', '50'];
   const a = startRunner(args);
   const pids: number[] = [];

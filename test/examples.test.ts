@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { docExamples, withPorts } from './fixtures/doc-examples.ts';
-import { freePorts } from './fixtures/free-ports.ts';
+import { freePortRange } from './fixtures/port-range.ts';
 
 const ROOT = new URL('../', import.meta.url);
 const SRC_INDEX = fileURLToPath(new URL('src/index.ts', ROOT));
@@ -35,8 +35,7 @@ for (const ex of runnable) {
   test(`${ex.where} runs as written`, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'actor-raft-example-'));
     try {
-      const [port] = await freePorts(1);
-      const base = Math.min(port!, 65_000) - 1; // members use base + 1 .. base + 3
+      const base = (await freePortRange(3)) - 1; // members use base + 1 .. base + 3
       const code = withPorts(ex.code, base).replaceAll("from 'actor-raft/sim'", `from ${JSON.stringify(SRC_SIM)}`).replaceAll("from 'actor-raft'", `from ${JSON.stringify(SRC_INDEX)}`);
       const file = join(dir, `example.${ex.lang === 'ts' ? 'mts' : 'mjs'}`);
       writeFileSync(file, code);
