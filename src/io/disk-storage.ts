@@ -676,12 +676,14 @@ export class DiskStorage implements Storage {
     return out;
   }
 
-  /** Bytes in the staging area, read from disk (for tests and status). */
+  /**
+   * How far the staging area reaches (offset + length of its last chunk), read from disk, touching
+   * one chunk: for tests and status while a snapshot is being received.
+   */
   async stagedSnapshotBytes(): Promise<number> {
     this.assertOpen();
-    let bytes = 0;
-    for await (const value of this.db.values(stagingRange)) bytes += value.byteLength;
-    return bytes;
+    const last = await firstRow(this.db, { ...stagingRange, reverse: true });
+    return last === undefined ? 0 : readUint64(last[0], 9) + last[1].byteLength;
   }
 
   /**
