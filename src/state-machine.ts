@@ -10,14 +10,18 @@ export interface StateMachine<Result = unknown> {
   apply(data: Uint8Array, index: number): Result | Promise<Result>;
   /** Serializes the whole state (for snapshots). */
   snapshot(): Uint8Array | Promise<Uint8Array>;
-  /** Replaces the whole state with a snapshot's. */
+  /**
+   * Replaces the whole state with a snapshot's. Need not be all-or-nothing: before restoring a
+   * snapshot from the leader the node serializes the current state with `snapshot()`, and if
+   * `restore` throws it restores that instead, discards the leader's snapshot (logged, and
+   * SnapshotRejectedError on `errors$`) and keeps running on its old state. A snapshot is restored
+   * before it replaces the node's log or is written to disk.
+   */
   restore(data: Uint8Array): void | Promise<void>;
   /**
-   * Optional, recommended: throws if `data` is not a snapshot `restore` would accept, without
-   * changing the state. A snapshot received from the leader is checked with it before it replaces
-   * the node's log and is written to disk; a refused one is discarded (logged, and reported on
-   * `errors$` as SnapshotRejectedError) and the node keeps running on its old state. Without it, a
-   * snapshot that fails to restore stops the node.
+   * Optional: throws if `data` is not a snapshot `restore` would accept, without changing the
+   * state. A snapshot received from the leader is checked with it first, which spares serializing
+   * the current state for a snapshot that would fail anyway.
    */
   validateSnapshot?(data: Uint8Array): void;
 }

@@ -130,75 +130,111 @@ class PoisonableKv extends KvStateMachine {
 
 const put = (key: string, value: string) => encodeCommand({ op: 'put', key, value });
 
-test('a garbage snapshot from the leader is discarded; the member keeps its state, restarts, and takes a good one later', async () => {
-  const ports = await freePorts(3);
-  const peers = ports.map((p, i) => ({ id: i + 1, address: `127.0.0.1:${p}` }));
-  const dirs = peers.map(() => tempDir('snap-garbage-'));
-  const config = (id: number) => ({ nodeId: id, peers, dataDir: dirs[id - 1]!.path, tickInterval: 10, snapshotInterval: 20, snapshotCatchUpEntries: 2 });
-  const sms = new Map<number, PoisonableKv>();
-  const logs = new Map<number, ReturnType<typeof recordingLogger>>();
-  const errors = new Map<number, Error[]>();
-  const make = (id: number): RaftNode => {
-    const sm = new PoisonableKv();
-    const logger = recordingLogger();
-    sms.set(id, sm);
-    logs.set(id, logger);
-    errors.set(id, []);
-    const n = createNode(config(id), sm, { secret: 'snapshot test', logger });
-    n.errors$.subscribe((e) => errors.get(id)!.push(e));
-    return n;
-  };
-  const nodes = new Map<number, RaftNode>(peers.map((p) => [p.id, make(p.id)]));
-  try {
-    await Promise.all([...nodes.values()].map((n) => n.start()));
-    await waitUntil(() => [...nodes.values()].some((n) => n.isLeader()), 'a leader', 10_000);
-    const leaderId = [...nodes.values()].find((n) => n.isLeader())!.id;
-    const leader = nodes.get(leaderId)!;
-    const followerId = peers.map((p) => p.id).find((id) => id !== leaderId)!;
-    for (let i = 0; i < 10; i++) await leader.propose(put(`old${i}`, `v${i}`));
-    const oldCommit = leader.status().commit;
-    await waitUntil(() => nodes.get(followerId)!.status().applied >= oldCommit, 'the follower applied the old writes', 5000);
-    await nodes.get(followerId)!.stop();
+/**
+ * The same Kv without `validateSnapshot`, and with a `restore` that is NOT all-or-nothing: it wipes
+ * the map before decoding, as a careless state machine would. The node must put the old state back.
+ */
+class CarelessKv {
+  readonly kv = new PoisonableKv();
+  apply(data: Uint8Array, index: number) {
+    return this.kv.apply(data, index);
+  }
+  snapshot(): Uint8Array {
+    return this.kv.snapshot();
+  }
+  restore(data: Uint8Array): void {
+    this.kv.restore(new KvStateMachine().snapshot());
+    this.kv.restore(data);
+  }
+}
 
-    // The leader's snapshots are garbage now; it compacts its log past what the follower holds.
-    sms.get(leaderId)!.poison = true;
-    for (let i = 0; i < 45; i++) await leader.propose(put(`new${i}`, `v${i}`));
+const garbageCases = [
+  { name: 'validateSnapshot refuses it', make: () => { const kv = new PoisonableKv(); return { sm: kv, kv }; }, reason: /discarded: the state machine refused its data: not a kv snapshot.*keeps its previous state/ },
+  { name: 'no validateSnapshot: restore wipes the state, then throws', make: () => { const sm = new CarelessKv(); return { sm, kv: sm.kv }; }, reason: /discarded: the state machine could not restore it: not a kv snapshot.*keeps its previous state/ },
+];
 
-    for (let life = 1; life <= 2; life++) {
-      const follower = make(followerId);
+for (const c of garbageCases) {
+  test(`a garbage snapshot from the leader is discarded (${c.name}); the member keeps its state, restarts, and takes a good one later`, async () => {
+    const ports = await freePorts(3);
+    const peers = ports.map((p, i) => ({ id: i + 1, address: `127.0.0.1:${p}` }));
+    const dirs = peers.map(() => tempDir('snap-garbage-'));
+    const config = (id: number) => ({ nodeId: id, peers, tickInterval: 10, snapshotInterval: 20, snapshotCatchUpEntries: 2 });
+    const sms = new Map<number, PoisonableKv>();
+    const logs = new Map<number, ReturnType<typeof recordingLogger>>();
+    const errors = new Map<number, Error[]>();
+    const stores = new Map<number, DiskStorage>();
+    const make = async (id: number): Promise<RaftNode> => {
+      const { sm, kv } = c.make();
+      const logger = recordingLogger();
+      sms.set(id, kv);
+      logs.set(id, logger);
+      errors.set(id, []);
+      const storage = await DiskStorage.open(dirs[id - 1]!.path, { nodeId: id, clusterId: 'actor-raft' });
+      stores.set(id, storage);
+      const n = createNode({ ...config(id), dataDir: dirs[id - 1]!.path }, sm, { secret: 'snapshot test', logger, storage });
+      n.errors$.subscribe((e) => errors.get(id)!.push(e));
+      return n;
+    };
+    const nodes = new Map<number, RaftNode>();
+    for (const p of peers) nodes.set(p.id, await make(p.id));
+    try {
+      await Promise.all([...nodes.values()].map((n) => n.start()));
+      await waitUntil(() => [...nodes.values()].some((n) => n.isLeader()), 'a leader', 10_000);
+      const leaderId = [...nodes.values()].find((n) => n.isLeader())!.id;
+      const leader = nodes.get(leaderId)!;
+      const followerId = peers.map((p) => p.id).find((id) => id !== leaderId)!;
+      for (let i = 0; i < 10; i++) await leader.propose(put(`old${i}`, `v${i}`));
+      const oldCommit = leader.status().commit;
+      await waitUntil(() => nodes.get(followerId)!.status().applied >= oldCommit, 'the follower applied the old writes', 5000);
+      await nodes.get(followerId)!.stop();
+
+      // The leader's snapshots are garbage now; it compacts its log past what the follower holds.
+      sms.get(leaderId)!.poison = true;
+      for (let i = 0; i < 45; i++) await leader.propose(put(`new${i}`, `v${i}`));
+
+      for (let life = 1; life <= 2; life++) {
+        const follower = await make(followerId);
+        nodes.set(followerId, follower);
+        await follower.start();
+        await waitUntil(() => errors.get(followerId)!.some((e) => e instanceof SnapshotRejectedError), `the garbage snapshot refused (life ${life})`, 10_000);
+        const refusal = errors.get(followerId)!.find((e) => e instanceof SnapshotRejectedError)!;
+        assert.match(refusal.message, c.reason);
+        assert.ok(logs.get(followerId)!.warnings.some((w) => /discarded a snapshot from the leader/.test(w.msg)), 'logged');
+        // Still running, on its old state: nothing was replaced, nothing fatal was reported.
+        assert.ok(follower.status().applied >= oldCommit && follower.status().applied < leader.status().commit);
+        assert.is(sms.get(followerId)!.get('old9'), 'v9');
+        assert.is(sms.get(followerId)!.get('new44'), undefined);
+        assert.ok(!errors.get(followerId)!.some((e) => !(e instanceof SnapshotRejectedError)), `no other error: ${errors.get(followerId)!.map((e) => e.message).join('; ')}`);
+        // Nothing of it stays on disk: the staging area is emptied, the stored snapshot is the old one.
+        const store = stores.get(followerId)!;
+        await waitUntil(async () => (await store.stagedSnapshotBytes()) === 0, 'the staging area emptied', 5000);
+        assert.ok(store.snapshotInfo().metadata.index < 20, `stored snapshot ${store.snapshotInfo().metadata.index} is not the leader's`);
+        // Serves reads of its old state while it waits for a better snapshot.
+        assert.is(follower.status().raftState, 'follower');
+        // Its disk holds no garbage: stopping and starting it again works (the second life).
+        await follower.stop();
+      }
+
+      // A good snapshot later is installed; the member catches up and serves linearizable reads.
+      sms.get(leaderId)!.poison = false;
+      const follower = await make(followerId);
       nodes.set(followerId, follower);
       await follower.start();
-      await waitUntil(() => errors.get(followerId)!.some((e) => e instanceof SnapshotRejectedError), `the garbage snapshot refused (life ${life})`, 10_000);
-      const refusal = errors.get(followerId)!.find((e) => e instanceof SnapshotRejectedError)!;
-      assert.match(refusal.message, /discarded: the state machine refused its data: not a kv snapshot.*keeps its previous state/);
-      assert.ok(logs.get(followerId)!.warnings.some((w) => /discarded a snapshot from the leader/.test(w.msg)), 'logged');
-      // Still running, on its old state: nothing was replaced, nothing fatal was reported.
-      assert.ok(follower.status().applied >= oldCommit && follower.status().applied < leader.status().commit);
-      assert.is(sms.get(followerId)!.get('old9'), 'v9');
-      assert.is(sms.get(followerId)!.get('new44'), undefined);
-      assert.ok(!errors.get(followerId)!.some((e) => !(e instanceof SnapshotRejectedError)), `no other error: ${errors.get(followerId)!.map((e) => e.message).join('; ')}`);
-      // Its disk holds no garbage: stopping and starting it again works (the second life).
-      await follower.stop();
+      for (let i = 0; i < 25; i++) await leader.propose(put(`good${i}`, `v${i}`));
+      const target = leader.status().commit;
+      await waitUntil(() => follower.status().applied >= target, 'the follower installed the good snapshot and caught up', 15_000);
+      await follower.readIndex();
+      assert.is(sms.get(followerId)!.get('new44'), 'v44');
+      assert.is(sms.get(followerId)!.get('good24'), 'v24');
+      assert.is(sms.get(followerId)!.get('old0'), 'v0');
+      await follower.propose(put('through-follower', 'ok'));
+      assert.is((await stores.get(followerId)!.stagedSnapshotBytes()), 0, 'staging emptied once the snapshot was installed');
+    } finally {
+      await Promise.all([...nodes.values()].map((n) => n.stop()));
+      for (const d of dirs) d.remove();
     }
-
-    // A good snapshot later is installed; the member catches up and serves linearizable reads.
-    sms.get(leaderId)!.poison = false;
-    const follower = make(followerId);
-    nodes.set(followerId, follower);
-    await follower.start();
-    for (let i = 0; i < 25; i++) await leader.propose(put(`good${i}`, `v${i}`));
-    const target = leader.status().commit;
-    await waitUntil(() => follower.status().applied >= target, 'the follower installed the good snapshot and caught up', 15_000);
-    await follower.readIndex();
-    assert.is(sms.get(followerId)!.get('new44'), 'v44');
-    assert.is(sms.get(followerId)!.get('good24'), 'v24');
-    assert.is(sms.get(followerId)!.get('old0'), 'v0');
-    await follower.propose(put('through-follower', 'ok'));
-  } finally {
-    await Promise.all([...nodes.values()].map((n) => n.stop()));
-    for (const d of dirs) d.remove();
-  }
-});
+  });
+}
 
 test('a stored snapshot that does not restore fails the start naming the directory and the record', async () => {
   const dir = tempDir('snap-stored-');

@@ -43,6 +43,8 @@ export interface NodeActorOptions {
   readonly maxCommittedSizePerReady?: number;
   /** Checks a snapshot from the leader before it is installed (the state machine's `validateSnapshot`). */
   readonly validateSnapshot?: (data: Uint8Array) => void;
+  /** How snapshots from the leader are received (RaftStateOptions.snapshotReception). */
+  readonly snapshotReception?: 'install' | 'report' | 'stage';
 }
 
 /** A Ready whose durable part has not been reported persisted yet. */
@@ -78,6 +80,7 @@ export class NodeActor {
       join: opts.join || opts.bootstrap === 'log',
       seed: opts.seed,
       validateSnapshot: opts.validateSnapshot,
+      snapshotReception: opts.snapshotReception,
     });
     // What is already durable; a bootstrap changes the hard state and goes out in the first Ready.
     this.prevHardState = this.raft.hardState();
@@ -222,6 +225,8 @@ export class NodeActor {
       raft.log.unstable.nextSnapshot() !== undefined ||
       raft.log.hasNextCommittedEntries() ||
       raft.readStates.length > 0 ||
+      raft.stagedChunks.length > 0 ||
+      raft.receivedSnapshot !== undefined ||
       !softStateEqual(this.softState(), this.prevSoftState)
     );
   }
@@ -248,6 +253,8 @@ export class NodeActor {
     const snapshot = raft.log.unstable.nextSnapshot();
     const committedEntries = raft.log.nextCommittedEntries(this.maxCommittedSize);
     const hardStateChanged = !hardStateEqual(hs, this.prevHardState);
+    const stagedSnapshotChunks = raft.stagedChunks;
+    const receivedSnapshot = raft.takeReceivedSnapshot();
     const ready: Ready = {
       softState: softStateEqual(soft, this.prevSoftState) ? undefined : soft,
       hardState: hardStateChanged ? hs : undefined,
@@ -256,15 +263,18 @@ export class NodeActor {
       committedEntries,
       messages: raft.msgs,
       readStates: raft.readStates.length > 0 ? raft.readStates : undefined,
+      ...(stagedSnapshotChunks.length > 0 ? { stagedSnapshotChunks } : {}),
+      ...(receivedSnapshot ? { receivedSnapshot } : {}),
       mustSync:
         entries.length > 0 || hs.term !== this.prevHardState.term || hs.vote !== this.prevHardState.vote || snapshot !== undefined,
     };
     raft.msgs = [];
+    if (stagedSnapshotChunks.length > 0) raft.stagedChunks = [];
     if (raft.readStates.length > 0) raft.readStates = [];
     const held = raft.msgsAfterAppend;
     raft.msgsAfterAppend = [];
 
-    if (hardStateChanged || entries.length > 0 || snapshot) {
+    if (hardStateChanged || entries.length > 0 || snapshot || stagedSnapshotChunks.length > 0) {
       const last: Entry | undefined = entries[entries.length - 1];
       this.pendingWrites.push({ ready, lastIndex: last?.index ?? 0, lastTerm: last?.term ?? 0, snapshot, held });
     } else if (held.length > 0) {
@@ -286,7 +296,8 @@ export class NodeActor {
     return (
       !hardStateEqual(raft.hardState(), this.prevHardState) ||
       raft.log.unstable.hasNextEntries() ||
-      raft.log.unstable.nextSnapshot() !== undefined
+      raft.log.unstable.nextSnapshot() !== undefined ||
+      raft.stagedChunks.length > 0
     );
   }
 

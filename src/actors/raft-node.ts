@@ -36,6 +36,7 @@ import {
 } from '../raft/raftpb.ts';
 import { decodeConfChange, encodeConfChange } from '../raft/confchange.ts';
 import type { Ready } from '../raft/ready.ts';
+import type { ReceivedSnapshot } from '../raft/snapshot-transfer.ts';
 import { contextKey } from '../raft/read-only.ts';
 import { type SoftState, StateType } from '../raft/state-type.ts';
 import type { StateMachine } from '../state-machine.ts';
@@ -309,6 +310,9 @@ export class RaftNode<R = unknown> implements Node {
         seed: randomBytes(4).readUInt32BE(0),
         inspect: asInspectFunction(this.opts.inspect),
         validateSnapshot: this.sm.validateSnapshot ? (data) => this.sm.validateSnapshot!(data) : undefined,
+        // The host restores a snapshot from the leader before it replaces the log (installSnapshot);
+        // chunks go to the storage's staging area when it has one. A manual host gets Ready.snapshot.
+        snapshotReception: this.opts.manual ? 'install' : this.storage.readStagedSnapshot ? 'stage' : 'report',
       });
       if (resume) this.node.applied(this.lastAppliedIndex);
       this.lastLead = 0;
@@ -591,10 +595,12 @@ export class RaftNode<R = unknown> implements Node {
 
   /** Snapshots from the leader that were refused before they replaced anything: log why. */
   private reportSnapshotRejections(): void {
-    for (const r of this.node?.raft.takeSnapshotRejections() ?? []) {
-      this.log.warn('discarded a snapshot from the leader; keeping the current state', { id: this.id, index: r.index, term: r.term, from: r.from, reason: r.reason });
-      this.errorSubject.next(new SnapshotRejectedError(r.index, r.term, r.reason));
-    }
+    for (const r of this.node?.raft.takeSnapshotRejections() ?? []) this.rejectReceivedSnapshot(r.index, r.term, r.from, r.reason);
+  }
+
+  private rejectReceivedSnapshot(index: number, term: number, from: number, reason: string): void {
+    this.log.warn('discarded a snapshot from the leader; keeping the current state', { id: this.id, index, term, from, reason });
+    this.errorSubject.next(new SnapshotRejectedError(index, term, reason));
   }
 
   /**
@@ -710,9 +716,18 @@ export class RaftNode<R = unknown> implements Node {
 
   private handle(rd: Ready): void {
     this.observe(rd);
-    if (rd.hardState || rd.entries.length > 0 || rd.snapshot) {
+    let seq: number | undefined;
+    const staged = rd.stagedSnapshotChunks;
+    if (rd.hardState || rd.entries.length > 0 || rd.snapshot || staged) {
       try {
-        const seq = this.storageActor!.submit({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot });
+        seq = this.storageActor!.submit({
+          hardState: rd.hardState,
+          entries: rd.entries,
+          snapshot: rd.snapshot,
+          // The snapshot was restored from the staging area, which it now replaces.
+          ...(rd.snapshot ? { discardStagedSnapshot: true } : {}),
+          ...(staged ? { stagedSnapshotChunks: staged } : {}),
+        });
         this.writes.set(seq, rd);
       } catch (err) {
         this.fatal(err as Error);
@@ -720,7 +735,7 @@ export class RaftNode<R = unknown> implements Node {
       }
     }
     if (rd.messages.length > 0) this.transportActor!.sendAll(rd.messages);
-    if (rd.snapshot) this.installSnapshot(rd.snapshot);
+    if (rd.receivedSnapshot) this.installSnapshot(rd.receivedSnapshot, seq);
     if (rd.committedEntries.length > 0) this.apply(rd.committedEntries);
     if (rd.readStates) this.pending.appliedUpTo(this.node!.raft.log.applied);
     this.readySubject.next(rd);
@@ -731,6 +746,8 @@ export class RaftNode<R = unknown> implements Node {
     this.applying = this.applying.then(async () => {
       if (this.status_ !== 'running' || !this.node) return;
       for (const e of entries) {
+        // Handed out before a snapshot from the leader was installed, and covered by it.
+        if (e.index <= this.lastAppliedIndex) continue;
         let result: unknown;
         const env = e.type === EntryType.Normal ? unwrapProposal(e.data) : undefined;
         const payload = env?.payload ?? e.data;
@@ -748,7 +765,7 @@ export class RaftNode<R = unknown> implements Node {
         this.pending.applied(e, env, result);
       }
       if (this.status_ !== 'running' || !this.node) return;
-      const last = entries[entries.length - 1]!.index;
+      const last = Math.max(this.lastAppliedIndex, entries[entries.length - 1]!.index);
       this.lastAppliedIndex = last;
       this.node.applied(last);
       this.pending.appliedUpTo(last);
@@ -853,20 +870,93 @@ export class RaftNode<R = unknown> implements Node {
     }
   }
 
-  /** Restores the state machine from a snapshot the leader sent, in order with the applies. */
-  private installSnapshot(snap: Snapshot): void {
+  /**
+   * A snapshot from the leader arrived whole (Raft §7): restore the state machine from it BEFORE it
+   * replaces the log and the disk, in order with the applies. The data is read back from the
+   * staging area once the write holding its last chunk is durable (the one full copy in memory).
+   *
+   * Restoring first means a snapshot the state machine cannot take is never stored: it is dropped
+   * with a logged reason (SnapshotRejectedError on errors$) and the member keeps running on its old
+   * state. `restore` need not be all-or-nothing: the state is serialized with `snapshot()` before
+   * and restored from that if `restore` throws. The snapshot then goes to the core, which replaces
+   * the log in memory and hands it out in a Ready to be made durable; the leader hears of it only
+   * after that write. A crash in between restarts from the old durable state (start() restores the
+   * stored snapshot and replays the log), so memory never runs ahead of the disk for long.
+   */
+  private installSnapshot(r: ReceivedSnapshot, writeSeq: number | undefined): void {
+    const node = this.node!;
+    const storage = this.storage!;
+    const storageActor = this.storageActor!;
+    const current = () => this.status_ === 'running' && this.node === node;
+    const staged = r.data === undefined;
+    const drop = (reason?: string) => {
+      node.raft.dropReceivedSnapshot(r);
+      if (staged) this.submitWrite({ discardStagedSnapshot: true });
+      if (reason) this.rejectReceivedSnapshot(r.metadata.index, r.metadata.term, r.from, reason);
+      this.scheduleFlush();
+    };
+    const { index } = r.metadata;
     this.applying = this.applying.then(async () => {
-      if (this.status_ !== 'running' || !this.node) return;
+      if (!current()) return;
+      // A newer leader, or the log caught up meanwhile: nothing to restore.
+      if (!node.raft.wantsReceivedSnapshot(r)) return drop();
+      let data: Uint8Array;
       try {
-        await this.sm.restore(snap.data);
+        if (writeSeq !== undefined) await storageActor.whenPersisted(writeSeq);
+        data = r.data ?? (await storage.readStagedSnapshot!(index, r.size));
       } catch (err) {
-        this.fatal(new Error(`state machine failed to restore snapshot ${snap.metadata.index}: ${(err as Error).message}`, { cause: err }));
+        if (current()) drop(`its staged chunks could not be read back: ${messageOf(err)}`);
         return;
       }
-      this.lastAppliedIndex = Math.max(this.lastAppliedIndex, snap.metadata.index);
-      this.pending.appliedUpTo(snap.metadata.index);
-      this.log.info('snapshot installed', { index: snap.metadata.index, bytes: snap.data.byteLength });
+      if (!current() || !node.raft.wantsReceivedSnapshot(r)) return current() ? drop() : undefined;
+      if (this.sm.validateSnapshot) {
+        try {
+          this.sm.validateSnapshot(data);
+        } catch (err) {
+          return drop(`the state machine refused its data: ${messageOf(err)}`);
+        }
+      }
+      let before: Uint8Array;
+      try {
+        before = await this.sm.snapshot();
+      } catch (err) {
+        return drop(`the state machine could not serialize its current state to come back to: ${messageOf(err)}`);
+      }
+      try {
+        await this.sm.restore(data);
+      } catch (err) {
+        if (await this.putStateBack(before, index)) drop(`the state machine could not restore it: ${messageOf(err)}`);
+        return;
+      }
+      let installed = false;
+      if (current()) {
+        try {
+          installed = node.raft.installReceivedSnapshot(r, data);
+        } catch (err) {
+          this.fatal(err instanceof Error ? err : new Error(String(err)));
+        }
+      }
+      if (!installed) {
+        // Stopped, or no longer wanted while restoring: the state machine goes back to where the log is.
+        if ((await this.putStateBack(before, index)) && current()) drop();
+        return;
+      }
+      this.lastAppliedIndex = Math.max(this.lastAppliedIndex, index);
+      this.pending.appliedUpTo(index);
+      this.log.info('snapshot installed', { index, bytes: data.byteLength });
+      this.scheduleFlush();
     });
+  }
+
+  /** Restores the state the state machine had before a snapshot was tried; a failure there is fatal. */
+  private async putStateBack(before: Uint8Array, index: number): Promise<boolean> {
+    try {
+      await this.sm.restore(before);
+      return true;
+    } catch (err) {
+      this.fatal(new Error(`state machine could not be put back to its state before snapshot ${index}: ${messageOf(err)}`, { cause: err }));
+      return false;
+    }
   }
 
   // ----- membership (Raft §6; one server at a time, effective when applied) -----
@@ -985,3 +1075,6 @@ export function createNode<R = unknown>(
   return new RaftNode(config, stateMachine, options);
 }
 
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -138,6 +138,7 @@ function dataBytes(entries: readonly Entry[]): number {
  *   A list starting after the merged end (a gap) or before its start begins a new write, so the
  *   storage still refuses a gap exactly where writing one by one would.
  * - The latest hard state and conf state win (each later write replaces them anyway).
+ * - Staged snapshot chunks concatenate; emptying the staging area only starts an accumulator.
  * - A snapshot only ever *starts* an accumulator: whether the storage keeps the log tail after a
  *   snapshot depends on the log the snapshot meets (§7), so a snapshot is never merged after
  *   entries or after another snapshot; it begins the next batch. Entries that follow a snapshot and
@@ -166,7 +167,8 @@ class WriteAccumulator {
 
   /** Whether `next` can join without changing the outcome or exceeding the limits. */
   canAbsorb(next: StorageWrite, limits: MergeLimits): boolean {
-    if (next.snapshot) return false;
+    // Emptying the staging area comes first in a write: it must not overtake chunks already merged.
+    if (next.snapshot || next.discardStagedSnapshot) return false;
     const incoming = this.uncoveredEntries(next.entries ?? []);
     if (incoming.length === 0 || this.entries.length === 0) return this.withinLimits(incoming, limits);
     const mergedFirst = this.entries[0]!.index;
@@ -181,11 +183,13 @@ class WriteAccumulator {
   absorb(next: QueuedWrite): void {
     const incoming = this.uncoveredEntries(next.write.entries ?? []);
     if (incoming.length > 0) this.appendEntries(incoming);
-    const { hardState, confState } = next.write;
+    const { hardState, confState, stagedSnapshotChunks: staged } = next.write;
+    const mergedStaged = staged && staged.length > 0 ? [...(this.write.stagedSnapshotChunks ?? []), ...staged] : undefined;
     this.write = {
       ...this.write,
       ...(hardState ? { hardState } : {}),
       ...(confState ? { confState } : {}),
+      ...(mergedStaged ? { stagedSnapshotChunks: mergedStaged } : {}),
     };
     this.lastSeq = next.seq;
   }
@@ -261,6 +265,26 @@ export function mergeWrites(queued: readonly QueuedWrite[], limits: MergeLimits)
 // ---------------------------------------------------------------------------------------------
 
 export class StorageActor {
+  /**
+   * Resolves once write `seq` (and every one before it) is durable; rejects if the actor failed
+   * or stopped first. For effects that must follow a write, such as reading back staged chunks.
+   */
+  whenPersisted(seq: number): Promise<void> {
+    if (this.lastPersisted >= seq) return Promise.resolve();
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise<void>((resolve, reject) => {
+      const sub = this.persisted.subscribe({
+        next: (s) => {
+          if (s < seq) return;
+          sub.unsubscribe();
+          resolve();
+        },
+        error: (err: unknown) => reject(err),
+        complete: () => reject(new StoppedError('storage actor')),
+      });
+    });
+  }
+
   /** Emits the highest sequence number whose write (and all before it) is durable, after each group commit. */
   readonly persisted$: Observable<number>;
   /** Disk failures, surfaced for the node's error stream. */

@@ -75,6 +75,11 @@ const KeyPrefix = {
   snapshotChunk: 0x6b,
   /** 'i': which node and cluster this directory belongs to, and the format version. */
   identity: 0x69,
+  /**
+   * 't' + u64 snapshot index + u64 byte offset: one chunk of a snapshot being received from the
+   * leader, as it arrived. Staging only: never read as this node's snapshot, emptied at open.
+   */
+  stagedChunk: 0x74,
 } as const;
 
 /** The on-disk format this code reads and writes; recorded in the identity record. */
@@ -123,6 +128,17 @@ function snapshotChunkKey(generation: number, chunk: number): Uint8Array {
   return key;
 }
 
+function stagedChunkKey(index: number, offset: number): Uint8Array {
+  const key = new Uint8Array(17);
+  key[0] = KeyPrefix.stagedChunk;
+  writeUint64(key, 1, index);
+  writeUint64(key, 9, offset);
+  return key;
+}
+
+/** The whole staging area. */
+const stagingRange = { gte: Uint8Array.of(KeyPrefix.stagedChunk), lt: Uint8Array.of(KeyPrefix.stagedChunk + 1) };
+
 /**
  * The key layout, exported for tools that inspect a data directory (and for tests that damage one
  * on purpose). Keys are `Uint8Array`s; values are msgpack maps (snapshot chunks are raw bytes).
@@ -134,6 +150,7 @@ export const diskKeys = {
   logStart: singletonKey(KeyPrefix.logStart),
   snapshotMeta: singletonKey(KeyPrefix.snapshotMeta),
   snapshotChunk: snapshotChunkKey,
+  stagedChunk: stagedChunkKey,
   identity: singletonKey(KeyPrefix.identity),
 } as const;
 
@@ -142,6 +159,7 @@ export function describeKey(key: Uint8Array): string {
   const prefix = key[0];
   if (prefix === KeyPrefix.entry && key.length === 9) return `entry/${readUint64(key, 1)}`;
   if (prefix === KeyPrefix.snapshotChunk && key.length === 17) return `snapshotChunk/${readUint64(key, 1)}/${readUint64(key, 9)}`;
+  if (prefix === KeyPrefix.stagedChunk && key.length === 17) return `stagedChunk/${readUint64(key, 1)}/${readUint64(key, 9)}`;
   if (key.length === 1) {
     for (const [name, p] of Object.entries(KeyPrefix)) if (p === prefix) return name;
   }
@@ -613,6 +631,7 @@ export class DiskStorage implements Storage {
     if (batch.snapshot) checkSnapshotMetadata(batch.snapshot.metadata);
     return this.exclusive(async () => {
       const plan = new WritePlan(this.state);
+      await this.planStaging(plan, batch);
       if (batch.snapshot) {
         const content = this.splitSnapshotData(batch.snapshot.data);
         await this.planSnapshot(plan, batch.snapshot.metadata, content);
@@ -628,6 +647,43 @@ export class DiskStorage implements Storage {
       }
       await this.commit(plan);
     });
+  }
+
+  /**
+   * The staged snapshot at `index`, joined into one buffer: read once its last chunk is written,
+   * to restore it (the one full copy a received snapshot ever takes in memory).
+   */
+  async readStagedSnapshot(index: number, size: number): Promise<Uint8Array> {
+    this.assertOpen();
+    if (size === 0) return new Uint8Array(0);
+    const out = new Uint8Array(size);
+    let at = 0;
+    const it = this.db.iterator({ gte: stagedChunkKey(index, 0), lt: stagedChunkKey(index + 1, 0) });
+    try {
+      for (;;) {
+        const rows = await it.nextv(16);
+        if (rows.length === 0) break;
+        for (const [key, value] of rows) {
+          if (readUint64(key, 9) !== at || value.byteLength > size - at) break;
+          out.set(value, at);
+          at += value.byteLength;
+        }
+      }
+    } finally {
+      await it.close();
+    }
+    if (at !== size) throw new Error(`the staging area in ${this.dir} holds ${at} contiguous bytes of snapshot ${index}, not ${size}`);
+    return out;
+  }
+
+  /**
+   * How far the staging area reaches (offset + length of its last chunk), read from disk, touching
+   * one chunk: for tests and status while a snapshot is being received.
+   */
+  async stagedSnapshotBytes(): Promise<number> {
+    this.assertOpen();
+    const last = await firstRow(this.db, { ...stagingRange, reverse: true });
+    return last === undefined ? 0 : readUint64(last[0], 9) + last[1].byteLength;
   }
 
   /**
@@ -715,6 +771,19 @@ export class DiskStorage implements Storage {
   private async putDurably(key: Uint8Array, value: Uint8Array): Promise<void> {
     this.assertOpen();
     await writeDurably(this.db, [{ type: 'put', key, value }]);
+  }
+
+  /**
+   * Staging of a snapshot being received: emptied first when the write says so or a chunk starts a
+   * new transfer (a separate deletion: staging is never part of the durable state, and the next open
+   * empties it anyway), then the chunks go into the write's own batch.
+   */
+  private async planStaging(plan: WritePlan, batch: StorageWrite): Promise<void> {
+    const chunks = batch.stagedSnapshotChunks ?? [];
+    let from = 0;
+    for (let k = 0; k < chunks.length; k++) if (chunks[k]!.offset === 0) from = k;
+    if (batch.discardStagedSnapshot || chunks[from]?.offset === 0) await this.db.clear(stagingRange);
+    for (let k = from; k < chunks.length; k++) plan.put(stagedChunkKey(chunks[k]!.index, chunks[k]!.offset), chunks[k]!.data);
   }
 
   /** Splits whole snapshot data into chunk puts for the write's own batch. */
@@ -1070,8 +1139,13 @@ async function scanKeys(db: Db, range: KeyRange, numberOf: (key: Uint8Array) => 
   return { count, missing };
 }
 
-/** Deletes what a crash may have left: entries at or below the log start, unreferenced snapshot chunks. */
+/**
+ * Deletes what a crash may have left: entries at or below the log start, unreferenced snapshot
+ * chunks, and the staging area of a snapshot that was being received (the transfer starts again
+ * from the leader; staged bytes are never taken for a snapshot).
+ */
 async function collectGarbage(db: Db, state: DurableState): Promise<void> {
+  await db.clear(stagingRange);
   await db.clear({ gte: allEntries.gte, lt: entryKey(state.log.startIndex + 1) });
   const generation = state.snapshot.generation;
   await db.clear({ gte: Uint8Array.of(KeyPrefix.snapshotChunk), lt: snapshotChunkKey(generation, 0) });

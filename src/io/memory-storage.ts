@@ -24,6 +24,8 @@ export class MemoryStorage implements Storage {
   private confState: ConfState = emptyConfState;
   private snap: Snapshot = emptySnapshot;
   private ents: Entry[] = [dummy(0, 0)];
+  /** The staging area: chunks of a snapshot being received (lost with the process, like a crash). */
+  private staged: { index: number; chunks: Uint8Array[]; bytes: number } | undefined;
 
   async initialState(): Promise<InitialState> {
     return { hardState: this.hardState, confState: this.confState };
@@ -69,12 +71,23 @@ export class MemoryStorage implements Storage {
     this.writeSync(batch);
   }
 
+  async readStagedSnapshot(index: number, size: number): Promise<Uint8Array> {
+    return this.readStagedSnapshotSync(index, size);
+  }
+
   async close(): Promise<void> {}
 
   // The synchronous forms, for hosts that own a MemoryStorage directly (the simulation kit).
 
   /** Applies a StorageWrite at once: snapshot first, then entries, then hard and conf state. */
   writeSync(batch: StorageWrite): void {
+    if (batch.discardStagedSnapshot) this.staged = undefined;
+    for (const c of batch.stagedSnapshotChunks ?? []) {
+      if (c.offset === 0 || this.staged?.index !== c.index) this.staged = { index: c.index, chunks: [], bytes: 0 };
+      if (c.offset !== this.staged.bytes) continue; // not the next chunk: never left a hole
+      this.staged.chunks.push(c.data);
+      this.staged.bytes += c.data.byteLength;
+    }
     if (batch.snapshot) {
       // Atomic like a disk batch: if the entries are refused after the snapshot was applied, undo it
       // (applySnapshotSync replaces `ents` rather than mutating it, so the old references restore it).
@@ -166,6 +179,27 @@ export class MemoryStorage implements Storage {
     if (compactIndex > this.lastIndexSync()) throw new UnavailableError(compactIndex, this.lastIndexSync());
     const i = compactIndex - offset;
     this.ents = [dummy(compactIndex, this.ents[i]!.term), ...this.ents.slice(i + 1)];
+  }
+
+  /** The staged snapshot at `index`, joined; throws unless exactly `size` bytes are staged for it. */
+  readStagedSnapshotSync(index: number, size: number): Uint8Array {
+    if (size === 0) return new Uint8Array(0);
+    const st = this.staged;
+    if (!st || st.index !== index || st.bytes !== size) {
+      throw new Error(`the staging area holds ${st ? `${st.bytes} bytes of snapshot ${st.index}` : 'nothing'}, not the ${size} bytes of snapshot ${index}`);
+    }
+    const out = new Uint8Array(size);
+    let at = 0;
+    for (const c of st.chunks) {
+      out.set(c, at);
+      at += c.byteLength;
+    }
+    return out;
+  }
+
+  /** Bytes in the staging area (for tests and status). */
+  stagedSnapshotBytes(): number {
+    return this.staged?.bytes ?? 0;
   }
 
   snapshotSync(): Snapshot {

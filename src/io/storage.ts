@@ -7,6 +7,7 @@
  * in-memory log is bounded by compaction. A Storage is what makes that state survive a crash.
  */
 import type { ConfState, Entry, HardState, Snapshot } from '../raft/raftpb.ts';
+import type { StagedChunk } from '../raft/snapshot-transfer.ts';
 
 /** Everything one durable write must make stable at once: one `sync: true` batch on disk. */
 export interface StorageWrite {
@@ -18,6 +19,16 @@ export interface StorageWrite {
   readonly snapshot?: Snapshot;
   /** Replaces the conf state when present (a membership change was applied). */
   readonly confState?: ConfState;
+  /**
+   * Empties the staging area first (a received snapshot was installed or refused). Staging holds
+   * a snapshot being received from the leader; it is never read as this node's snapshot.
+   */
+  readonly discardStagedSnapshot?: boolean;
+  /**
+   * Chunks of a snapshot being received, added to the staging area in order. A chunk at offset 0
+   * starts a new staging area (what was staged before is discarded).
+   */
+  readonly stagedSnapshotChunks?: readonly StagedChunk[];
 }
 
 export interface InitialState {
@@ -48,6 +59,14 @@ export interface Storage {
   compact(compactIndex: number): Promise<void>;
   /** Applies one StorageWrite atomically and durably. */
   write(batch: StorageWrite): Promise<void>;
+  /**
+   * Optional: the staged snapshot at `index`, `size` bytes, read back in one buffer once its last
+   * chunk is written. Throws if the staging area does not hold exactly that. A store that offers it
+   * must also honour `stagedSnapshotChunks` and `discardStagedSnapshot` in `write`, and empty the
+   * staging area when it opens (a crash mid-transfer leaves only garbage). Without it a node keeps
+   * incoming chunks in memory.
+   */
+  readStagedSnapshot?(index: number, size: number): Promise<Uint8Array>;
   /** Releases the store (and its lock). */
   close(): Promise<void>;
 }

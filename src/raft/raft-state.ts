@@ -25,7 +25,7 @@ import { StateType, type SoftState } from './state-type.ts';
 import { ProgressTracker } from './tracker.ts';
 import { Progress } from './progress.ts';
 import { ReadOnly, type ReadState } from './read-only.ts';
-import { SnapshotReceiver, type ChunkToSend, snapshotSizeRefusal } from './snapshot-transfer.ts';
+import { type ReceivedSnapshot, SnapshotReceiver, type StagedChunk, type ChunkToSend, snapshotSizeRefusal } from './snapshot-transfer.ts';
 import { type ConfChange, ConfChangeType } from './raftpb.ts';
 
 /** A command as proposed, before the leader gives it an index and a term. */
@@ -60,6 +60,19 @@ export interface RaftStateOptions {
    * machine's `validateSnapshot`); throws to refuse it. The node then keeps its log and state.
    */
   readonly validateSnapshot?: (data: Uint8Array) => void;
+  /**
+   * What happens to a snapshot the leader sends (Raft §7):
+   * - 'install' (default): chunks are kept in memory; the complete snapshot is checked with
+   *   `validateSnapshot` and replaces the log at once (hosts without a state machine to restore
+   *   first, like the simulation kit).
+   * - 'report': chunks are kept in memory; the complete snapshot is handed to the host
+   *   (`receivedSnapshot`), which restores its state machine and then calls
+   *   `installReceivedSnapshot` — or drops it, and the log is never touched.
+   * - 'stage': like 'report', but every accepted chunk is handed to the host (`stagedChunks`) to
+   *   write to its disk, and its ack leaves only once that write is durable: memory holds at most
+   *   the leader's window of chunks. The host reads the data back from its disk to restore it.
+   */
+  readonly snapshotReception?: 'install' | 'report' | 'stage';
 }
 
 /** A snapshot from the leader that was refused before it replaced anything, and why. */
@@ -130,6 +143,13 @@ export class RaftState {
   /** Snapshots refused since the host last looked (see `takeSnapshotRejections`). */
   private snapshotRejections: SnapshotRejection[] = [];
   private readonly validateSnapshot: ((data: Uint8Array) => void) | undefined;
+  private readonly snapshotReception: 'install' | 'report' | 'stage';
+  /** Chunks of an incoming snapshot for the host to stage on disk ('stage' reception). */
+  stagedChunks: StagedChunk[] = [];
+  /** A complete snapshot for the host to restore and then install ('report' and 'stage' reception). */
+  receivedSnapshot: ReceivedSnapshot | undefined = undefined;
+  /** The snapshot handed to the host and not yet installed or dropped: its staged chunks must stay. */
+  private awaitingInstall: ReceivedSnapshot | undefined = undefined;
   /** Why the last leadership transfer request was refused, if it was. */
   lastTransferRefusal: string | undefined = undefined;
 
@@ -139,6 +159,7 @@ export class RaftState {
     this.config = cfg;
     this.rng = new Rng(opts.seed ?? cfg.nodeId * 7919);
     this.validateSnapshot = opts.validateSnapshot;
+    this.snapshotReception = opts.snapshotReception ?? 'install';
     this.log = new RaftLog(opts.stable ?? new MemoryStorage());
     const hs = opts.hardState ?? { term: 0, vote: 0, commit: 0 };
     this.term = hs.term;
@@ -332,18 +353,35 @@ export class RaftState {
   }
 
   /**
-   * InstallSnapshot receiver, one chunk at a time (Raft §7). Chunks are copied into one buffer;
-   * each is acknowledged with the offset held so far; the last one installs the snapshot.
+   * InstallSnapshot receiver, one chunk at a time (Raft §7). Each chunk is acknowledged with the
+   * offset held so far; the last one installs the snapshot, or hands it to the host first.
    */
   handleSnapshotChunk(m: Message): void {
     const snap = m.snapshot;
     if (!snap) return;
-    if (!m.chunk) {
+    const hostRestores = this.snapshotReception !== 'install';
+    if (!m.chunk && !hostRestores) {
       this.handleSnapshot(snap, m.from);
       return;
     }
-    const { offset, size } = m.chunk;
+    // An unchunked snapshot is a transfer of one chunk.
+    const { offset, size } = m.chunk ?? { offset: 0, size: snap.data.byteLength };
     const meta = snap.metadata;
+    const staging = this.snapshotReception === 'stage';
+    // Acks wait for the staging write when chunks go to disk: the leader's window then bounds what
+    // this node holds in memory. All of them, so they reach the leader in order.
+    const ack = (held: number) => {
+      const m2 = message({ type: MessageType.MsgSnapAck, to: m.from, from: this.id, term: this.term, index: meta.index, commit: held });
+      if (staging) this.msgsAfterAppend.push(m2);
+      else this.msgs.push(m2);
+    };
+    const waiting = this.awaitingInstall;
+    if (waiting) {
+      // The host is restoring a complete snapshot: its staged chunks must stay as they are. A resend
+      // of that one is answered as complete; any other transfer waits for the leader's next try.
+      if (waiting.from === m.from && waiting.term === m.term && waiting.metadata.index === meta.index && waiting.size === size) ack(size);
+      return;
+    }
     if (meta.index <= this.log.committed) {
       // Nothing to install: tell the leader where our log is so it goes back to appending.
       this.incomingSnapshot = undefined;
@@ -356,16 +394,81 @@ export class RaftState {
       if (offset === 0) {
         const refusal = snapshotSizeRefusal(size, this.config.maxSnapshotBytes);
         if (refusal) this.rejectSnapshot(meta.index, meta.term, m.from, refusal);
-        else rx = new SnapshotReceiver(m.from, m.term, meta, size);
+        else rx = new SnapshotReceiver(m.from, m.term, meta, size, !staging);
       }
       this.incomingSnapshot = rx;
     }
-    if (rx) rx.accept(offset, snap.data);
-    this.send({ type: MessageType.MsgSnapAck, to: m.from, index: meta.index, commit: rx?.received ?? 0 });
-    if (rx && rx.complete()) {
-      this.incomingSnapshot = undefined;
-      this.handleSnapshot(rx.snapshot(), m.from);
+    if (rx) {
+      const taken = rx.accept(offset, snap.data);
+      if (taken && staging) this.stagedChunks.push({ index: meta.index, term: meta.term, offset, data: taken });
     }
+    ack(rx?.received ?? 0);
+    if (!rx || !rx.complete()) return;
+    this.incomingSnapshot = undefined;
+    if (!hostRestores) {
+      this.handleSnapshot(rx.snapshot(), m.from);
+      return;
+    }
+    if (!this.snapshotStillNeeded(meta, m.from)) return;
+    const received: ReceivedSnapshot = { from: m.from, term: m.term, metadata: meta, size, ...(staging ? {} : { data: rx.snapshot().data }) };
+    this.receivedSnapshot = received;
+    this.awaitingInstall = received;
+  }
+
+  /**
+   * Whether a complete snapshot still has something to replace; if not, answers the leader as
+   * `handleSnapshot` does (the log covers it, or already holds its last entry).
+   */
+  private snapshotStillNeeded(meta: Snapshot['metadata'], from: number): boolean {
+    if (meta.index <= this.log.committed) {
+      this.send({ type: MessageType.MsgAppResp, to: from, index: this.log.committed });
+      return false;
+    }
+    if (this.log.matchTerm(meta.index, meta.term)) {
+      this.log.commitTo(meta.index);
+      this.send({ type: MessageType.MsgAppResp, to: from, index: this.log.committed });
+      return false;
+    }
+    return true;
+  }
+
+  /** The complete snapshot handed to the host, once: the host restores it, then installs or drops it. */
+  takeReceivedSnapshot(): ReceivedSnapshot | undefined {
+    const r = this.receivedSnapshot;
+    this.receivedSnapshot = undefined;
+    return r;
+  }
+
+  /**
+   * Whether a snapshot handed to the host may still replace the log: the leader that sent it still
+   * leads this term, and the log does not cover it meanwhile. The host asks before restoring.
+   */
+  wantsReceivedSnapshot(r: ReceivedSnapshot): boolean {
+    const { index, term } = r.metadata;
+    return this.awaitingInstall === r && this.term === r.term && this.lead === r.from && index > this.log.committed && !this.log.matchTerm(index, term);
+  }
+
+  /**
+   * The host restored its state machine from `r` (data `data`): the snapshot now replaces the log
+   * (Raft §7) and goes out in the next Ready to be made durable; the leader's answer waits for that.
+   * Returns false, changing nothing, when the snapshot is no longer wanted (see
+   * `wantsReceivedSnapshot`): the host then puts its state machine back.
+   */
+  installReceivedSnapshot(r: ReceivedSnapshot, data: Uint8Array): boolean {
+    if (!this.wantsReceivedSnapshot(r)) {
+      if (this.awaitingInstall === r) this.awaitingInstall = undefined;
+      return false;
+    }
+    this.awaitingInstall = undefined;
+    this.log.restore({ metadata: r.metadata, data });
+    this.tracker.setConfState(r.metadata.confState);
+    this.send({ type: MessageType.MsgAppResp, to: r.from, index: this.log.lastIndex() });
+    return true;
+  }
+
+  /** The host could not restore `r` (or no longer wants it): forget it; the log was never touched. */
+  dropReceivedSnapshot(r: ReceivedSnapshot): void {
+    if (this.awaitingInstall === r) this.awaitingInstall = undefined;
   }
 
   /** Installs a complete snapshot unless the log already covers it. */

@@ -12,6 +12,7 @@
  */
 import type { Entry, HardState, Message, Snapshot } from './raftpb.ts';
 import type { SoftState } from './state-type.ts';
+import type { ReceivedSnapshot, StagedChunk } from './snapshot-transfer.ts';
 import type { ReadState } from './read-only.ts';
 
 export interface Ready {
@@ -29,6 +30,17 @@ export interface Ready {
   readonly messages: readonly Message[];
   /** Reads confirmed by the leader: serve each once the applied index reaches its `index`. */
   readonly readStates?: readonly ReadState[];
+  /**
+   * Chunks of a snapshot being received, to write to the staging area with this Ready's write
+   * (never to the log): their acks are held until that write is durable.
+   */
+  readonly stagedSnapshotChunks?: readonly StagedChunk[];
+  /**
+   * A snapshot from the leader that arrived whole: restore the state machine from it (its data, or
+   * the staged chunks once this Ready's write is durable), then call `installReceivedSnapshot` — or
+   * drop it. Nothing of the log was replaced yet.
+   */
+  readonly receivedSnapshot?: ReceivedSnapshot;
   /** Whether hardState/entries must be fsynced before they count as written. */
   readonly mustSync: boolean;
 }
@@ -39,6 +51,8 @@ export function isReadyEmpty(rd: Ready): boolean {
     rd.hardState === undefined &&
     rd.entries.length === 0 &&
     rd.snapshot === undefined &&
+    (rd.stagedSnapshotChunks === undefined || rd.stagedSnapshotChunks.length === 0) &&
+    rd.receivedSnapshot === undefined &&
     rd.committedEntries.length === 0 &&
     rd.messages.length === 0 &&
     (rd.readStates === undefined || rd.readStates.length === 0)

@@ -10,10 +10,12 @@
  * offset after a backoff counted in heartbeats. Chunks are views into the snapshot's bytes, so the
  * sender never copies the state.
  *
- * The receiver keeps the chunks it accepted and joins them only when the last one arrives: the
- * size a chunk *declares* is a claim from the network, so nothing is reserved for it up front
- * (memory grows with bytes actually received), and the host refuses a claim above its
- * `maxSnapshotBytes` before taking a single chunk.
+ * The size a chunk *declares* is a claim from the network, so nothing is reserved for it up front,
+ * and a claim above `maxSnapshotBytes` is refused before a single chunk is taken. A host with a
+ * disk (RaftNode) has the receiver hand every accepted chunk out to be staged on disk, and the
+ * ack for a chunk leaves only once it is written: the leader's window then bounds what the
+ * follower holds in memory to a few chunks, whatever the snapshot's size. Without staging the
+ * receiver keeps the chunks and joins them when the last one arrives.
  */
 import type { Snapshot, SnapshotMetadata } from './raftpb.ts';
 
@@ -102,6 +104,28 @@ export class SnapshotSender {
   }
 }
 
+/**
+ * One chunk of a snapshot being received, handed to the host to stage on its disk. `index` and
+ * `term` name the snapshot; `offset` 0 starts a new staging area (any earlier one is discarded).
+ */
+export interface StagedChunk {
+  readonly index: number;
+  readonly term: number;
+  readonly offset: number;
+  readonly data: Uint8Array;
+}
+
+/** A transfer whose every byte arrived: the host restores it before it replaces the log. */
+export interface ReceivedSnapshot {
+  readonly from: number;
+  /** The leader's term when it sent the snapshot. */
+  readonly term: number;
+  readonly metadata: SnapshotMetadata;
+  readonly size: number;
+  /** The data, when the chunks were kept in memory; absent when they were staged on disk. */
+  readonly data?: Uint8Array;
+}
+
 export class SnapshotReceiver {
   private readonly chunks: Uint8Array[] = [];
   received = 0;
@@ -112,6 +136,8 @@ export class SnapshotReceiver {
     readonly metadata: SnapshotMetadata,
     /** The size the leader declared; checked against the cap by the caller, never allocated. */
     readonly size: number,
+    /** Keep the chunks here (true) or only count them, the host staging them on disk (false). */
+    private readonly keep = true,
   ) {}
 
   /** Whether a chunk belongs to this transfer. */
@@ -121,21 +147,23 @@ export class SnapshotReceiver {
 
   /**
    * Takes a chunk if it is the next one; duplicates and gaps are ignored (the ack tells the leader
-   * where we are), and so is a chunk that would run past the declared size. The chunk is copied:
-   * it is a view into a network frame.
+   * where we are), and so is a chunk that would run past the declared size. Returns the chunk taken
+   * (a copy: the input is a view into a network frame), or undefined.
    */
-  accept(offset: number, data: Uint8Array): void {
-    if (offset !== this.received || data.byteLength > this.size - this.received) return;
-    if (data.byteLength === 0) return;
-    this.chunks.push(data.slice());
+  accept(offset: number, data: Uint8Array): Uint8Array | undefined {
+    if (offset !== this.received || data.byteLength > this.size - this.received) return undefined;
+    if (data.byteLength === 0) return undefined;
+    const copy = data.slice();
+    if (this.keep) this.chunks.push(copy);
     this.received += data.byteLength;
+    return copy;
   }
 
   complete(): boolean {
     return this.received >= this.size;
   }
 
-  /** The assembled snapshot (one copy of the received bytes, made once). */
+  /** The assembled snapshot (one copy of the received bytes, made once). Only when chunks are kept. */
   snapshot(): Snapshot {
     const data = this.chunks.length === 1 ? this.chunks[0]! : new Uint8Array(this.received);
     if (this.chunks.length !== 1) {

@@ -28,7 +28,10 @@ export class SimDisk {
     this.writes++;
   }
 
-  /** A fresh in-memory copy of the durable state, for a node that restarts. */
+  /**
+   * A fresh in-memory copy of the durable state, for a node that restarts. The staging area of a
+   * snapshot being received is not copied: a restart empties it, as DiskStorage does at open.
+   */
   load(): MemoryStorage {
     const copy = new MemoryStorage();
     const snap = this.durable.snapshotSync();
