@@ -14,3 +14,4 @@ export {
   type Explanation,
 } from './linearizability.ts';
 export { registerModel, kvModel, type RegisterInput, type RegisterOutput, type KvInput, type KvOutput, type KvState } from './linearizability-models.ts';
+export { KvClientDriver, SimKvStateMachine, runHistorySchedule, HistoryViolation, type KvClientOptions, type HistoryScheduleOptions, type HistoryScheduleResult } from './kv-client-driver.ts';

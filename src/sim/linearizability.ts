@@ -66,7 +66,7 @@ export interface Model<S, I, O> {
 export interface CheckOptions {
   /** Milliseconds of wall-clock time the whole check may take. Default 10,000. */
   readonly timeoutMs?: number;
-  /** Milliseconds spent shrinking a failure to a minimal set of operations. Default 2,000. */
+  /** Milliseconds spent shrinking a failure to a minimal set of operations. Default 5,000. */
   readonly minimizeMs?: number;
 }
 
@@ -121,7 +121,7 @@ export function checkLinearizable<S, I, O>(model: Model<S, I, O>, history: reado
       continue;
     }
     if (r.result === 'ok') continue;
-    const explanation = explain(model, key, ops, r, Math.min(deadline, Date.now() + (options.minimizeMs ?? 2000)));
+    const explanation = explain(model, key, ops, r, Math.min(deadline, Date.now() + (options.minimizeMs ?? 5000)));
     return { verdict: 'not linearizable', operations: history.length, partitions: parts.size, elapsedMs: elapsed(), explanation };
   }
   if (unknownKey !== undefined) {
@@ -328,13 +328,11 @@ function search<S, I, O>(model: Model<S, I, O>, ops: readonly Operation<I, O>[],
 // ----- explaining a failure -----
 
 /**
- * Shrinks a failure to the operations that explain it, in two passes, each keeping a change only
- * when the rest still fails:
- * 1. forget outcomes: an operation whose answer is not needed for the failure becomes "unknown
- *    outcome" (a read that is not needed stops constraining anything; a write stays, since a value
- *    someone read must have been written by someone);
- * 2. drop operations whose answer was not needed and that change no state (a read), when the
- *    failure stands without them too.
+ * Shrinks a failure to the operations that explain it, keeping each change only when the rest
+ * still fails: drop the operations called after the one the search got stuck on returned; drop
+ * reads (operations that change no state); forget the answers of the rest one by one (an operation
+ * whose answer is not needed becomes "unknown outcome": a write stays, since a value someone read
+ * must have been written by someone); drop what was forgotten when it changes no state.
  * Simply deleting operations would not do: delete every write and any read of a written value
  * fails on its own, an "explanation" that explains nothing.
  * The result is 1-minimal: forgetting the answer of any remaining operation makes it linearizable.
@@ -355,21 +353,61 @@ function explain<S, I, O>(model: Model<S, I, O>, key: string, ops: readonly Oper
     current = candidate;
     last = r;
   };
+  const stuckOp = () => (last.stuckAt === undefined ? undefined : ops[current[last.stuckAt]!.i]);
+  /** Operations that change none of the states along the failed search's longest order (reads). */
+  const inertNow = () => {
+    const states = statesAlong(model, build(current), last);
+    return new Set(current.filter((c) => inert(model, ops[c.i]!.input, states)).map((c) => c.i));
+  };
+  /** Tries removing (or forgetting) the chosen operations in chunks, halving, down to one at a time. */
+  const shrinkChunks = (choose: () => number[], change: (set: typeof current, chosen: ReadonlySet<number>) => typeof current): boolean => {
+    for (let chunk = Math.max(1, choose().length >> 1); chunk >= 1; chunk = chunk === 1 ? 0 : chunk >> 1) {
+      const chosen = choose();
+      for (let start = 0; start < chosen.length; start += chunk) {
+        const part = new Set(chosen.slice(start, start + chunk));
+        if (![...part].some((i) => current.some((c) => c.i === i))) continue;
+        if (attempt(change(current, part)) === 'timeout') return false;
+      }
+    }
+    return true;
+  };
+  const latestFirst = (list: typeof current) => list.slice().sort((x, y) => ops[y.i]!.call - ops[x.i]!.call).map((c) => c.i);
   passes: {
-    // Latest calls first: the explanation then ends at the first point where things went wrong.
-    const byCallDesc = current.map((_, k) => k).sort((a, b) => ops[current[b]!.i]!.call - ops[current[a]!.i]!.call);
-    for (const k of byCallDesc) {
-      if (current[k]!.forgotten || isUnknown(ops[current[k]!.i]!)) continue;
+    // Pass 0: operations called after the stuck operation returned.
+    const stuck = stuckOp();
+    if (stuck !== undefined && !isUnknown(stuck)) {
+      if (attempt(current.filter((c) => ops[c.i]!.call <= stuck.return!)) === 'timeout') {
+        minimal = false;
+        break passes;
+      }
+    }
+    // Pass 1: operations that change no state (reads), removed outright: cheap, and most of a
+    // history. Pass 2: forget the answers of the rest, latest calls first (the explanation then
+    // ends at the first point where things went wrong). Forgetting one at a time: each forgotten
+    // write may move anywhere later, which makes the search costlier.
+    const inertOps = inertNow();
+    if (!shrinkChunks(() => latestFirst(current.filter((c) => inertOps.has(c.i))), (set, chosen) => set.filter((c) => !chosen.has(c.i)))) {
+      minimal = false;
+      break passes;
+    }
+    for (const i of latestFirst(current)) {
+      const k = current.findIndex((c) => c.i === i);
+      if (k < 0 || current[k]!.forgotten || isUnknown(ops[i]!)) continue;
       const candidate = current.slice();
-      candidate[k] = { i: current[k]!.i, forgotten: true };
+      candidate[k] = { i, forgotten: true };
       if (attempt(candidate) === 'timeout') {
         minimal = false;
         break passes;
       }
     }
+    // Pass 3: drop forgotten or unknown operations that change no state or were called after the
+    // stuck operation returned.
     for (let k = current.length - 1; k >= 0; k--) {
       if (!current[k]!.forgotten && !isUnknown(ops[current[k]!.i]!)) continue;
-      if (!inert(model, ops[current[k]!.i]!.input, statesAlong(model, build(current), last))) continue;
+      const op = ops[current[k]!.i]!;
+      const stuckNow = stuckOp();
+      const afterStuck = stuckNow !== undefined && !isUnknown(stuckNow) && op.call > stuckNow.return!;
+      if (!afterStuck && !inert(model, op.input, statesAlong(model, build(current), last))) continue;
       if (attempt(current.slice(0, k).concat(current.slice(k + 1))) === 'timeout') {
         minimal = false;
         break passes;
