@@ -37,6 +37,8 @@ export class ChaosClients {
     get: { ok: 0, failed: 0, unknown: 0 },
     unique: { ok: 0, failed: 0, unknown: 0 },
   };
+  /** Writes answered "not applied" (retry-after, 400, 413, refused): kept to explain a violation. */
+  readonly notApplied: { client: number; call: number; return: number; input: KvInput; answer: string; target: string }[] = [];
   /** Write-once keys whose put was acknowledged (value = key). */
   readonly acknowledgedUnique: string[] = [];
   /** Return times of successful operations, for the longest unavailability. */
@@ -114,10 +116,10 @@ export class ChaosClients {
 
   /** A linearizable read. Returns whether it got an answer. */
   async get(client: number, target: string, key: string, lastSeen?: Map<string, string | null>): Promise<boolean> {
-    const call = this.now();
+    const call = Math.floor(this.now()); // whole ms, rounded outwards: intervals only widen
     try {
       const a = await http('GET', `http://${target}/kv/${encodeURIComponent(key)}`, undefined, this.timeoutMs);
-      const ret = this.now();
+      const ret = Math.ceil(this.now());
       this.count(String(a.status));
       if (a.status === 200 || a.status === 404) {
         const value = a.status === 200 ? a.body : null;
@@ -138,12 +140,12 @@ export class ChaosClients {
   }
 
   private async write(client: number, target: string, input: KvInput & { op: 'put' | 'cas' }, lastSeen: Map<string, string | null>): Promise<boolean> {
-    const call = this.now();
+    const call = Math.floor(this.now()); // whole ms, rounded outwards: intervals only widen
     const query = input.op === 'cas' ? (input.prev === null ? '?prevExist=false' : `?prevValue=${encodeURIComponent(input.prev)}`) : '';
     const counts = this.counts[input.op];
     try {
       const a = await http('PUT', `http://${target}/kv/${encodeURIComponent(input.key)}${query}`, input.value, this.timeoutMs);
-      const ret = this.now();
+      const ret = Math.ceil(this.now());
       this.count(String(a.status));
       if (a.status === 200) {
         this.history.push({ client, call, return: ret, input, output: input.op === 'cas' ? { ok: true } : {} });
@@ -165,14 +167,17 @@ export class ChaosClients {
       }
       if (a.headers['retry-after'] !== undefined || a.status === 400 || a.status === 413) {
         counts.failed++;
+        this.notApplied.push({ client, call, return: ret, input, answer: `${a.status} ${a.body.trim().slice(0, 120)}`, target });
         return false;
       }
       this.unknownWrite(client, call, input);
       return false;
     } catch (err) {
       this.count(refused(err) ? 'refused' : 'error');
-      if (refused(err)) counts.failed++;
-      else this.unknownWrite(client, call, input);
+      if (refused(err)) {
+        counts.failed++;
+        this.notApplied.push({ client, call, return: this.now(), input, answer: 'connection refused', target });
+      } else this.unknownWrite(client, call, input);
       return false;
     }
   }

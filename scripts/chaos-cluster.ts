@@ -8,8 +8,8 @@
  * itself included, names it in `--peers` by its proxy's address 127.0.0.1:<proxy_i>. A member added
  * later is added with its proxy address too, so no Raft byte bypasses the proxies.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { createWriteStream, mkdirSync, rmSync } from 'node:fs';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { closeSync, createWriteStream, mkdirSync, openSync, readdirSync, rmSync, writeSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import * as net from 'node:net';
 import { join } from 'node:path';
@@ -33,6 +33,8 @@ export interface ChaosMember {
   join: boolean;
   /** Process starts, for the log file names. */
   starts: number;
+  /** The current process said it is ready (node started, HTTP listening). */
+  ready: boolean;
 }
 
 export interface HttpAnswer {
@@ -68,6 +70,17 @@ async function freePort(): Promise<number> {
   return port;
 }
 
+/** Mounts a 128 MiB tmpfs on `dir` (root in a system that allows it). */
+function mountSmallDisk(dir: string): boolean {
+  mkdirSync(dir, { recursive: true });
+  if (process.getuid?.() !== 0) return false;
+  return spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=128m', 'tmpfs', dir], { stdio: 'ignore' }).status === 0;
+}
+
+function unmount(dir: string): void {
+  if (process.getuid?.() === 0) spawnSync('umount', [dir], { stdio: 'ignore' });
+}
+
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 const live = new Set<ChildProcess>();
@@ -94,15 +107,19 @@ export class ChaosCluster {
   readonly members: ChaosMember[] = [];
   readonly rules = new LinkRules();
   private secret = 'chaos-secret-' + process.pid;
+  /** Each member's data directory is a tmpfs of its own (root only), so its disk can be filled. */
+  diskMounts = false;
 
   private constructor(
     readonly root: string,
     private readonly tickMs: number,
   ) {}
 
-  static async create(root: string, size: number, tickMs: number): Promise<ChaosCluster> {
+  static async create(root: string, size: number, tickMs: number, opts: { diskMounts?: boolean } = {}): Promise<ChaosCluster> {
     const c = new ChaosCluster(root, tickMs);
     for (let id = 1; id <= size; id++) await c.addMemberRecord(id);
+    if (opts.diskMounts) c.diskMounts = c.members.every((m) => mountSmallDisk(m.dataDir));
+    if (!c.diskMounts) for (const m of c.members) unmount(m.dataDir);
     return c;
   }
 
@@ -111,7 +128,7 @@ export class ChaosCluster {
     const httpPort = await freePort();
     const proxy = new MemberProxy(id, { host: '127.0.0.1', port: listenPort }, this.rules);
     await proxy.start();
-    const m: ChaosMember = { id, listenPort, httpPort, proxy, dataDir: join(this.root, `data-${id}`), child: undefined, state: 'down', join: false, starts: 0 };
+    const m: ChaosMember = { id, listenPort, httpPort, proxy, dataDir: join(this.root, `data-${id}`), child: undefined, state: 'down', join: false, starts: 0, ready: false };
     this.members.push(m);
     return m;
   }
@@ -168,8 +185,23 @@ export class ChaosCluster {
         if (m.state === 'up' || m.state === 'paused') m.state = 'down';
       }
     });
+    child.on('message', (msg: { type?: string }) => {
+      if (msg?.type === 'ready' && m.child === child) m.ready = true;
+    });
     m.child = child;
+    m.ready = false;
     m.state = 'up';
+  }
+
+  /** Waits until the member's process is ready; false after `timeoutMs` or when it exited. */
+  async waitReady(m: ChaosMember, timeoutMs = 60_000): Promise<boolean> {
+    const until = Date.now() + timeoutMs;
+    while (Date.now() < until) {
+      if (m.ready) return true;
+      if (!m.child) return false;
+      await sleep(100);
+    }
+    return false;
   }
 
   /** SIGKILL: the process dies at once; what it did not sync is lost. */
@@ -195,9 +227,37 @@ export class ChaosCluster {
     m.state = 'up';
   }
 
-  /** Deletes the member's data directory (the process must be down). */
+  /** Deletes everything in the member's data directory (the process must be down). */
   wipe(m: ChaosMember): void {
-    rmSync(m.dataDir, { recursive: true, force: true });
+    if (this.diskMounts) {
+      for (const f of readdirSync(m.dataDir)) rmSync(join(m.dataDir, f), { recursive: true, force: true });
+    } else rmSync(m.dataDir, { recursive: true, force: true });
+  }
+
+  /** Fills the member's disk to the last byte (needs diskMounts). Returns the bytes written. */
+  fillDisk(m: ChaosMember): number {
+    const fd = openSync(join(m.dataDir, 'chaos-filler'), 'w');
+    const chunk = Buffer.alloc(1 << 20);
+    let written = 0;
+    try {
+      for (;;) written += writeSync(fd, chunk);
+    } catch {
+      // ENOSPC: full; now the last bytes
+      for (let size = 1 << 19; size >= 1; size >>= 1) {
+        try {
+          for (;;) written += writeSync(fd, chunk, 0, size);
+        } catch {
+          // next smaller size
+        }
+      }
+    } finally {
+      closeSync(fd);
+    }
+    return written;
+  }
+
+  freeDisk(m: ChaosMember): void {
+    rmSync(join(m.dataDir, 'chaos-filler'), { force: true });
   }
 
   /** Applies the link rules to open connections. */
@@ -247,9 +307,11 @@ export class ChaosCluster {
     return undefined;
   }
 
-  /** Kills every process and closes the proxies. */
+  /** Kills every process, closes the proxies and unmounts the disks. */
   async stop(): Promise<void> {
     for (const m of this.members) this.kill(m);
     await Promise.all(this.members.map((m) => m.proxy.stop()));
+    await sleep(200);
+    if (this.diskMounts) for (const m of this.members) unmount(m.dataDir);
   }
 }

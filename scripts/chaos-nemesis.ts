@@ -8,12 +8,14 @@
  * halves), partition-leader (the leader alone), partition-ring (each member connected only to its
  * two neighbours on a ring: every member sees a majority, no two majorities agree), membership
  * (remove a voter, wipe it, add it back as a learner started with --join, promote it once it
- * caught up).
+ * caught up), disk-full (fill a member's disk to the last byte: its writes fail and it must stop
+ * without acknowledging anything it did not persist; then free the disk and restart it; needs each
+ * data directory on a small tmpfs of its own, which the runner mounts when it runs as root).
  */
 import { Rng } from '../src/raft/rng.ts';
 import { type ChaosCluster, type ChaosMember, sleep } from './chaos-cluster.ts';
 
-export const FAULT_KINDS = ['kill', 'kill-all', 'pause', 'partition-halves', 'partition-leader', 'partition-ring', 'membership'] as const;
+export const FAULT_KINDS = ['kill', 'kill-all', 'pause', 'partition-halves', 'partition-leader', 'partition-ring', 'membership', 'disk-full'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 export class Nemesis {
@@ -84,7 +86,7 @@ export class Nemesis {
         await this.hold(this.rng.int(500, 4000));
         c.start(m);
         this.note(`restart member ${m.id}`);
-        return true;
+        return this.ready([m]);
       }
       case 'kill-all': {
         this.note(`kill -9 every member (${ids.join(', ')})`);
@@ -92,7 +94,7 @@ export class Nemesis {
         await this.hold(this.rng.int(300, 2000));
         for (const m of c.current) c.start(m);
         this.note('restart every member');
-        return true;
+        return this.ready(c.current);
       }
       case 'pause': {
         const leader = this.rng.chance(0.5) ? await c.leader() : undefined;
@@ -111,7 +113,7 @@ export class Nemesis {
         return this.partitionFor(`partition ${groups.map((g) => `{${g.join(',')}}`).join(' | ')}`, () => c.rules.partition(groups));
       }
       case 'partition-leader': {
-        const leader = await c.leader();
+        const leader = await this.leaderWithin(10_000);
         if (!leader) {
           this.note('partition-leader: no leader right now; skipped');
           return false;
@@ -131,6 +133,38 @@ export class Nemesis {
       }
       case 'membership':
         return this.membership();
+      case 'disk-full': {
+        if (!c.diskMounts) {
+          this.note('disk-full: data directories are not on their own tmpfs (needs root); skipped');
+          return false;
+        }
+        const m = this.rng.pick(c.current.filter((x) => x.child));
+        const bytes = c.fillDisk(m);
+        this.note(`fill the disk of member ${m.id} (${(bytes / 2 ** 20).toFixed(1)} MiB of filler)`);
+        await this.hold(this.rng.int(2000, 6000));
+        c.freeDisk(m);
+        const stopped = !m.child;
+        this.note(`free the disk of member ${m.id}${stopped ? ' (it had stopped: restart it)' : ' (it kept running)'}`);
+        if (!stopped) return true;
+        c.start(m);
+        return this.ready([m]);
+      }
+    }
+  }
+
+  /** Waits for restarted members to be ready again, so faults do not pile up on a slow start. */
+  private async ready(members: readonly ChaosMember[]): Promise<boolean> {
+    const ok = (await Promise.all(members.map((m) => this.cluster.waitReady(m)))).every(Boolean);
+    this.note(ok ? `member${members.length > 1 ? 's' : ''} ${members.map((m) => m.id).join(', ')} ready` : `members ${members.map((m) => m.id).join(', ')} not all ready within 60 s`);
+    return ok;
+  }
+
+  private async leaderWithin(ms: number): Promise<ChaosMember | undefined> {
+    const until = Date.now() + ms;
+    for (;;) {
+      const l = await this.cluster.leader();
+      if (l || Date.now() > until || !this.running) return l;
+      await sleep(250);
     }
   }
 
@@ -147,7 +181,7 @@ export class Nemesis {
   /** Remove a voter, wipe it, add it back as a learner (--join), promote it. */
   private async membership(): Promise<boolean> {
     const c = this.cluster;
-    const leader = await c.leader();
+    const leader = await this.leaderWithin(10_000);
     const candidates = c.current.filter((m) => m.state === 'up' && m.id !== leader?.id);
     if (!leader || candidates.length === 0 || this.voters().length < 3) {
       this.note('membership: no leader or too few members up; skipped');
@@ -176,6 +210,7 @@ export class Nemesis {
     }
     m.join = true;
     c.start(m);
+    await c.waitReady(m);
     for (let i = 0; i < 60; i++) {
       await sleep(500);
       const p = await c.admin('POST', `/members/${m.id}/promote`);

@@ -74,7 +74,8 @@ async function main(): Promise<number> {
   const root = mkdtempSync(join(tmpdir(), `actor-raft-chaos-${seed}-`));
   out(`chaos: ${nodes} members, ${seconds} s, ${clientCount} clients, seed ${seed}, faults ${kinds.join(',')}`);
   out(`  data and logs: ${root}`);
-  const cluster = await ChaosCluster.create(root, nodes, tickMs);
+  const cluster = await ChaosCluster.create(root, nodes, tickMs, { diskMounts: kinds.includes('disk-full') });
+  if (kinds.includes('disk-full') && !cluster.diskMounts) out('  disk-full needs root and tmpfs mounts: it will be skipped');
   const violations: string[] = [];
   let passed = false;
   try {
@@ -165,7 +166,19 @@ async function main(): Promise<number> {
 
     // The history.
     const check = checkLinearizable(kvModel, clients.history, { timeoutMs: 120_000 });
-    if (check.verdict === 'not linearizable') violations.push(check.explanation.text);
+    if (check.verdict === 'not linearizable') {
+      // Writes answered "not applied" on that key around the failure: a wrong answer shows here.
+      const ops = check.explanation.operations;
+      const from = Math.min(...ops.map((o) => o.call));
+      const to = Math.max(...ops.map((o) => o.return ?? o.call));
+      const near = clients.notApplied.filter((w) => w.input.key === check.explanation.key && w.return >= from && w.call <= to);
+      violations.push(
+        check.explanation.text +
+          (near.length > 0
+            ? `\nwrites on that key answered "not applied" meanwhile (left out of the history):\n${near.map((w) => `  client ${w.client} [${w.call.toFixed(0)}, ${w.return.toFixed(0)}] ${JSON.stringify(w.input)} via ${w.target}: ${w.answer}`).join('\n')}`
+            : ''),
+      );
+    }
     if (check.verdict === 'unknown') violations.push(`linearizability not decided: ${check.reason}`);
 
     const outage = clients.longestUnavailability(end);
