@@ -9,7 +9,7 @@
  * later is added with its proxy address too, so no Raft byte bypasses the proxies.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { closeSync, createWriteStream, mkdirSync, openSync, readdirSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, createWriteStream, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import * as net from 'node:net';
 import { join } from 'node:path';
@@ -17,6 +17,11 @@ import { fileURLToPath } from 'node:url';
 import { LinkRules, MemberProxy } from './chaos-proxy.ts';
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
+/**
+ * Whether `actor-raft node` knows member identity (`--initial-cluster-state`): an empty data
+ * directory then founds a cluster only with `new`, and a wiped member is refused under its old id.
+ */
+export const CLI_HAS_IDENTITY = readFileSync(fileURLToPath(new URL('../src/cli/args.ts', import.meta.url)), 'utf8').includes('initial-cluster-state');
 const TSX = import.meta.resolve('tsx');
 
 export type MemberState = 'up' | 'down' | 'paused' | 'removed';
@@ -169,6 +174,8 @@ export class ChaosCluster {
       '--request-timeout', '2000',
       '--log-level', 'info',
       ...(m.join ? ['--join'] : []),
+      // The founding members' first start founds the cluster; every later start must find data.
+      ...(CLI_HAS_IDENTITY && !m.join && m.starts === 0 ? ['--initial-cluster-state', 'new'] : []),
     ];
     m.starts++;
     const log = createWriteStream(join(this.root, `node-${m.id}.log`), { flags: 'a' });

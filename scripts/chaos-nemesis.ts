@@ -8,14 +8,16 @@
  * halves), partition-leader (the leader alone), partition-ring (each member connected only to its
  * two neighbours on a ring: every member sees a majority, no two majorities agree), membership
  * (remove a voter, wipe it, add it back as a learner started with --join, promote it once it
- * caught up), disk-full (fill a member's disk to the last byte: its writes fail and it must stop
+ * caught up), wipe (SIGKILL a follower, delete its data, start it again under its old id: it must
+ * be refused; then replace it by the documented procedure: remove, add as a learner, --join,
+ * promote; needs member identity in the CLI), disk-full (fill a member's disk to the last byte: its writes fail and it must stop
  * without acknowledging anything it did not persist; then free the disk and restart it; needs each
  * data directory on a small tmpfs of its own, which the runner mounts when it runs as root).
  */
 import { Rng } from '../src/raft/rng.ts';
-import { type ChaosCluster, type ChaosMember, sleep } from './chaos-cluster.ts';
+import { CLI_HAS_IDENTITY, type ChaosCluster, type ChaosMember, sleep } from './chaos-cluster.ts';
 
-export const FAULT_KINDS = ['kill', 'kill-all', 'pause', 'partition-halves', 'partition-leader', 'partition-ring', 'membership', 'disk-full'] as const;
+export const FAULT_KINDS = ['kill', 'kill-all', 'pause', 'partition-halves', 'partition-leader', 'partition-ring', 'membership', 'wipe', 'disk-full'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 export class Nemesis {
@@ -23,6 +25,8 @@ export class Nemesis {
   readonly log: string[] = [];
   /** Faults that could not complete (e.g. a promotion the cluster kept refusing), by kind. */
   readonly incomplete = new Map<FaultKind, number>();
+  /** Safety problems the nemesis itself observed (a wiped member that was not refused). */
+  readonly violations: string[] = [];
   private running = false;
   private done: Promise<void> | undefined;
 
@@ -133,6 +137,8 @@ export class Nemesis {
       }
       case 'membership':
         return this.membership();
+      case 'wipe':
+        return this.wipe();
       case 'disk-full': {
         if (!c.diskMounts) {
           this.note('disk-full: data directories are not on their own tmpfs (needs root); skipped');
@@ -178,6 +184,35 @@ export class Nemesis {
     return true;
   }
 
+  /** A member that lost its disk comes back under its old id: it must be refused, then replaced. */
+  private async wipe(): Promise<boolean> {
+    const c = this.cluster;
+    if (!CLI_HAS_IDENTITY) {
+      this.note('wipe: this actor-raft has no member identity (--initial-cluster-state); skipped');
+      return false;
+    }
+    const leader = await this.leaderWithin(10_000);
+    const candidates = c.current.filter((m) => m.state === 'up' && m.id !== leader?.id);
+    if (!leader || candidates.length === 0 || c.current.filter((m) => m.state === 'up').length < 3) {
+      this.note('wipe: no leader or too few members up; skipped');
+      return false;
+    }
+    const m = this.rng.pick(candidates);
+    this.note(`kill -9 member ${m.id} and wipe its data directory`);
+    c.kill(m);
+    c.wipe(m);
+    c.start(m);
+    // Refused: the process exits (an empty directory without --initial-cluster-state new or --join).
+    const until = Date.now() + 60_000;
+    while (m.child && Date.now() < until) await sleep(200);
+    if (m.child) {
+      this.note(`member ${m.id} started on an empty data directory under its old id: NOT refused`);
+      this.violations.push(`member ${m.id} restarted with a wiped data directory and was not refused`);
+      c.kill(m);
+    } else this.note(`member ${m.id} with a wiped disk was refused (its process exited)`);
+    return this.replace(m, leader.id);
+  }
+
   /** Remove a voter, wipe it, add it back as a learner (--join), promote it. */
   private async membership(): Promise<boolean> {
     const c = this.cluster;
@@ -188,6 +223,12 @@ export class Nemesis {
       return false;
     }
     const m = this.rng.pick(candidates);
+    return this.replace(m, leader.id);
+  }
+
+  /** The documented replacement: remove the member, wipe it, add it as a learner, --join, promote. */
+  private async replace(m: ChaosMember, _leader: number): Promise<boolean> {
+    const c = this.cluster;
     this.note(`remove member ${m.id}`);
     const removed = await c.admin('DELETE', `/members/${m.id}`);
     if (!removed || removed.status !== 200) {

@@ -164,6 +164,7 @@ async function main(): Promise<number> {
       } else violations.push('could not list the write-once keys after healing');
     } else violations.push('no leader to list the write-once keys after healing');
 
+    violations.push(...nemesis.violations);
     // The history.
     const check = checkLinearizable(kvModel, clients.history, { timeoutMs: 120_000 });
     if (check.verdict === 'not linearizable') {
