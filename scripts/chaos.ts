@@ -14,7 +14,7 @@
  * --seed S (random when absent; printed), --clients C (4), --faults kind,kind (all), --tick MS (50),
  * --keep (keep the data and logs even when the run passes).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -193,8 +193,9 @@ async function main(): Promise<number> {
     out(`faults injected: ${[...nemesis.injected].map(([k, n]) => `${k} ${n}${nemesis.incomplete.get(k) ? ` (${nemesis.incomplete.get(k)} incomplete)` : ''}`).join(', ') || 'none'}`);
     out(`leader changes: ${leaderChanges}`);
     out(`longest unavailability: ${(outage.ms / 1000).toFixed(1)} s (from ${(outage.from / 1000).toFixed(1)} s)`);
+    writeFileSync(join(root, 'nemesis.log'), nemesis.log.join('\n') + '\n');
     if (process.env.CHAOS_VERBOSE === undefined) {
-      out('nemesis log (last 15):');
+      out(`nemesis log (last 15; all of it in ${join(root, 'nemesis.log')}):`);
       for (const line of nemesis.log.slice(-15)) out(`  ${line}`);
     }
     passed = violations.length === 0;
