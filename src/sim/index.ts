@@ -3,3 +3,15 @@ export { Simulation, type SimulationOptions, type SimNodeStatus, type AppliedEnt
 export { type NetworkFaults, perfectNetwork, lossyNetwork } from './network-faults.ts';
 export { SafetyChecker, SafetyViolation } from './safety.ts';
 export { SimDisk } from './sim-disk.ts';
+export {
+  checkLinearizable,
+  describeOperation,
+  InvalidHistoryError,
+  type Operation,
+  type Model,
+  type CheckOptions,
+  type CheckResult,
+  type Explanation,
+} from './linearizability.ts';
+export { registerModel, kvModel, type RegisterInput, type RegisterOutput, type KvInput, type KvOutput, type KvState } from './linearizability-models.ts';
+export { KvClientDriver, SimKvStateMachine, runHistorySchedule, HistoryViolation, type KvClientOptions, type HistoryScheduleOptions, type HistoryScheduleResult } from './kv-client-driver.ts';

@@ -1,0 +1,276 @@
+/**
+ * The chaos runner's nemesis: a seeded sequence of faults, one at a time (apply, hold, heal, a
+ * short rest), so every fault's effect is visible on its own and the cluster is never asked to
+ * survive more than it promises (a majority up and connected once a fault heals).
+ *
+ * Kinds: kill (SIGKILL one member, restart it), kill-all (SIGKILL every member at once, restart
+ * them), pause (SIGSTOP, later SIGCONT; the leader half the time), partition-halves (random
+ * halves), partition-leader (the leader alone), partition-ring (each member connected only to its
+ * two neighbours on a ring: every member sees a majority, no two majorities agree), membership
+ * (remove a voter, wipe it, add it back as a learner started with --join, promote it once it
+ * caught up), wipe (SIGKILL a follower, delete its data, start it again under its old id: it must
+ * be refused; then replace it by the documented procedure: remove, add as a learner, --join,
+ * promote; needs member identity in the CLI), disk-full (fill a member's disk to the last byte: its writes fail and it must stop
+ * without acknowledging anything it did not persist; then free the disk and restart it; needs each
+ * data directory on a small tmpfs of its own, which the runner mounts when it runs as root).
+ */
+import { Rng } from '../src/raft/rng.ts';
+import { CLI_HAS_IDENTITY, type ChaosCluster, type ChaosMember, sleep } from './chaos-cluster.ts';
+
+export const FAULT_KINDS = ['kill', 'kill-all', 'pause', 'partition-halves', 'partition-leader', 'partition-ring', 'membership', 'wipe', 'disk-full'] as const;
+export type FaultKind = (typeof FAULT_KINDS)[number];
+
+export class Nemesis {
+  readonly injected = new Map<FaultKind, number>();
+  readonly log: string[] = [];
+  /** Faults that could not complete (e.g. a promotion the cluster kept refusing), by kind. */
+  readonly incomplete = new Map<FaultKind, number>();
+  /** Safety problems the nemesis itself observed (a wiped member that was not refused). */
+  readonly violations: string[] = [];
+  private running = false;
+  private done: Promise<void> | undefined;
+
+  constructor(
+    private readonly cluster: ChaosCluster,
+    private readonly rng: Rng,
+    private readonly kinds: readonly FaultKind[],
+    private readonly now: () => number,
+  ) {}
+
+  start(): void {
+    this.running = true;
+    this.done = this.loop();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.done;
+  }
+
+  private note(text: string): void {
+    const line = `${(this.now() / 1000).toFixed(1).padStart(7)} s  ${text}`;
+    this.log.push(line);
+    if (process.env.CHAOS_VERBOSE) console.log(line);
+  }
+
+  /** Sleeps `ms` unless the run is stopping (faults are then healed at once). */
+  private async hold(ms: number): Promise<void> {
+    const until = Date.now() + ms;
+    while (this.running && Date.now() < until) await sleep(Math.min(100, until - Date.now()));
+  }
+
+  private async loop(): Promise<void> {
+    await this.hold(this.rng.int(1000, 3000));
+    while (this.running) {
+      const kind = this.rng.pick(this.kinds);
+      this.injected.set(kind, (this.injected.get(kind) ?? 0) + 1);
+      try {
+        const ok = await this.inject(kind);
+        if (!ok) this.incomplete.set(kind, (this.incomplete.get(kind) ?? 0) + 1);
+      } catch (err) {
+        this.note(`${kind}: failed to inject: ${(err as Error).message}`);
+        this.incomplete.set(kind, (this.incomplete.get(kind) ?? 0) + 1);
+      }
+      await this.hold(this.rng.int(1000, 3000));
+    }
+  }
+
+  private voters(): ChaosMember[] {
+    return this.cluster.current.filter((m) => m.state === 'up');
+  }
+
+  private async inject(kind: FaultKind): Promise<boolean> {
+    const c = this.cluster;
+    const ids = c.current.map((m) => m.id);
+    switch (kind) {
+      case 'kill': {
+        const m = this.rng.pick(c.current);
+        this.note(`kill -9 member ${m.id}`);
+        c.kill(m);
+        await this.hold(this.rng.int(500, 4000));
+        c.start(m);
+        this.note(`restart member ${m.id}`);
+        return this.ready([m]);
+      }
+      case 'kill-all': {
+        this.note(`kill -9 every member (${ids.join(', ')})`);
+        for (const m of c.current) c.kill(m);
+        await this.hold(this.rng.int(300, 2000));
+        for (const m of c.current) c.start(m);
+        this.note('restart every member');
+        return this.ready(c.current);
+      }
+      case 'pause': {
+        const leader = this.rng.chance(0.5) ? await c.leader() : undefined;
+        const m = leader ?? this.rng.pick(c.current);
+        this.note(`SIGSTOP member ${m.id}${leader ? ' (the leader)' : ''}`);
+        c.pause(m);
+        await this.hold(this.rng.int(1000, 5000));
+        c.resume(m);
+        this.note(`SIGCONT member ${m.id}`);
+        return true;
+      }
+      case 'partition-halves': {
+        const shuffled = this.shuffle(ids);
+        const cut = this.rng.int(1, shuffled.length);
+        const groups = [shuffled.slice(0, cut), shuffled.slice(cut)];
+        return this.partitionFor(`partition ${groups.map((g) => `{${g.join(',')}}`).join(' | ')}`, () => c.rules.partition(groups));
+      }
+      case 'partition-leader': {
+        const leader = await this.leaderWithin(10_000);
+        if (!leader) {
+          this.note('partition-leader: no leader right now; skipped');
+          return false;
+        }
+        const rest = ids.filter((id) => id !== leader.id);
+        return this.partitionFor(`partition the leader ${leader.id} alone from {${rest.join(',')}}`, () => c.rules.partition([[leader.id], rest]));
+      }
+      case 'partition-ring': {
+        const ring = this.shuffle(ids);
+        const n = ring.length;
+        const cut: [number, number][] = [];
+        for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) {
+          const d = Math.min(j - i, n - (j - i));
+          if (d > 1) cut.push([ring[i]!, ring[j]!]);
+        }
+        return this.partitionFor(`ring of majorities ${ring.join('-')}-${ring[0]} (${cut.length} links cut)`, () => c.rules.cutLinks(cut));
+      }
+      case 'membership':
+        return this.membership();
+      case 'wipe':
+        return this.wipe();
+      case 'disk-full': {
+        if (!c.diskMounts) {
+          this.note('disk-full: data directories are not on their own tmpfs (needs root); skipped');
+          return false;
+        }
+        const m = this.rng.pick(c.current.filter((x) => x.child));
+        const bytes = c.fillDisk(m);
+        this.note(`fill the disk of member ${m.id} (${(bytes / 2 ** 20).toFixed(1)} MiB of filler)`);
+        await this.hold(this.rng.int(2000, 6000));
+        c.freeDisk(m);
+        const stopped = !m.child;
+        this.note(`free the disk of member ${m.id}${stopped ? ' (it had stopped: restart it)' : ' (it kept running)'}`);
+        if (!stopped) return true;
+        c.start(m);
+        return this.ready([m]);
+      }
+    }
+  }
+
+  /** Waits for restarted members to be ready again, so faults do not pile up on a slow start. */
+  private async ready(members: readonly ChaosMember[]): Promise<boolean> {
+    const ok = (await Promise.all(members.map((m) => this.cluster.waitReady(m)))).every(Boolean);
+    this.note(ok ? `member${members.length > 1 ? 's' : ''} ${members.map((m) => m.id).join(', ')} ready` : `members ${members.map((m) => m.id).join(', ')} not all ready within 60 s`);
+    return ok;
+  }
+
+  private async leaderWithin(ms: number): Promise<ChaosMember | undefined> {
+    const until = Date.now() + ms;
+    for (;;) {
+      const l = await this.cluster.leader();
+      if (l || Date.now() > until || !this.running) return l;
+      await sleep(250);
+    }
+  }
+
+  private async partitionFor(text: string, apply: () => void): Promise<boolean> {
+    this.note(text);
+    apply();
+    this.cluster.enforceLinks();
+    await this.hold(this.rng.int(2000, 6000));
+    this.cluster.rules.heal();
+    this.note('heal the network');
+    return true;
+  }
+
+  /** A member that lost its disk comes back under its old id: it must be refused, then replaced. */
+  private async wipe(): Promise<boolean> {
+    const c = this.cluster;
+    if (!CLI_HAS_IDENTITY) {
+      this.note('wipe: this actor-raft has no member identity (--initial-cluster-state); skipped');
+      return false;
+    }
+    const leader = await this.leaderWithin(10_000);
+    const candidates = c.current.filter((m) => m.state === 'up' && m.id !== leader?.id);
+    if (!leader || candidates.length === 0 || c.current.filter((m) => m.state === 'up').length < 3) {
+      this.note('wipe: no leader or too few members up; skipped');
+      return false;
+    }
+    const m = this.rng.pick(candidates);
+    this.note(`kill -9 member ${m.id} and wipe its data directory`);
+    c.kill(m);
+    c.wipe(m);
+    c.start(m);
+    // Refused: the process exits (an empty directory without --initial-cluster-state new or --join).
+    const until = Date.now() + 60_000;
+    while (m.child && Date.now() < until) await sleep(200);
+    if (m.child) {
+      this.note(`member ${m.id} started on an empty data directory under its old id: NOT refused`);
+      this.violations.push(`member ${m.id} restarted with a wiped data directory and was not refused`);
+      c.kill(m);
+    } else this.note(`member ${m.id} with a wiped disk was refused (its process exited)`);
+    return this.replace(m, leader.id);
+  }
+
+  /** Remove a voter, wipe it, add it back as a learner (--join), promote it. */
+  private async membership(): Promise<boolean> {
+    const c = this.cluster;
+    const leader = await this.leaderWithin(10_000);
+    const candidates = c.current.filter((m) => m.state === 'up' && m.id !== leader?.id);
+    if (!leader || candidates.length === 0 || this.voters().length < 3) {
+      this.note('membership: no leader or too few members up; skipped');
+      return false;
+    }
+    const m = this.rng.pick(candidates);
+    return this.replace(m, leader.id);
+  }
+
+  /** The documented replacement: remove the member, wipe it, add it as a learner, --join, promote. */
+  private async replace(m: ChaosMember, _leader: number): Promise<boolean> {
+    const c = this.cluster;
+    this.note(`remove member ${m.id}`);
+    const removed = await c.admin('DELETE', `/members/${m.id}`);
+    if (!removed || removed.status !== 200) {
+      this.note(`remove member ${m.id}: ${removed ? `${removed.status} ${removed.body.trim()}` : 'no answer'}`);
+      return false;
+    }
+    c.kill(m);
+    m.state = 'removed';
+    c.wipe(m);
+    await this.hold(this.rng.int(500, 2000));
+    this.note(`add member ${m.id} back as a learner with an empty disk`);
+    let added;
+    for (let i = 0; i < 20 && !(added && added.status === 200); i++) {
+      added = await c.admin('POST', '/members', { id: m.id, address: c.raftAddress(m), learner: true });
+      if (!added || added.status !== 200) await sleep(500);
+    }
+    if (!added || added.status !== 200) {
+      this.note(`add member ${m.id}: ${added ? `${added.status} ${added.body.trim()}` : 'no answer'}; it stays out`);
+      return false;
+    }
+    m.join = true;
+    c.start(m);
+    await c.waitReady(m);
+    for (let i = 0; i < 60; i++) {
+      await sleep(500);
+      const p = await c.admin('POST', `/members/${m.id}/promote`);
+      if (p && p.status === 200) {
+        this.note(`promoted member ${m.id} to voter`);
+        return true;
+      }
+      if (p && p.status === 409 && /already/.test(p.body)) return true;
+    }
+    this.note(`member ${m.id} was not promoted within 30 s; it stays a learner`);
+    return false;
+  }
+
+  private shuffle(ids: readonly number[]): number[] {
+    const a = [...ids];
+    for (let i = a.length - 1; i > 0; i--) {
+      const j = this.rng.int(0, i + 1);
+      [a[i], a[j]] = [a[j]!, a[i]!];
+    }
+    return a;
+  }
+}
