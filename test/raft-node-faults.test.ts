@@ -5,7 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createNode } from '../src/actors/raft-node.ts';
-import { StoppedError, StorageWriteFailedError } from '../src/errors.ts';
+import { ProposalOutcomeUnknownError, StoppedError, StorageWriteFailedError } from '../src/errors.ts';
 import { MemoryStorage } from '../src/io/memory-storage.ts';
 import { RecordingStorage } from './fixtures/recording-store.ts';
 import { freePorts, settleWithin, waitUntil } from './fixtures/free-ports.ts';
@@ -32,7 +32,11 @@ test('a failed disk write stops the node safely: no proposal after it resolves, 
     );
     for (const o of outcomes) {
       assert.is(o.status, 'rejected', 'nothing written after the failure is acknowledged');
-      assert.instance((o as { reason: unknown }).reason, StoppedError);
+      // They were appended before the write failed, so "stopped" (retry freely) would be a lie:
+      // their outcome is unknown to this node, and the error says why.
+      const reason = (o as { reason: unknown }).reason;
+      assert.instance(reason, ProposalOutcomeUnknownError);
+      assert.instance((reason as Error).cause, StorageWriteFailedError);
     }
     assert.equal(applied, ['before'], 'nothing that was not durable was applied');
     await waitUntil(() => errors.some((e) => e instanceof StorageWriteFailedError), 'the failure reported', 3000);

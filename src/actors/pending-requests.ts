@@ -195,6 +195,11 @@ export class PendingRequests {
     }
   }
 
+  /** Rejects every read (a read changes nothing, so any error is safe to retry). */
+  rejectReads(err: () => Error): void {
+    for (const r of [...this.reads.values()]) this.failRead(r.key, err());
+  }
+
   rejectAll(err: () => Error): void {
     for (const p of [...this.proposals.values()]) this.settle(p, err());
     for (const r of [...this.reads.values()]) this.failRead(r.key, err());

@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { BehaviorSubject, Observable, Subject, type SchedulerLike, type Subscription, asyncScheduler, distinctUntilChanged, interval, map } from 'rxjs';
 import type { InspectionEvent, Observer } from 'xstate';
 import { type Config, isValidAddress, resolveConfig } from '../config.ts';
-import { ConfChangeInProgressError, ConfigError, MemberConflictError, NotLeaderError, ProposalDroppedError, type RaftError, StoppedError, UnknownMemberError } from '../errors.ts';
+import { ConfChangeInProgressError, ConfigError, MemberConflictError, NotLeaderError, ProposalDroppedError, ProposalOutcomeUnknownError, type RaftError, StoppedError, UnknownMemberError } from '../errors.ts';
 import { SnapshotRejectedError, SnapshotRestoreError, StorageInconsistentError } from '../errors.ts';
 import { checkLeaderCommit } from '../io/durable-consistency.ts';
 import { DiskStorage } from '../io/disk-storage.ts';
@@ -198,6 +198,10 @@ export class RaftNode<R = unknown> implements Node {
   /** Manual mode: a Ready was handed out and advance() has not been called yet. */
   private awaitingAdvance: Ready | undefined;
   private lastSnapshotIndex = 0;
+  /** A fatal error stopped the apply stream: entries after it are not applied, even while stopping. */
+  private applyHalted = false;
+  /** Why the node stopped, when it stopped itself (the cause of the errors its callers get). */
+  private stopCause: Error | undefined;
   private snapshotting = false;
   /** Addresses learned from membership changes. */
   private readonly peerAddresses = new Map<number, string>();
@@ -282,6 +286,8 @@ export class RaftNode<R = unknown> implements Node {
   private async doStart(): Promise<void> {
     if (this.status_ === 'stopping') await this.stopPromise;
     this.status_ = 'starting';
+    this.applyHalted = false;
+    this.stopCause = undefined;
     const abandoned = () => this.status_ !== 'starting';
     try {
       this.storage = this.opts.storage ?? (this.config.dataDir ? await DiskStorage.open(this.config.dataDir, { nodeId: this.id, clusterId: this.opts.clusterId ?? 'actor-raft' }) : new MemoryStorage());
@@ -386,13 +392,32 @@ export class RaftNode<R = unknown> implements Node {
     return this.stopPromise;
   }
 
+  /**
+   * Stops the loop without lying to callers. Proposals still in this turn's batch never reached
+   * Raft: StoppedError (provably not applied, safe to retry). Entries already known committed are
+   * handed to the apply stream and applied before stop() resolves, settling the proposals they
+   * carry. A proposal still pending after that was appended or forwarded, so the cluster may yet
+   * commit it: ProposalOutcomeUnknownError, never a "stopped" that invites a blind retry.
+   */
   private async teardown(): Promise<void> {
     for (const s of this.subs) s.unsubscribe();
     this.subs = [];
-    this.pending.rejectAll(() => new StoppedError(`node ${this.id}`));
-    for (const p of this.proposalBatch) this.pending.fail(p.seq, new StoppedError(`node ${this.id}`));
+    const stopped = () => new StoppedError(`node ${this.id}`);
+    for (const p of this.proposalBatch) this.pending.fail(p.seq, stopped());
     this.proposalBatch = [];
+    this.readsToStart = [];
+    this.pending.rejectReads(stopped);
+    if (this.node && !this.applyHalted && !this.opts.manual && this.storageActor) {
+      // Committed entries the node actor has not handed out yet join the apply stream too.
+      this.guarded(() => {
+        for (let rd = this.node!.takeReady(); rd; rd = this.node!.takeReady()) this.handle(rd);
+      });
+    }
     await this.applying.catch(() => {});
+    const cause = this.stopCause ?? stopped();
+    this.pending.rejectAll(
+      () => new ProposalOutcomeUnknownError(`node ${this.id} stopped before the proposal was applied here (${cause.message}); the cluster may or may not apply it`, { cause }),
+    );
     await this.storageActor?.stop();
     await this.transportActor?.stop();
     this.node?.stop();
@@ -405,6 +430,9 @@ export class RaftNode<R = unknown> implements Node {
   }
 
   private fatal(err: Error): void {
+    // Nothing more is applied: a failed apply or restore must not be skipped over.
+    this.applyHalted = true;
+    this.stopCause ??= err;
     this.log.error('fatal error, stopping the node', { id: this.id, error: err.message });
     this.errorSubject.next(err);
     void this.stop();
@@ -741,10 +769,18 @@ export class RaftNode<R = unknown> implements Node {
     this.readySubject.next(rd);
   }
 
+  /**
+   * Whether the apply stream runs: while running, and while stopping so that stop() applies what
+   * is already committed (unless a fatal error halted it).
+   */
+  private applies(): boolean {
+    return (this.status_ === 'running' || this.status_ === 'stopping') && this.node !== undefined && !this.applyHalted;
+  }
+
   /** Applies committed entries in order, one batch after another (the apply stream). */
   private apply(entries: readonly Entry[]): void {
     this.applying = this.applying.then(async () => {
-      if (this.status_ !== 'running' || !this.node) return;
+      if (!this.applies()) return;
       for (const e of entries) {
         // Handed out before a snapshot from the leader was installed, and covered by it.
         if (e.index <= this.lastAppliedIndex) continue;
@@ -764,11 +800,12 @@ export class RaftNode<R = unknown> implements Node {
         }
         this.pending.applied(e, env, result);
       }
-      if (this.status_ !== 'running' || !this.node) return;
+      if (!this.applies()) return;
       const last = Math.max(this.lastAppliedIndex, entries[entries.length - 1]!.index);
       this.lastAppliedIndex = last;
-      this.node.applied(last);
+      this.node!.applied(last);
       this.pending.appliedUpTo(last);
+      if (this.status_ !== 'running') return;
       this.maybeSnapshot(last);
       this.scheduleFlush();
     });
@@ -897,7 +934,11 @@ export class RaftNode<R = unknown> implements Node {
     };
     const { index } = r.metadata;
     this.applying = this.applying.then(async () => {
-      if (!current()) return;
+      if (!current()) {
+        // Stopping: later batches must not apply entries past a snapshot that was not installed.
+        if (this.node === node) this.applyHalted = true;
+        return;
+      }
       // A newer leader, or the log caught up meanwhile: nothing to restore.
       if (!node.raft.wantsReceivedSnapshot(r)) return drop();
       let data: Uint8Array;
