@@ -187,7 +187,7 @@ export class PendingRequests {
   expire(now: number): void {
     for (const p of [...this.proposals.values()]) {
       if (p.deadline <= now) {
-        this.settle(p, new ProposalOutcomeUnknownError('the forwarded proposal was not seen in this node\'s log in time (lost with a leader change or on the network, or this node is cut off); it was most likely not applied'));
+        this.settle(p, new ProposalOutcomeUnknownError('the forwarded proposal was not seen in this node\'s log in time (lost with a leader change or on the network, or this node is cut off); the leader may still have appended and applied it'));
       }
     }
     for (const r of [...this.reads.values()]) {
