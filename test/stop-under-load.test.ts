@@ -120,6 +120,7 @@ test('stopping a follower and then the leader under write load: 2xx means applie
     }
     const summary = `answers ${JSON.stringify(counts)}; stopped follower ${stoppedFollower!.id}, then leader ${firstLeader.id}`;
     console.log(`  stop under load: ${summary}`);
+    for (const [i, a] of answers) if (a.status === 0) console.log(`  no answer for ${keyOf(i)} from node ${a.by}: ${a.text}`);
     assert.equal(wrong.slice(0, 10), [], `${wrong.length} wrong answers (${summary})`);
     assert.is(answers.size, ATTEMPTS);
     assert.ok((counts[200] ?? 0) >= STOP_LEADER_AT, summary);

@@ -417,7 +417,7 @@ export class KvHttpServer {
   private fail(res: ServerResponse, req: IncomingMessage, err: unknown): void {
     const e = this.toHttpError(err, req);
     if (e.status === 413) res.setHeader('connection', 'close');
-    this.json(res, e.status, { error: e.message, ...e.extra }, e.headers);
+    this.json(res, e.status, { error: e.message, retryable: false, ...e.extra }, e.headers);
     if (e.status === 413) res.on('finish', () => req.destroy());
   }
 
