@@ -148,7 +148,8 @@ export async function runMember(cmd: MemberCommand, out: (s: string) => void, er
     }
     if (cmd.json) out(JSON.stringify(b) + '\n');
     const outcome = answer.status === 504 ? ' (the change may or may not have been applied: check "actor-raft member list")' : b.retryable === true ? ' (nothing was changed)' : '';
-    err(`actor-raft: ${answer.status}: ${String(b.error ?? 'request failed')}${outcome}\n`);
+    const cause = typeof b.cause === 'string' ? ` (cause: ${b.cause})` : '';
+    err(`actor-raft: ${answer.status}: ${String(b.error ?? 'request failed')}${cause}${outcome}\n`);
     return 1;
   }
 }
