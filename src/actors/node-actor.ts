@@ -17,6 +17,7 @@ import { type RoleEvent, roleMachine, rpcEvent } from '../machines/role.machine.
 import { type ConfChange, type ConfState, type Entry, EntryType, type HardState, type Message, type Snapshot, hardStateEqual } from '../raft/raftpb.ts';
 import { type ProposalOutcome, type ProposedEntry, RaftState } from '../raft/raft-state.ts';
 import { bootstrapEntries } from '../raft/confchange.ts';
+import type { FaultHooks } from '../raft/fault-hooks.ts';
 import type { Ready } from '../raft/ready.ts';
 import { type SoftState, StateType } from '../raft/state-type.ts';
 
@@ -45,6 +46,8 @@ export interface NodeActorOptions {
   readonly validateSnapshot?: (data: Uint8Array) => void;
   /** How snapshots from the leader are received (RaftStateOptions.snapshotReception). */
   readonly snapshotReception?: 'install' | 'report' | 'stage';
+  /** Fault injection, for tests of the simulation's safety checker only (src/raft/fault-hooks.ts). */
+  readonly faultHooks?: FaultHooks;
 }
 
 /** A Ready whose durable part has not been reported persisted yet. */
@@ -81,6 +84,7 @@ export class NodeActor {
       seed: opts.seed,
       validateSnapshot: opts.validateSnapshot,
       snapshotReception: opts.snapshotReception,
+      faultHooks: opts.faultHooks,
     });
     // What is already durable; a bootstrap changes the hard state and goes out in the first Ready.
     this.prevHardState = this.raft.hardState();
@@ -145,6 +149,8 @@ export class NodeActor {
   /** One logical clock tick (Raft counts time only in ticks). */
   tick(): void {
     this.send({ type: 'TICK' });
+    const f = this.raft.faults;
+    if (f?.on('regressApplied') && this.raft.log.applied > this.raft.log.firstIndex() && f.hit('regressApplied')) this.raft.log.applied--;
   }
 
   /**

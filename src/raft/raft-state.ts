@@ -27,6 +27,7 @@ import { Progress } from './progress.ts';
 import { ReadOnly, type ReadState } from './read-only.ts';
 import { type ReceivedSnapshot, SnapshotReceiver, type StagedChunk, type ChunkToSend, snapshotSizeRefusal } from './snapshot-transfer.ts';
 import { type ConfChange, ConfChangeType } from './raftpb.ts';
+import type { FaultHooks } from './fault-hooks.ts';
 
 /** A command as proposed, before the leader gives it an index and a term. */
 export interface ProposedEntry {
@@ -73,6 +74,8 @@ export interface RaftStateOptions {
    *   the leader's window of chunks. The host reads the data back from its disk to restore it.
    */
   readonly snapshotReception?: 'install' | 'report' | 'stage';
+  /** Fault injection, for tests of the simulation's safety checker only (./fault-hooks.ts). */
+  readonly faultHooks?: FaultHooks;
 }
 
 /** A snapshot from the leader that was refused before it replaced anything, and why. */
@@ -152,9 +155,12 @@ export class RaftState {
   private awaitingInstall: ReceivedSnapshot | undefined = undefined;
   /** Why the last leadership transfer request was refused, if it was. */
   lastTransferRefusal: string | undefined = undefined;
+  /** Faults switched on by a test (./fault-hooks.ts); undefined in every real use. */
+  readonly faults: FaultHooks | undefined;
 
   constructor(opts: RaftStateOptions) {
     const cfg = opts.config;
+    this.faults = opts.faultHooks;
     this.id = cfg.nodeId;
     this.config = cfg;
     this.rng = new Rng(opts.seed ?? cfg.nodeId * 7919);
@@ -284,7 +290,9 @@ export class RaftState {
   }
 
   recordVote(m: Message): void {
-    this.tracker.recordVote(m.from, !m.reject);
+    const f = this.faults;
+    const granted = !m.reject || (f !== undefined && m.type === MessageType.MsgVoteResp && f.on('countRejectedVotes') && f.hit('countRejectedVotes'));
+    this.tracker.recordVote(m.from, granted);
   }
 
   /**
@@ -297,13 +305,23 @@ export class RaftState {
       this.vote === m.from ||
       (this.vote === 0 && this.lead === 0) ||
       (m.type === MessageType.MsgPreVote && m.term > this.term);
-    return canVote && this.log.isUpToDate(m.index, m.logTerm);
+    const upToDate = this.log.isUpToDate(m.index, m.logTerm);
+    const f = this.faults;
+    if (f !== undefined) {
+      if (!canVote && upToDate && m.type === MessageType.MsgVote && this.vote !== 0 && f.on('secondVote')) return f.hit('secondVote');
+      if (canVote && !upToDate && f.on('ignoreUpToDate')) return f.hit('ignoreUpToDate');
+    }
+    return canVote && upToDate;
   }
 
   grantVote(m: Message): void {
     if (m.type === MessageType.MsgVote) {
       this.electionElapsed = 0;
       this.vote = m.from;
+      if (this.faults?.on('unpersistedVote') && this.faults.hit('unpersistedVote')) {
+        this.msgs.push(message({ type: MessageType.MsgVoteResp, to: m.from, from: this.id, term: m.term }));
+        return;
+      }
       this.send({ type: MessageType.MsgVoteResp, to: m.from, term: m.term });
     } else {
       this.send({ type: MessageType.MsgPreVoteResp, to: m.from, term: m.term });
@@ -329,8 +347,19 @@ export class RaftState {
       this.send({ type: MessageType.MsgAppResp, to: m.from, index: this.log.committed });
       return;
     }
-    const lastNew = this.log.maybeAppend(m.index, m.logTerm, m.commit, m.entries);
+    const f = this.faults;
+    const lastBefore = f ? this.log.lastIndex() : 0;
+    let prevTerm = m.logTerm;
+    if (f?.on('ignorePrevTerm') && m.index <= this.log.lastIndex() && m.index >= this.log.firstIndex() && !this.log.matchTerm(m.index, m.logTerm) && f.hit('ignorePrevTerm')) {
+      prevTerm = this.log.termOrZero(m.index);
+    }
+    const lastNew = this.log.maybeAppend(m.index, prevTerm, m.commit, m.entries);
     if (lastNew !== undefined) {
+      if (f?.on('earlyAppendAck') && lastNew <= lastBefore && f.hit('earlyAppendAck')) {
+        // The fault: old entries already reach `lastNew`, so the ack goes out before the write.
+        this.msgs.push(message({ type: MessageType.MsgAppResp, to: m.from, from: this.id, term: this.term, index: lastNew }));
+        return;
+      }
       this.send({ type: MessageType.MsgAppResp, to: m.from, index: lastNew });
       return;
     }
@@ -349,6 +378,7 @@ export class RaftState {
     // The leader caps the commit index at what it knows we hold; a node that lost its log (it ran
     // without a data dir and restarted) can still be behind that, so never commit past our log.
     this.log.commitTo(Math.min(m.commit, this.log.lastIndex()));
+    if (this.faults?.on('commitRegress') && m.commit < this.log.committed && this.faults.hit('commitRegress')) this.log.committed = m.commit;
     this.send({ type: MessageType.MsgHeartbeatResp, to: m.from, context: m.context });
   }
 
@@ -653,6 +683,7 @@ export class RaftState {
     }
     const last = this.log.append(ents);
     this.msgsAfterAppend.push(message({ type: MessageType.MsgAppResp, to: this.id, from: this.id, term: this.term, index: last }));
+    if (this.faults?.on('misreportProposalIndex') && this.faults.hit('misreportProposalIndex')) return { index: first + 1, term: this.term, count: entries.length };
     return { index: first, term: this.term, count: entries.length };
   }
 
@@ -695,7 +726,9 @@ export class RaftState {
 
   /** A heartbeat carries the commit index, capped at what the follower is known to have. */
   sendHeartbeat(to: number, pr: Progress, context?: Uint8Array): void {
-    this.send({ type: MessageType.MsgHeartbeat, to, commit: Math.min(pr.match, this.log.committed), context });
+    let commit = Math.min(pr.match, this.log.committed);
+    if (this.faults?.on('uncappedHeartbeatCommit') && commit < this.log.committed && this.faults.hit('uncappedHeartbeatCommit')) commit = this.log.committed;
+    this.send({ type: MessageType.MsgHeartbeat, to, commit, context });
   }
 
   // ----- linearizable reads (thesis §6.4) -----

@@ -11,12 +11,22 @@
  * - State Machine Safety: no two nodes apply different entries at one index.
  * - Monotonicity: term, commit and applied never go backwards on a running node; the durable term
  *   never goes backwards and the durable vote never changes within a term.
- * - Persist before respond: a granted vote and an append ack leave only once durable.
+ * - Persist before respond (Figure 2): a granted vote leaves only once that very term and vote
+ *   are durable; an append ack for index i in term T leaves only once the disk holds, at every
+ *   index up to i, the entry the leader of term T has there (not merely *some* entry at i: old
+ *   entries that the append overwrites would otherwise pass).
+ * - Apply order: each node applies every index exactly once, in order, from its snapshot on.
+ * - Snapshot contents: a snapshot taken, installed or restored holds the state the applied history
+ *   gives at its index (checked for DigestStateMachine snapshots against the checker's own fold of
+ *   the history).
+ * - Proposal at its index: a proposal the leader reported appended at (index, term) is, wherever
+ *   (index, term) is applied, exactly the proposed command.
  */
 import type { Entry, HardState, Message } from '../raft/raftpb.ts';
-import { MessageType } from '../raft/raftpb.ts';
+import { EntryType, MessageType } from '../raft/raftpb.ts';
 import type { RaftLog } from '../raft/raft-log.ts';
 import type { MemoryStorage } from '../io/memory-storage.ts';
+import { emptyDigest, foldDigest } from './digest-state-machine.ts';
 
 export class SafetyViolation extends Error {
   constructor(
@@ -52,6 +62,16 @@ export class SafetyChecker {
   private maxCommitted = 0;
   private readonly marks = new Map<number, NodeMarks>();
   private readonly durable = new Map<number, HardState>();
+  /** term → the terms of its leader's log when it was elected, from index `base` on. */
+  private readonly electionLogs = new Map<number, { base: number; terms: number[] }>();
+  /** node → the term and index up to which its acks were verified against its disk. */
+  private readonly ackVerified = new Map<number, { term: number; index: number }>();
+  /** node → term → the candidate it granted its vote to (from the responses that left). */
+  private readonly votesGranted = new Map<number, Map<number, number>>();
+  /** index → the digest of the applied history up to it (DigestStateMachine's fold). */
+  private readonly historyDigest = new Map<number, number>([[0, emptyDigest]]);
+  /** index → term → data of every proposal reported appended there. */
+  private readonly proposals = new Map<number, Map<number, Uint8Array>>();
   violations = 0;
 
   constructor(
@@ -71,6 +91,15 @@ export class SafetyChecker {
       this.fail('election safety', `nodes ${other} and ${node} are both leaders of term ${term}`);
     }
     this.leaderOfTerm.set(term, node);
+    if (other === undefined) {
+      // The leader's log never loses an entry during its term; its entries of `term` are recorded
+      // as written. Keep the rest as it is now, to judge the acks it receives.
+      const base = log.firstIndex() - 1;
+      const last = log.lastIndex();
+      const terms = new Array<number>(last - base + 1);
+      for (let i = base; i <= last; i++) terms[i - base] = log.termOrZero(i);
+      this.electionLogs.set(term, { base, terms });
+    }
     const c = this.maxCommitted;
     if (c > 0 && c >= log.firstIndex() - 1) {
       const t = log.termOrZero(c);
@@ -126,20 +155,58 @@ export class SafetyChecker {
     this.nextApply.set(node, index + 1);
   }
 
-  /** State Machine Safety: the same entry is applied at an index everywhere; each node applies in order, exactly once. */
-  applied(node: number, ents: readonly Entry[]): void {
-    for (const e of ents) {
-      const expected = this.nextApply.get(node);
-      if (expected !== undefined && e.index !== expected) {
-        this.fail('apply order', `node ${node} applied index ${e.index} where ${expected} was next`);
+  /**
+   * State Machine Safety, checked on each entry as the host hands it to the state machine: the
+   * same entry is applied at an index everywhere; each node applies in order, exactly once; a
+   * reported proposal is what gets applied at its (index, term).
+   */
+  applied(node: number, e: Entry): void {
+    const expected = this.nextApply.get(node);
+    if (expected !== undefined && e.index !== expected) {
+      if (e.index < expected) this.fail('apply exactly once', `node ${node} applied index ${e.index} again (next was ${expected})`);
+      this.fail('apply order', `node ${node} applied index ${e.index} where ${expected} was next`);
+    }
+    this.nextApply.set(node, e.index + 1);
+    const seen = this.appliedAt.get(e.index);
+    if (!seen) {
+      this.appliedAt.set(e.index, { term: e.term, data: e.data });
+      const before = this.historyDigest.get(e.index - 1);
+      if (before !== undefined) {
+        // The simulation host applies every entry but conf changes to the state machine.
+        this.historyDigest.set(e.index, e.type === EntryType.ConfChange ? before : foldDigest(before, e.index, e.data));
       }
-      this.nextApply.set(node, e.index + 1);
-      const seen = this.appliedAt.get(e.index);
-      if (!seen) {
-        this.appliedAt.set(e.index, { term: e.term, data: e.data });
-      } else if (seen.term !== e.term || !bytesEqual(seen.data, e.data)) {
-        this.fail('state machine safety', `node ${node} applied (${e.index}, ${e.term}) where another node applied term ${seen.term}`);
-      }
+    } else if (seen.term !== e.term || !bytesEqual(seen.data, e.data)) {
+      this.fail('state machine safety', `node ${node} applied (${e.index}, ${e.term}) where another node applied term ${seen.term}`);
+    }
+    const proposed = this.proposals.get(e.index)?.get(e.term);
+    if (proposed && !bytesEqual(proposed, e.data)) {
+      this.fail('proposal at its index', `node ${node} applied (${e.index}, ${e.term}) but a proposal reported appended there holds other data`);
+    }
+  }
+
+  /** A proposal was reported appended at (index, term): wherever that entry is applied, it is this command. */
+  proposed(index: number, term: number, data: Uint8Array): void {
+    let byTerm = this.proposals.get(index);
+    if (!byTerm) {
+      byTerm = new Map();
+      this.proposals.set(index, byTerm);
+    }
+    byTerm.set(term, data);
+    const seen = this.appliedAt.get(index);
+    if (seen && seen.term === term && !bytesEqual(seen.data, data)) {
+      this.fail('proposal at its index', `a proposal reported appended at (${index}, ${term}) differs from the entry applied there`);
+    }
+  }
+
+  /**
+   * A snapshot's state, as a DigestStateMachine digest, must be the digest of the applied history
+   * up to its index. `how` says where it came from: taken locally, installed from the leader, or
+   * restored from disk at a restart.
+   */
+  snapshotState(node: number, index: number, digest: number, how: 'taken' | 'installed' | 'restored'): void {
+    const expected = this.historyDigest.get(index);
+    if (expected !== undefined && expected !== digest) {
+      this.fail('snapshot contents', `node ${node} ${how} a snapshot at index ${index} whose state (digest ${digest}) differs from the applied history (digest ${expected})`);
     }
   }
 
@@ -176,25 +243,72 @@ export class SafetyChecker {
   }
 
   /** Persist before respond (Raft Figure 2): checked as a message leaves. */
-  messageSent(m: Message, disk: MemoryStorage, log: RaftLog): void {
+  messageSent(m: Message, disk: MemoryStorage): void {
     if (m.type === MessageType.MsgVoteResp && !m.reject) {
-      const hs = disk.hardStateSync();
-      if (hs.term < m.term || (hs.term === m.term && hs.vote !== m.to)) {
-        this.fail('persist before vote', `node ${m.from} granted its term-${m.term} vote to ${m.to} before persisting it (disk: term ${hs.term}, vote ${hs.vote})`);
-      }
+      this.voteSent(m, disk);
     } else if (m.type === MessageType.MsgAppResp && !m.reject && m.index > 0) {
-      const last = disk.lastIndexSync();
-      if (last < m.index) {
-        this.fail('persist before ack', `node ${m.from} acked index ${m.index} with only ${last} on disk`);
-      }
-      // Where the node's log is already durable (below its unstable tail) it must agree with the
-      // disk. Above it, a newer leader's entries may be replacing the acked ones in memory: the ack
-      // was true when it was made, which is all Raft asks (a delayed ack is just a slow message).
-      const first = disk.firstIndexSync();
-      if (m.index >= first && m.index >= log.firstIndex() && m.index < log.unstable.offset && disk.termSync(m.index) !== log.termOrZero(m.index)) {
-        this.fail('persist before ack', `node ${m.from} acked index ${m.index} whose durable term differs from its log`);
+      this.appendAckSent(m, disk);
+    }
+  }
+
+  /** The vote leaves only once exactly that term and vote are on disk; a node grants one vote per term, across restarts. */
+  private voteSent(m: Message, disk: MemoryStorage): void {
+    const hs = disk.hardStateSync();
+    if (hs.term !== m.term || hs.vote !== m.to) {
+      this.fail('persist before vote', `node ${m.from} granted its term-${m.term} vote to ${m.to} before persisting it (disk: term ${hs.term}, vote ${hs.vote})`);
+    }
+    let byTerm = this.votesGranted.get(m.from);
+    if (!byTerm) {
+      byTerm = new Map();
+      this.votesGranted.set(m.from, byTerm);
+    }
+    const earlier = byTerm.get(m.term);
+    if (earlier !== undefined && earlier !== m.to) {
+      this.fail('one vote per term', `node ${m.from} granted its term-${m.term} vote to ${earlier} and then to ${m.to}`);
+    }
+    byTerm.set(m.term, m.to);
+  }
+
+  /**
+   * An ack of index i in term T says: my log matches the leader of T up to i, and it is durable.
+   * So at every index up to i the disk must hold the term the leader of T has there. Checked from
+   * where the last ack of the same term was verified (a node's acks within a term only grow its
+   * matching prefix), or from the start of the disk for the first ack of a term.
+   */
+  private appendAckSent(m: Message, disk: MemoryStorage): void {
+    const node = m.from;
+    const last = disk.lastIndexSync();
+    if (last < m.index) {
+      this.fail('persist before ack', `node ${node} acked index ${m.index} with only ${last} on disk`);
+    }
+    const snapIndex = disk.snapshotSync().metadata.index;
+    const prev = this.ackVerified.get(node);
+    let lo = prev && prev.term === m.term && prev.index <= m.index ? prev.index + 1 : disk.firstIndexSync() - 1;
+    if (lo < snapIndex) lo = snapIndex;
+    if (lo > m.index) lo = m.index;
+    for (let i = lo; i <= m.index; i++) {
+      const want = this.leaderTermAt(m.term, i);
+      if (want === undefined) continue;
+      const got = disk.termSync(i);
+      if (got !== want) {
+        this.fail(
+          'persist before ack',
+          `node ${node} acked index ${m.index} in term ${m.term}, but its disk holds term ${got} at index ${i} where the leader of term ${m.term} has term ${want}`,
+        );
       }
     }
+    if (!prev || prev.term !== m.term || prev.index < m.index) this.ackVerified.set(node, { term: m.term, index: m.index });
+  }
+
+  /** The term of the entry at `index` in the log of the leader of `term`, when the checker knows it. */
+  private leaderTermAt(term: number, index: number): number | undefined {
+    // Only the leader of a term creates entries of that term, and never removes them in its term.
+    if (this.entries.get(index)?.has(term)) return term;
+    const el = this.electionLogs.get(term);
+    if (el && index >= el.base && index - el.base < el.terms.length) return el.terms[index - el.base];
+    // Compacted away in the leader's log: committed, so the committed term.
+    if (el && index < el.base) return this.committedAt.get(index);
+    return undefined;
   }
 }
 

@@ -10,6 +10,7 @@ import { NodeActor } from '../actors/node-actor.ts';
 import { type ConfChange, ConfChangeType, type Entry, EntryType, type Message, MessageType, type Snapshot } from '../raft/raftpb.ts';
 import { decodeConfChange, encodeConfChange } from '../raft/confchange.ts';
 import { DigestStateMachine, type SimStateMachine } from './digest-state-machine.ts';
+import type { FaultHooks } from '../raft/fault-hooks.ts';
 import type { ProposalOutcome } from '../raft/raft-state.ts';
 import type { Ready } from '../raft/ready.ts';
 import type { ReadState } from '../raft/read-only.ts';
@@ -38,6 +39,11 @@ export interface SimulationOptions {
    * `config.snapshotInterval` applied entries.
    */
   readonly stateMachine?: (id: number) => SimStateMachine;
+  /**
+   * Fault injection for tests of the checker: the faults it names are switched on in every node
+   * and in this host (see src/raft/fault-hooks.ts). Never set outside such tests.
+   */
+  readonly faultHooks?: FaultHooks;
 }
 
 /** What a test reads about a node. */
@@ -82,6 +88,8 @@ interface SimNode {
   /** Joined after the cluster was formed: starts with no configuration. */
   joined: boolean;
   snapshotsSent: number;
+  /** Fault `staleSnapshot` only: the state machine data of the last snapshot taken or restored. */
+  lastSnapshotData?: Uint8Array;
 }
 
 export class Simulation {
@@ -112,6 +120,8 @@ export class Simulation {
   private group = new Map<number, number>();
   /** Per-link last delivery time, for FIFO links. */
   private readonly linkClock = new Map<string, number>();
+  /** Fault injection for tests (undefined: every fault off). */
+  private readonly faultHooks: FaultHooks | undefined;
 
   constructor(opts: SimulationOptions) {
     this.seed = opts.seed;
@@ -124,6 +134,7 @@ export class Simulation {
     this.diskDelay = opts.diskDelay ?? [0, 2];
     this.safety = new SafetyChecker(this.seed, () => this.steps);
     this.makeStateMachine = opts.stateMachine ?? (() => new DigestStateMachine());
+    this.faultHooks = opts.faultHooks;
     for (const id of this.ids) this.createNode(id, false);
   }
 
@@ -168,13 +179,19 @@ export class Simulation {
     // The state machine restarts from the snapshot on disk; the log replays the rest.
     n.sm = this.makeStateMachine(id);
     const snap = stable.snapshotSync();
-    if (snap.metadata.index > 0) n.sm.restore(snap.data);
+    if (snap.metadata.index > 0) this.restoreSnapshot(n, snap, 'restored');
     n.snapshotIndex = snap.metadata.index;
     this.safety.stateRestored(id, snap.metadata.index);
+    let hardState = stable.hardStateSync();
+    const faults = this.faultHooks;
+    if (faults?.on('forgetHardStateOnRestart') && n.incarnation > 1 && hardState.term > 0 && faults.hit('forgetHardStateOnRestart')) {
+      hardState = { term: 0, vote: 0, commit: 0 };
+    }
     n.actor = new NodeActor({
       config: this.nodeConfig(id),
       stable,
-      hardState: stable.hardStateSync(),
+      hardState,
+      faultHooks: faults,
       confState: stable.confStateSync(),
       join: n.joined,
       bootstrap: 'log',
@@ -261,20 +278,20 @@ export class Simulation {
       }
       if (rd.snapshot) {
         // Installed from the leader: the state machine becomes the snapshot's.
-        n.sm.restore(rd.snapshot.data);
+        this.restoreSnapshot(n, rd.snapshot, 'installed');
         n.snapshotIndex = rd.snapshot.metadata.index;
         this.safety.stateRestored(n.id, rd.snapshot.metadata.index);
         n.applied = [];
       }
       for (const m of rd.messages) {
         if (m.type === MessageType.MsgSnap && m.chunk?.offset === 0) n.snapshotsSent++;
-        this.safety.messageSent(m, n.disk.durable, raft.log);
+        this.safety.messageSent(m, n.disk.durable);
         this.transmit(m);
       }
       if (rd.readStates) n.reads.push(...rd.readStates);
       if (rd.committedEntries.length > 0) {
-        this.safety.applied(n.id, rd.committedEntries);
-        for (const e of rd.committedEntries) this.applyEntry(n, e);
+        const ents = this.faultHooks ? this.faultyApplyOrder(rd.committedEntries) : rd.committedEntries;
+        for (const e of ents) this.applyEntry(n, e);
         actor.applied(rd.committedEntries[rd.committedEntries.length - 1]!.index);
         this.maybeSnapshot(n);
       }
@@ -292,7 +309,24 @@ export class Simulation {
     this.queue.push(at, { kind: 'persisted', node: n.id, incarnation: n.incarnation, ready, write });
   }
 
+  /** Fault injection for tests: the apply bugs a host could have (order, skip, duplicate). */
+  private faultyApplyOrder(ents: readonly Entry[]): readonly Entry[] {
+    const f = this.faultHooks!;
+    if (ents.length >= 2 && f.on('applyOutOfOrder') && f.hit('applyOutOfOrder')) return [ents[1]!, ents[0]!, ...ents.slice(2)];
+    if (ents.length >= 2 && f.on('skipApply') && f.hit('skipApply')) return ents.slice(1);
+    if (f.on('duplicateApply') && f.hit('duplicateApply')) return [...ents, ents[ents.length - 1]!];
+    return ents;
+  }
+
+  /** The state machine becomes the snapshot's; the checker compares it with the applied history. */
+  private restoreSnapshot(n: SimNode, snap: Snapshot, how: 'installed' | 'restored'): void {
+    n.sm.restore(snap.data);
+    n.lastSnapshotData = snap.data;
+    if (n.sm instanceof DigestStateMachine) this.safety.snapshotState(n.id, snap.metadata.index, n.sm.digest, how);
+  }
+
   private applyEntry(n: SimNode, e: Entry): void {
+    this.safety.applied(n.id, e);
     n.applied.push({ index: e.index, term: e.term, data: e.data });
     if (e.type === EntryType.ConfChange) {
       const cc = decodeConfChange(e.data);
@@ -308,7 +342,12 @@ export class Simulation {
     const actor = n.actor!;
     const applied = actor.raft.log.applied;
     if (applied - n.snapshotIndex < actor.raft.config.snapshotInterval) return;
-    const snap: Snapshot = actor.createSnapshot(applied, n.sm.snapshot());
+    const faults = this.faultHooks;
+    let data = n.sm.snapshot();
+    if (faults?.on('staleSnapshot') && faults.hit('staleSnapshot')) data = n.lastSnapshotData ?? this.makeStateMachine(n.id).snapshot();
+    n.lastSnapshotData = data;
+    if (n.sm instanceof DigestStateMachine) this.safety.snapshotState(n.id, applied, DigestStateMachine.digestOf(data), 'taken');
+    const snap: Snapshot = actor.createSnapshot(applied, data);
     n.snapshotIndex = applied;
     this.diskWrite(n, { snapshot: snap });
   }
@@ -389,6 +428,7 @@ export class Simulation {
     const n = this.sim(id);
     if (!n.actor) return { kind: 'dropped', reason: `node ${id} is down` };
     const out = n.actor.propose([{ type: EntryType.Normal, data }]);
+    if (out.kind === 'appended') this.safety.proposed(out.index, out.term, data);
     this.drain(n);
     return out;
   }
