@@ -17,7 +17,7 @@
  * The table in docs/testing.md says which checker rule each one trips.
  */
 export type FaultName =
-  /** A follower acknowledges an append at once, before the write, when its log already reached the acked index (old entries cover it). */
+  /** A follower acknowledges an append at once, before the write, when entries already on its disk reach the acked index (even if the append overwrites them). */
   | 'earlyAppendAck'
   /** A vote response leaves before the vote is durable. */
   | 'unpersistedVote'

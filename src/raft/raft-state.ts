@@ -348,15 +348,15 @@ export class RaftState {
       return;
     }
     const f = this.faults;
-    const lastBefore = f ? this.log.lastIndex() : 0;
+    const durableBefore = f ? this.log.stable.lastIndexSync() : 0;
     let prevTerm = m.logTerm;
     if (f?.on('ignorePrevTerm') && m.index <= this.log.lastIndex() && m.index >= this.log.firstIndex() && !this.log.matchTerm(m.index, m.logTerm) && f.hit('ignorePrevTerm')) {
       prevTerm = this.log.termOrZero(m.index);
     }
     const lastNew = this.log.maybeAppend(m.index, prevTerm, m.commit, m.entries);
     if (lastNew !== undefined) {
-      if (f?.on('earlyAppendAck') && lastNew <= lastBefore && f.hit('earlyAppendAck')) {
-        // The fault: old entries already reach `lastNew`, so the ack goes out before the write.
+      if (f?.on('earlyAppendAck') && lastNew <= durableBefore && f.hit('earlyAppendAck')) {
+        // The fault: entries already on disk reach `lastNew`, so the ack goes out before the write.
         this.msgs.push(message({ type: MessageType.MsgAppResp, to: m.from, from: this.id, term: this.term, index: lastNew }));
         return;
       }
