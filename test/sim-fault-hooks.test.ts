@@ -42,6 +42,7 @@ const table: [FaultName, string, Scenario, number][] = [
   ['ignorePrevTerm', 'log matching', {}, 40],
   ['uncappedHeartbeatCommit', 'state machine safety', {}, 40],
   ['commitRegress', 'monotonic commit', {}, 20],
+  ['adoptStaleTerm', 'monotonic term', { rivalCampaigns: true }, 30],
   ['regressApplied', 'monotonic applied', { config: { snapshotInterval: 100000 } }, 10],
   ['applyOutOfOrder', 'apply order', {}, 10],
   ['skipApply', 'apply order', {}, 10],

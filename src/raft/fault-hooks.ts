@@ -10,7 +10,7 @@
  * Each fault is implemented where the behaviour it breaks lives:
  * - RaftState (src/raft/raft-state.ts): `earlyAppendAck`, `unpersistedVote`, `secondVote`,
  *   `ignoreUpToDate`, `ignorePrevTerm`, `countRejectedVotes`, `uncappedHeartbeatCommit`,
- *   `commitRegress`, `misreportProposalIndex`;
+ *   `commitRegress`, `adoptStaleTerm`, `misreportProposalIndex`;
  * - NodeActor (src/actors/node-actor.ts): `regressApplied`;
  * - the simulation host (src/sim/simulation.ts): `applyOutOfOrder`, `skipApply`, `duplicateApply`,
  *   `staleSnapshot`, `forgetHardStateOnRestart`.
@@ -33,6 +33,8 @@ export type FaultName =
   | 'uncappedHeartbeatCommit'
   /** A follower takes a heartbeat's commit index even when it is lower than its own. */
   | 'commitRegress'
+  /** A node that hears a heartbeat from a deposed leader goes back to that leader's older term. */
+  | 'adoptStaleTerm'
   /** A leader reports a proposal one index after where it appended it. */
   | 'misreportProposalIndex'
   /** The node actor records the applied index one lower than the host reported. */

@@ -795,6 +795,13 @@ export class RaftState {
 
   /** A stale leader or candidate learns of the newer term from this reply (etcd's rule with CheckQuorum/PreVote). */
   answerStaleTerm(m: Message): void {
+    if (this.faults?.on('adoptStaleTerm') && m.type === MessageType.MsgHeartbeat && this.faults.hit('adoptStaleTerm')) {
+      // The fault: follow a deposed leader back into its older term.
+      this.term = m.term;
+      this.vote = 0;
+      this.lead = m.from;
+      return;
+    }
     if ((this.config.checkQuorum || this.config.preVote) && (m.type === MessageType.MsgHeartbeat || m.type === MessageType.MsgApp)) {
       this.send({ type: MessageType.MsgAppResp, to: m.from });
     } else if (m.type === MessageType.MsgPreVote) {
