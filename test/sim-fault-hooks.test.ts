@@ -48,6 +48,7 @@ const table: [FaultName, string, Scenario, number][] = [
   ['skipApply', 'apply order', {}, 10],
   ['duplicateApply', 'apply exactly once', {}, 10],
   ['staleSnapshot', 'snapshot contents', { config: { snapshotInterval: 20 } }, 10],
+  ['installStaleSnapshotData', 'snapshot contents', { nodes: 5, config: { snapshotInterval: 20, snapshotCatchUpEntries: 0 } }, 30],
   ['misreportProposalIndex', 'proposal at its index', {}, 10],
 ];
 

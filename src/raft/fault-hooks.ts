@@ -10,7 +10,8 @@
  * Each fault is implemented where the behaviour it breaks lives:
  * - RaftState (src/raft/raft-state.ts): `earlyAppendAck`, `unpersistedVote`, `secondVote`,
  *   `ignoreUpToDate`, `ignorePrevTerm`, `countRejectedVotes`, `uncappedHeartbeatCommit`,
- *   `commitRegress`, `adoptStaleTerm`, `misreportProposalIndex`;
+ *   `commitRegress`, `adoptStaleTerm`, `installStaleSnapshotData`,
+ *   `misreportProposalIndex`;
  * - NodeActor (src/actors/node-actor.ts): `regressApplied`;
  * - the simulation host (src/sim/simulation.ts): `applyOutOfOrder`, `skipApply`, `duplicateApply`,
  *   `staleSnapshot`, `forgetHardStateOnRestart`.
@@ -35,6 +36,8 @@ export type FaultName =
   | 'commitRegress'
   /** A node that hears a heartbeat from a deposed leader goes back to that leader's older term. */
   | 'adoptStaleTerm'
+  /** A follower installs a leader's snapshot with the state machine data of the snapshot it already had. */
+  | 'installStaleSnapshotData'
   /** A leader reports a proposal one index after where it appended it. */
   | 'misreportProposalIndex'
   /** The node actor records the applied index one lower than the host reported. */

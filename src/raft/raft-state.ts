@@ -523,6 +523,11 @@ export class RaftState {
       this.rejectSnapshot(index, term, from, refusal);
       return;
     }
+    const f = this.faults;
+    if (f?.on('installStaleSnapshotData') && this.log.snapshot().metadata.index > 0 && f.hit('installStaleSnapshotData')) {
+      // The fault: the new snapshot's metadata with the state of the one this node already had.
+      snap = { metadata: snap.metadata, data: this.log.snapshot().data };
+    }
     this.log.restore(snap);
     this.tracker.setConfState(snap.metadata.confState);
     this.send({ type: MessageType.MsgAppResp, to: from, index: this.log.lastIndex() });
