@@ -34,7 +34,9 @@ interface Scenario {
 /** fault → the rule the checker must name, the chaos it needs, how many seeds it may take. */
 const table: [FaultName, string, Scenario, number][] = [
   ['earlyAppendAck', 'persist before ack', {}, 20],
+  ['earlySelfAck', 'persist before ack', {}, 10],
   ['unpersistedVote', 'persist before vote', {}, 20],
+  ['earlySelfVote', 'persist before vote', {}, 20],
   ['secondVote', 'one vote per term', { rivalCampaigns: true, config: { preVote: false } }, 30],
   ['forgetHardStateOnRestart', 'durable term', { rivalCampaigns: true, config: { preVote: false } }, 40],
   ['countRejectedVotes', 'election safety', { rivalCampaigns: true, proposals: false, crashes: false, config: { preVote: false } }, 30],

@@ -8,7 +8,8 @@
  * `undefined` check at each hook point. Production code never creates one.
  *
  * Each fault is implemented where the behaviour it breaks lives:
- * - RaftState (src/raft/raft-state.ts): `earlyAppendAck`, `unpersistedVote`, `secondVote`,
+ * - RaftState (src/raft/raft-state.ts): `earlyAppendAck`, `earlySelfAck`, `unpersistedVote`,
+ *   `earlySelfVote`, `secondVote`,
  *   `ignoreUpToDate`, `ignorePrevTerm`, `countRejectedVotes`, `uncappedHeartbeatCommit`,
  *   `commitRegress`, `adoptStaleTerm`, `installStaleSnapshotData`,
  *   `misreportProposalIndex`;
@@ -22,6 +23,10 @@ export type FaultName =
   | 'earlyAppendAck'
   /** A vote response leaves before the vote is durable. */
   | 'unpersistedVote'
+  /** A candidate counts its own vote before that vote is durable. */
+  | 'earlySelfVote'
+  /** A leader counts its own new entries towards a commit before they are durable. */
+  | 'earlySelfAck'
   /** A voter grants a vote in a term where it already voted for another candidate. */
   | 'secondVote'
   /** A voter skips the "candidate's log is at least as up-to-date" check (Raft §5.4.1). */

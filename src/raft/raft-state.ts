@@ -284,7 +284,10 @@ export class RaftState {
     const lastTerm = this.log.lastTerm();
     const context = this.transferCampaign ? campaignTransferContext : undefined;
     for (const id of this.tracker.voters) {
-      if (id === this.id) this.msgsAfterAppend.push(message({ type: MessageType.MsgVoteResp, to: id, from: id, term: this.term }));
+      if (id === this.id) {
+        if (this.faults?.on('earlySelfVote') && this.faults.hit('earlySelfVote')) this.tracker.recordVote(id, true);
+        else this.msgsAfterAppend.push(message({ type: MessageType.MsgVoteResp, to: id, from: id, term: this.term }));
+      }
       else this.send({ type: MessageType.MsgVote, to: id, index: lastIndex, logTerm: lastTerm, context });
     }
   }
@@ -687,7 +690,8 @@ export class RaftState {
       if (entries[i]!.type === EntryType.ConfChange) this.pendingConfIndex = first + i;
     }
     const last = this.log.append(ents);
-    this.msgsAfterAppend.push(message({ type: MessageType.MsgAppResp, to: this.id, from: this.id, term: this.term, index: last }));
+    if (this.faults?.on('earlySelfAck') && this.faults.hit('earlySelfAck')) this.acknowledgeOwnAppend(last);
+    else this.msgsAfterAppend.push(message({ type: MessageType.MsgAppResp, to: this.id, from: this.id, term: this.term, index: last }));
     if (this.faults?.on('misreportProposalIndex') && this.faults.hit('misreportProposalIndex')) return { index: first + 1, term: this.term, count: entries.length };
     return { index: first, term: this.term, count: entries.length };
   }

@@ -85,7 +85,14 @@ export class SafetyChecker {
   }
 
   /** Election Safety, and Leader Completeness at the moment a node becomes leader. */
-  leaderElected(node: number, term: number, log: RaftLog): void {
+  leaderElected(node: number, term: number, log: RaftLog, disk?: MemoryStorage): void {
+    if (disk) {
+      // The candidate's own vote counts only once durable (Figure 2), as any other vote.
+      const hs = disk.hardStateSync();
+      if (hs.term !== term || hs.vote !== node) {
+        this.fail('persist before vote', `node ${node} leads term ${term} before its vote for itself is durable (disk: term ${hs.term}, vote ${hs.vote})`);
+      }
+    }
     const other = this.leaderOfTerm.get(term);
     if (other !== undefined && other !== node) {
       this.fail('election safety', `nodes ${other} and ${node} are both leaders of term ${term}`);
@@ -298,6 +305,22 @@ export class SafetyChecker {
       }
     }
     if (!prev || prev.term !== m.term || prev.index < m.index) this.ackVerified.set(node, { term: m.term, index: m.index });
+  }
+
+  /**
+   * A leader counts itself towards a commit only for entries on its own disk (the held ack to
+   * self): its own match index must be durable, with the term its log has there.
+   */
+  leaderSelfMatch(node: number, term: number, match: number, disk: MemoryStorage): void {
+    if (match === 0) return;
+    const last = disk.lastIndexSync();
+    if (match > last) this.fail('persist before ack', `leader ${node} of term ${term} counts itself at index ${match} with only ${last} on disk`);
+    if (match < disk.snapshotSync().metadata.index) return;
+    const want = this.leaderTermAt(term, match);
+    const got = disk.termSync(match);
+    if (want !== undefined && got !== want) {
+      this.fail('persist before ack', `leader ${node} of term ${term} counts itself at index ${match}, but its disk holds term ${got} there, not ${want}`);
+    }
   }
 
   /** The term of the entry at `index` in the log of the leader of `term`, when the checker knows it. */

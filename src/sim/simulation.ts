@@ -271,7 +271,7 @@ export class Simulation {
     const actor = n.actor!;
     for (let rd = actor.takeReady(); rd; rd = actor.takeReady()) {
       const raft = actor.raft;
-      if (rd.softState?.raftState === 'leader') this.safety.leaderElected(n.id, raft.term, raft.log);
+      if (rd.softState?.raftState === 'leader') this.safety.leaderElected(n.id, raft.term, raft.log, n.disk.durable);
       if (rd.entries.length > 0) this.safety.entriesWritten(n.id, rd.entries, raft.log);
       if (rd.hardState || rd.entries.length > 0 || rd.snapshot) {
         this.diskWrite(n, { hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot }, rd);
@@ -297,6 +297,7 @@ export class Simulation {
       }
     }
     const raft = actor.raft;
+    if (raft.lead === n.id) this.safety.leaderSelfMatch(n.id, raft.term, raft.tracker.progress.get(n.id)?.match ?? 0, n.disk.durable);
     this.safety.committed(n.id, raft.log.committed, raft.log);
     this.safety.progress(n.id, raft.term, raft.log.committed, raft.log.applied);
   }
