@@ -1,7 +1,7 @@
 /**
  * The safety properties of Raft (Figure 3 of the paper), checked incrementally after every step
- * of a simulation, plus the persistence rules of DESIGN.md. Each check costs O(what changed), so
- * thousands of seeded runs stay fast.
+ * of a simulation, plus the persistence rules of DESIGN.md. Most checks cost O(what changed); an
+ * election and a node's first ack in a term cost O(log length). Thousands of seeded runs stay fast.
  *
  * - Election Safety: at most one leader per term.
  * - Log Matching: two logs with an entry of the same index and term agree on it and on everything
@@ -14,7 +14,9 @@
  * - Persist before respond (Figure 2): a granted vote leaves only once that very term and vote
  *   are durable; an append ack for index i in term T leaves only once the disk holds, at every
  *   index up to i, the entry the leader of term T has there (not merely *some* entry at i: old
- *   entries that the append overwrites would otherwise pass).
+ *   entries that the append overwrites would otherwise pass). The same holds for a node's own vote
+ *   and own ack: a candidate leads only once its vote for itself is durable, and a leader counts
+ *   itself towards a commit only up to what its own disk holds.
  * - Apply order: each node applies every index exactly once, in order, from its snapshot on.
  * - Snapshot contents: a snapshot taken, installed or restored holds the state the applied history
  *   gives at its index (checked for DigestStateMachine snapshots against the checker's own fold of
