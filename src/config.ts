@@ -88,6 +88,60 @@ export function isValidAddress(address: unknown): address is string {
 }
 
 /**
+ * The form of a `host:port` used to compare member addresses: host names are case-insensitive,
+ * and `localhost` is the loopback address, so `localhost:7001` and `127.0.0.1:7001` name the same
+ * member. (Other names are not resolved: that would need DNS at validation time.)
+ */
+export function canonicalAddress(address: string): string {
+  const i = address.lastIndexOf(':');
+  const host = address.slice(0, i).toLowerCase();
+  return `${host === 'localhost' ? '127.0.0.1' : host}:${Number(address.slice(i + 1))}`;
+}
+
+/** Bits a cluster secret must carry at least: out of reach of offline guessing. */
+export const MIN_SECRET_BITS = 128;
+
+const HOW_TO_MAKE_A_SECRET =
+  'make one with "actor-raft secret" (or: node -e "console.log(require(\'crypto\').randomBytes(32).toString(\'hex\'))") and give every member the same one';
+
+/**
+ * Checks that a secret carries at least 128 bits and returns its bytes. A Uint8Array counts 8 bits
+ * a byte (it is assumed random). A string is estimated as length × log2(size of the character
+ * classes it uses: digits 10, lower 26, upper 26, anything else 33), so 32 hex characters give
+ * 128 bits and "x" or "s3cret" are refused; a string of one repeated character counts as one.
+ * Throws ConfigError('secret') saying how to make a good one.
+ */
+export function validateSecret(secret: unknown): Uint8Array {
+  if (typeof secret === 'string') {
+    const bits = estimateSecretBits(secret);
+    if (bits < MIN_SECRET_BITS) {
+      throw new ConfigError('secret', `must carry at least ${MIN_SECRET_BITS} bits (e.g. 32 hex characters), this one about ${Math.floor(bits)}; ${HOW_TO_MAKE_A_SECRET}`);
+    }
+    return Buffer.from(secret, 'utf8');
+  }
+  if (secret instanceof Uint8Array) {
+    if (secret.length * 8 < MIN_SECRET_BITS) {
+      throw new ConfigError('secret', `must carry at least ${MIN_SECRET_BITS} bits (${MIN_SECRET_BITS / 8} random bytes), got ${secret.length} bytes; ${HOW_TO_MAKE_A_SECRET}`);
+    }
+    return secret;
+  }
+  throw new ConfigError('secret', `must be a string or a Uint8Array; ${HOW_TO_MAKE_A_SECRET}`);
+}
+
+function estimateSecretBits(secret: string): number {
+  const chars = [...secret];
+  if (new Set(chars).size <= 1) return chars.length === 0 ? 0 : Math.log2(33);
+  let pool = 0;
+  if (/[0-9]/.test(secret)) pool += 10;
+  if (/[a-z]/.test(secret)) pool += 26;
+  if (/[A-Z]/.test(secret)) pool += 26;
+  if (/[^0-9a-zA-Z]/.test(secret)) pool += 33;
+  // A hex string (the recommended form) uses 16 symbols, whatever the classes say.
+  if (/^[0-9a-fA-F]+$/.test(secret)) pool = 16;
+  return chars.length * Math.log2(pool);
+}
+
+/**
  * Fill unset fields with defaults and check every field. Throws `ConfigError` naming the first
  * bad field. Returns a new, frozen Config.
  */

@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import { type ClusterCommand, type NodeCommand, UsageError, parseCli } from '../src/cli/args.ts';
 
 const PEERS = '1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003';
-const GOOD = ['node', '--id', '1', '--peers', PEERS, '--data', './data/1', '--http', '127.0.0.1:8001', '--secret', 's3cret'];
+const GOOD = ['node', '--id', '1', '--peers', PEERS, '--data', './data/1', '--http', '127.0.0.1:8001', '--secret', '0123456789abcdef0123456789abcdef'];
 
 /** GOOD with one flag replaced (value undefined: flag removed). */
 function withFlag(flag: string, value: string | undefined): string[] {
@@ -85,7 +85,7 @@ test('accepts a full node command line', () => {
   assert.is(cmd.dataDir, './data/1');
   assert.is(cmd.http, '127.0.0.1:8001');
   assert.is(cmd.httpPeers.get(3), '127.0.0.1:8003');
-  assert.is(cmd.secret, 's3cret');
+  assert.is(cmd.secret, '0123456789abcdef0123456789abcdef');
   assert.is(cmd.clusterId, 'prod');
   assert.is(cmd.tickMs, 50);
   assert.is(cmd.listen, '0.0.0.0:7001');
@@ -96,10 +96,10 @@ test('accepts a full node command line', () => {
 });
 
 test('the secret may come from ACTOR_RAFT_SECRET; --secret wins over it', () => {
-  const fromEnv = parseCli(withFlag('--secret', undefined), { ACTOR_RAFT_SECRET: 'env-secret' }) as NodeCommand;
-  assert.is(fromEnv.secret, 'env-secret');
-  const fromFlag = parseCli(GOOD, { ACTOR_RAFT_SECRET: 'env-secret' }) as NodeCommand;
-  assert.is(fromFlag.secret, 's3cret');
+  const fromEnv = parseCli(withFlag('--secret', undefined), { ACTOR_RAFT_SECRET: 'env-secret-env-secret-env-secret' }) as NodeCommand;
+  assert.is(fromEnv.secret, 'env-secret-env-secret-env-secret');
+  const fromFlag = parseCli(GOOD, { ACTOR_RAFT_SECRET: 'env-secret-env-secret-env-secret' }) as NodeCommand;
+  assert.is(fromFlag.secret, '0123456789abcdef0123456789abcdef');
 });
 
 test('defaults: a single member needs no secret; --memory; our own HTTP address joins --http-peers; --flag=value form', () => {
@@ -115,7 +115,7 @@ test('defaults: a single member needs no secret; --memory; our own HTTP address 
 });
 
 test('accepts IPv6 addresses in brackets and hostnames', () => {
-  const cmd = parseCli(['node', '--id', '2', '--peers', '1=[::1]:7001,2=db-2.internal:7001', '--data', 'd', '--http', '[::1]:8002', '--secret', 'x'], {}) as NodeCommand;
+  const cmd = parseCli(['node', '--id', '2', '--peers', '1=[::1]:7001,2=db-2.internal:7001', '--data', 'd', '--http', '[::1]:8002', '--secret', 'fedcba9876543210fedcba9876543210'], {}) as NodeCommand;
   assert.equal(
     cmd.peers.map((p) => p.address),
     ['[::1]:7001', 'db-2.internal:7001'],

@@ -153,7 +153,7 @@ test('a message larger than the frame cap is dropped by the sender; the connecti
 });
 
 const refusedPeers: [string, Partial<{ secret: string; clusterId: string; nodeId: number }>, string][] = [
-  ['wrong secret', { secret: 'not the secret' }, 'badProof'],
+  ['wrong secret', { secret: 'not the secret, but just as long' }, 'badProof'],
   ['wrong cluster', { clusterId: 'other-cluster' }, 'cluster'],
   ['unknown node id', { nodeId: 9 }, 'unknownPeer'],
 ];

@@ -12,7 +12,7 @@
 import { randomBytes } from 'node:crypto';
 import { BehaviorSubject, Observable, Subject, type SchedulerLike, type Subscription, asyncScheduler, distinctUntilChanged, interval, map } from 'rxjs';
 import type { InspectionEvent, Observer } from 'xstate';
-import { type Config, isValidAddress, resolveConfig } from '../config.ts';
+import { type Config, isValidAddress, resolveConfig, validateSecret } from '../config.ts';
 import { ConfChangeInProgressError, ConfigError, MemberConflictError, NotLeaderError, ProposalDroppedError, ProposalOutcomeUnknownError, type RaftError, StoppedError, UnknownMemberError } from '../errors.ts';
 import { SnapshotRejectedError, SnapshotRestoreError, StorageInconsistentError } from '../errors.ts';
 import { checkLeaderCommit } from '../io/durable-consistency.ts';
@@ -21,7 +21,7 @@ import { loadPersistedState } from '../io/load-state.ts';
 import { MemoryStorage } from '../io/memory-storage.ts';
 import { isFrom, newInstanceId, unwrapProposal, wrapProposal } from '../io/proposal-envelope.ts';
 import type { Storage, StorageWrite } from '../io/storage.ts';
-import { BidirectionalTransport, type CircuitChange } from '../io/tcp-transport.ts';
+import { BidirectionalTransport, type CircuitChange, type TransportTlsOptions } from '../io/tcp-transport.ts';
 import type { MessageHandler, Transport } from '../io/transport.ts';
 import {
   type ConfChange,
@@ -62,10 +62,13 @@ export interface NodeOptions {
   /** Members of other clusters are refused by the transport and the data dir. Default 'actor-raft'. */
   readonly clusterId?: string | undefined;
   /**
-   * Shared secret that authenticates members to each other. Required for a multi-node TCP cluster.
-   * `undefined` is accepted (so `process.env.RAFT_SECRET` can be passed as is) and means none.
+   * Shared secret that authenticates members to each other and keys the frame cipher. Required for
+   * a multi-node TCP cluster; at least 128 bits (`actor-raft secret` prints one). `undefined` is
+   * accepted (so `process.env.RAFT_SECRET` can be passed as is) and means none.
    */
   readonly secret?: string | Uint8Array | undefined;
+  /** TLS for the Raft connections (certificates, a CA), on top of the secret; see docs/transport.md. */
+  readonly tls?: TransportTlsOptions | undefined;
   /** Address to listen on when it differs from this node's address in `peers` (the seed's SetBindAddr). */
   readonly listen?: string | undefined;
   /** Builds the transport instead of TCP (tests, custom networks). */
@@ -214,6 +217,7 @@ export class RaftNode<R = unknown> implements Node {
     if (!this.opts.transport && !this.opts.manual && this.config.peers.some((p) => p.id !== this.config.nodeId) && !this.opts.secret) {
       throw new ConfigError('secret', 'a multi-node cluster over TCP needs a shared secret (NodeOptions.secret) so members can authenticate each other');
     }
+    if (this.opts.secret !== undefined) validateSecret(this.opts.secret);
     if (this.opts.listen !== undefined && !/^[^:]+:\d+$|^\[.*\]:\d+$/.test(this.opts.listen)) {
       throw new ConfigError('listen', `must be host:port, got ${JSON.stringify(this.opts.listen)}`);
     }
@@ -360,7 +364,9 @@ export class RaftNode<R = unknown> implements Node {
           bindAddr,
           handler: deliver,
           clusterId: this.opts.clusterId ?? 'actor-raft',
-          secret: this.opts.secret ?? 'single-node',
+          secret: this.opts.secret ?? randomBytes(32), // one member: nobody else needs to know it
+          tls: this.opts.tls,
+          logger: this.log,
           peers: [...this.peerAddresses].filter(([id]) => id !== this.id).map(([id, address]) => ({ id, address })),
           maxSizePerMsg: this.config.maxSizePerMsg,
           onUnreachable,

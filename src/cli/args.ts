@@ -3,7 +3,8 @@
  * in, a validated command (or a UsageError with a message for the user) out. No I/O, no exit.
  */
 import { parseArgs } from 'node:util';
-import { isValidAddress } from '../config.ts';
+import { canonicalAddress, isValidAddress, validateSecret } from '../config.ts';
+import { ConfigError } from '../errors.ts';
 
 /** A bad command line. The CLI prints `message` and exits with code 2. */
 export class UsageError extends Error {
@@ -32,6 +33,16 @@ export interface NodeCommand {
   readonly logLevel: LogLevel;
   /** Start empty and wait to be added (`actor-raft member add`) instead of bootstrapping. */
   readonly join: boolean;
+  /** TLS for Raft connections: PEM file paths (all three, or none). */
+  readonly tls: { readonly cert: string; readonly key: string; readonly ca: string } | undefined;
+  /** Bearer token the HTTP API requires (from --http-token or ACTOR_RAFT_HTTP_TOKEN). */
+  readonly httpToken: string | undefined;
+  /** Serve the HTTP API over HTTPS with these PEM files. */
+  readonly httpTls: { readonly cert: string; readonly key: string } | undefined;
+}
+
+export interface SecretCommand {
+  readonly command: 'secret';
 }
 
 export interface ClusterCommand {
@@ -70,7 +81,10 @@ export interface VersionCommand {
   readonly command: 'version';
 }
 
-export type CliCommand = NodeCommand | ClusterCommand | MemberCommand | HelpCommand | VersionCommand;
+export type CliCommand = NodeCommand | ClusterCommand | MemberCommand | HelpCommand | VersionCommand | SecretCommand;
+
+/** Longest --cluster-id: the handshake refuses longer ones. */
+export const MAX_CLUSTER_ID_LENGTH = 256;
 
 export const USAGE = `actor-raft: a replicated key-value store on the actor-raft Raft library
 
@@ -85,7 +99,18 @@ Usage:
       --http HOST:PORT       address of this member's HTTP API
       --http-peers LIST      every member's HTTP address (id=host:port,...), to point clients at the leader
       --secret S             shared cluster secret (prefer the ACTOR_RAFT_SECRET environment variable;
-                             required when there is more than one member)
+                             required when there is more than one member; at least 128 bits:
+                             make one with "actor-raft secret")
+      --tls-cert FILE        TLS for Raft connections: this member's certificate (PEM) ...
+      --tls-key FILE         ... its private key (PEM) ...
+      --tls-ca FILE          ... and the CA that signed every member's certificate (all three or none)
+      --http-token T         require "Authorization: Bearer T" on every HTTP request (prefer the
+                             ACTOR_RAFT_HTTP_TOKEN environment variable); required when --http is
+                             not a loopback address, unless --http-insecure
+      --http-insecure        serve a non-loopback --http address without a token (anyone who can
+                             reach it can read, write and delete)
+      --http-tls-cert FILE   serve the HTTP API over HTTPS with this certificate (PEM) ...
+      --http-tls-key FILE    ... and this private key (PEM)
       --cluster-id X         cluster name; members of other clusters are refused (default actor-raft)
       --tick MS              milliseconds per Raft tick (default 100)
       --election-tick N      ticks without a leader before campaigning (default 10)
@@ -118,6 +143,7 @@ Usage:
       --timeout MS           keep retrying "not changed, retry" answers this long (default 30000)
       --json                 print the server's JSON answer
 
+  actor-raft secret          prints a fresh random cluster secret (256 bits, hex)
   actor-raft help            this text
   actor-raft --version       the installed version
 `;
@@ -160,9 +186,9 @@ export function parseMemberList(flag: string, raw: string): Map<number, string> 
     const id = Number(idText);
     if (out.has(id)) throw new UsageError(`--${flag}: duplicate member id ${id}`);
     if (!isValidAddress(address)) throw new UsageError(`--${flag}: member ${id} has a bad address ${JSON.stringify(address)}; expected host:port with a port in 1..65535`);
-    const other = seenAddresses.get(address);
+    const other = seenAddresses.get(canonicalAddress(address));
     if (other !== undefined) throw new UsageError(`--${flag}: members ${other} and ${id} share the address ${address}`);
-    seenAddresses.set(address, id);
+    seenAddresses.set(canonicalAddress(address), id);
     out.set(id, address);
   }
   return out;
@@ -191,6 +217,13 @@ const nodeOptions = {
   'request-timeout': { type: 'string' },
   'log-level': { type: 'string' },
   join: { type: 'boolean' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+  'tls-ca': { type: 'string' },
+  'http-token': { type: 'string' },
+  'http-insecure': { type: 'boolean' },
+  'http-tls-cert': { type: 'string' },
+  'http-tls-key': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -224,9 +257,13 @@ function parseFlags<O extends NonNullable<ParseConfig>['options']>(command: stri
 
 function parseFlagsAndPositionals<O extends NonNullable<ParseConfig>['options']>(command: string, args: readonly string[], options: O, allowPositionals: boolean) {
   try {
-    const r = parseArgs({ args: [...args], options: options!, strict: true, allowPositionals });
+    const r = parseArgs({ args: [...args], options: options!, strict: true, allowPositionals, tokens: true });
+    // --id given twice is a mistake (which member was meant?), not "the last one wins".
+    const ids = (r.tokens ?? []).filter((t) => t.kind === 'option' && t.name === 'id');
+    if (ids.length > 1) throw new UsageError(`--id is given more than once for "actor-raft ${command}"; give it once`);
     return { values: r.values as Record<string, string | boolean | undefined>, positionals: r.positionals };
   } catch (err) {
+    if (err instanceof UsageError) throw err;
     const e = err as Error & { code?: string };
     if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
       const flag = /'([^']+)'/.exec(e.message)?.[1] ?? e.message;
@@ -262,8 +299,18 @@ function parseNode(args: readonly string[], env: Readonly<Record<string, string 
   if (peers.size > 1 && secret === undefined) {
     throw new UsageError('a cluster of more than one member needs a shared secret: set ACTOR_RAFT_SECRET (or pass --secret) to the same value on every member');
   }
-  const clusterId = (v['cluster-id'] as string | undefined) ?? 'actor-raft';
-  if (clusterId === '') throw new UsageError('--cluster-id must not be empty');
+  if (secret !== undefined) checkSecret(secret);
+  const clusterId = parseClusterId(v['cluster-id'] as string | undefined);
+  const tls = parseTlsFiles(v);
+  const httpTls = parseHttpTlsFiles(v);
+  const httpToken = (v['http-token'] as string | undefined) ?? env.ACTOR_RAFT_HTTP_TOKEN;
+  if (httpToken !== undefined) checkHttpToken(httpToken);
+  if (httpToken === undefined && v['http-insecure'] !== true && !isLoopbackAddress(http)) {
+    throw new UsageError(
+      `--http ${http} is reachable from other machines and the HTTP API has no token: anyone who reaches it can read, write and delete. ` +
+        'Set ACTOR_RAFT_HTTP_TOKEN (or --http-token) to a long random value (e.g. from "actor-raft secret"), or pass --http-insecure to accept the risk',
+    );
+  }
   const tickMs = parseIntFlag('tick', v.tick as string | undefined, 100, 1, 60_000);
   const heartbeatTick = parseIntFlag('heartbeat-tick', v['heartbeat-tick'] as string | undefined, 1, 1, 1_000_000);
   const electionTick = parseIntFlag('election-tick', v['election-tick'] as string | undefined, 10, 2, 1_000_000);
@@ -285,6 +332,9 @@ function parseNode(args: readonly string[], env: Readonly<Record<string, string 
     requestTimeoutMs: parseIntFlag('request-timeout', v['request-timeout'] as string | undefined, 5000, 1, 3_600_000),
     logLevel: parseLogLevel(v['log-level'] as string | undefined),
     join: v.join === true,
+    tls,
+    httpToken,
+    httpTls,
   };
 }
 
@@ -353,6 +403,59 @@ function parseMember(args: readonly string[], env: Readonly<Record<string, strin
   }
 }
 
+
+function parseClusterId(raw: string | undefined): string {
+  const clusterId = raw ?? 'actor-raft';
+  if (clusterId === '') throw new UsageError('--cluster-id must not be empty');
+  if (clusterId.length > MAX_CLUSTER_ID_LENGTH) {
+    throw new UsageError(`--cluster-id must be at most ${MAX_CLUSTER_ID_LENGTH} characters, got ${clusterId.length}`);
+  }
+  return clusterId;
+}
+
+/** The secret's strength, as the library checks it, reported as a usage error. */
+function checkSecret(secret: string): void {
+  try {
+    validateSecret(secret);
+  } catch (err) {
+    if (err instanceof ConfigError) throw new UsageError(`the cluster secret is too weak: ${err.message.replace(/^invalid config: secret: /, '')}`);
+    throw err;
+  }
+}
+
+/** A token guessable offline or online would protect nothing: the same 128-bit floor as the secret. */
+function checkHttpToken(token: string): void {
+  try {
+    validateSecret(token);
+  } catch (err) {
+    if (err instanceof ConfigError) throw new UsageError(`the HTTP token is too weak: ${err.message.replace(/^invalid config: secret: /, '')}`);
+    throw err;
+  }
+}
+
+function parseTlsFiles(v: Record<string, string | boolean | undefined>): NodeCommand['tls'] {
+  const cert = v['tls-cert'] as string | undefined;
+  const key = v['tls-key'] as string | undefined;
+  const ca = v['tls-ca'] as string | undefined;
+  if (cert === undefined && key === undefined && ca === undefined) return undefined;
+  if (!cert || !key || !ca) throw new UsageError('TLS for Raft connections needs all of --tls-cert, --tls-key and --tls-ca');
+  return { cert, key, ca };
+}
+
+function parseHttpTlsFiles(v: Record<string, string | boolean | undefined>): NodeCommand['httpTls'] {
+  const cert = v['http-tls-cert'] as string | undefined;
+  const key = v['http-tls-key'] as string | undefined;
+  if (cert === undefined && key === undefined) return undefined;
+  if (!cert || !key) throw new UsageError('HTTPS needs both --http-tls-cert and --http-tls-key');
+  return { cert, key };
+}
+
+/** True for 127.0.0.0/8, ::1 and localhost: addresses only this machine can reach. */
+export function isLoopbackAddress(address: string): boolean {
+  const host = address.slice(0, address.lastIndexOf(':')).replace(/^\[|\]$/g, '').toLowerCase();
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
 function parseCluster(args: readonly string[]): ClusterCommand | HelpCommand {
   const v = parseFlags('cluster', args, clusterOptions);
   if (v.help) return { command: 'help', text: USAGE };
@@ -368,8 +471,7 @@ function parseCluster(args: readonly string[]): ClusterCommand | HelpCommand {
   if (basePort < httpBasePort + nodes && httpBasePort < basePort + nodes) {
     throw new UsageError(`the Raft ports ${basePort}..${basePort + nodes - 1} and the HTTP ports ${httpBasePort}..${httpBasePort + nodes - 1} overlap`);
   }
-  const clusterId = (v['cluster-id'] as string | undefined) ?? 'actor-raft';
-  if (clusterId === '') throw new UsageError('--cluster-id must not be empty');
+  const clusterId = parseClusterId(v['cluster-id'] as string | undefined);
   return {
     command: 'cluster',
     nodes,
@@ -396,6 +498,9 @@ export function parseCli(argv: readonly string[], env: Readonly<Record<string, s
       return parseCluster(rest);
     case 'member':
       return parseMember(rest, env);
+    case 'secret':
+      if (rest.length > 0) throw new UsageError('"actor-raft secret" takes no arguments');
+      return { command: 'secret' };
     case undefined:
       throw new UsageError('missing command: expected "actor-raft node ...", "actor-raft cluster ..." or "actor-raft member ..."; run "actor-raft help" for the flags');
     case 'help':
@@ -407,6 +512,6 @@ export function parseCli(argv: readonly string[], env: Readonly<Record<string, s
     case '-v':
       return { command: 'version' };
     default:
-      throw new UsageError(`unknown command ${JSON.stringify(command)}; expected "node", "cluster", "member" or "help"`);
+      throw new UsageError(`unknown command ${JSON.stringify(command)}; expected "node", "cluster", "member", "secret" or "help"`);
   }
 }

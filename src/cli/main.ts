@@ -17,7 +17,8 @@ import { fileURLToPath } from 'node:url';
 import type { Logger } from '../actors/raft-node.ts';
 import type { KvResult } from '../kv/kv-state-machine.ts';
 import { DataRootLockedError, lockDataRoot } from './data-lock.ts';
-import { type ClusterCommand, type LogLevel, type NodeCommand, USAGE, UsageError, parseCli } from './args.ts';
+import type { TransportTlsOptions } from '../io/tcp-transport.ts';
+import { type ClusterCommand, type LogLevel, type NodeCommand, USAGE, UsageError, isLoopbackAddress, parseCli } from './args.ts';
 import { runMember } from './member.ts';
 
 const LEVELS: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
@@ -47,6 +48,18 @@ function textLogger(level: LogLevel, prefix: string): Logger {
 
 // ----- actor-raft node -----
 
+/**
+ * TLS for the Raft connections from PEM files: every member presents its certificate and requires
+ * one signed by the CA from its peers (mutual TLS); the cluster secret is still checked inside.
+ */
+function raftTls(cmd: NodeCommand): TransportTlsOptions | undefined {
+  if (!cmd.tls) return undefined;
+  const cert = readFileSync(cmd.tls.cert);
+  const key = readFileSync(cmd.tls.key);
+  const ca = readFileSync(cmd.tls.ca);
+  return { server: { cert, key, ca, requestCert: true, rejectUnauthorized: true }, client: { cert, key, ca } };
+}
+
 async function runNode(cmd: NodeCommand): Promise<number> {
   const log = textLogger(cmd.logLevel, `node ${cmd.id}: `);
   let fatal: string | undefined;
@@ -64,7 +77,7 @@ async function runNode(cmd: NodeCommand): Promise<number> {
     },
   };
   // Loaded here, not at the top: `actor-raft cluster` (the runner) then starts without the library.
-  const [{ createNode }, { createKvHttpServer }, { KvStateMachine }] = await Promise.all([
+  const [{ createNode }, { KV_MAX_SIZE_PER_MSG, createKvHttpServer }, { KvStateMachine }] = await Promise.all([
     import('../actors/raft-node.ts'),
     import('../kv/kv-http-server.ts'),
     import('../kv/kv-state-machine.ts'),
@@ -76,14 +89,25 @@ async function runNode(cmd: NodeCommand): Promise<number> {
       peers: cmd.peers.map((p) => ({ ...p })),
       dataDir: cmd.dataDir,
       tickInterval: cmd.tickMs,
+      maxSizePerMsg: KV_MAX_SIZE_PER_MSG, // room for a 1 MiB value, the documented body cap
       electionTick: cmd.electionTick,
       heartbeatTick: cmd.heartbeatTick,
       disableProposalForwarding: cmd.disableForwarding,
     },
     kv,
-    { secret: cmd.secret, clusterId: cmd.clusterId, listen: cmd.listen, logger: libLog, join: cmd.join },
+    { secret: cmd.secret, clusterId: cmd.clusterId, listen: cmd.listen, logger: libLog, join: cmd.join, tls: raftTls(cmd) },
   );
-  const http = createKvHttpServer({ node, kv, httpPeers: cmd.httpPeers, requestTimeoutMs: cmd.requestTimeoutMs });
+  const http = createKvHttpServer({
+    node,
+    kv,
+    httpPeers: cmd.httpPeers,
+    requestTimeoutMs: cmd.requestTimeoutMs,
+    token: cmd.httpToken,
+    tls: cmd.httpTls ? { cert: readFileSync(cmd.httpTls.cert), key: readFileSync(cmd.httpTls.key) } : undefined,
+  });
+  if (!cmd.httpToken && !isLoopbackAddress(cmd.http)) {
+    log.warn('the HTTP API listens on a non-loopback address without a token (--http-insecure): anyone who reaches it can read, write and delete', { http: cmd.http });
+  }
 
   let stopping: Promise<number> | undefined;
   let exitCode = 0;
@@ -137,12 +161,12 @@ async function runNode(cmd: NodeCommand): Promise<number> {
       leader: s.lead,
       role: s.raftState,
       term: node.status().term,
-      ...(httpAddr ? { leaderHttp: `http://${httpAddr}` } : {}),
+      ...(httpAddr ? { leaderHttp: `${http.scheme}://${httpAddr}` } : {}),
     });
   });
   log.info('ready', {
     raft: cmd.listen ?? cmd.peers.find((p) => p.id === cmd.id)!.address,
-    http: `http://${http.address()}`,
+    http: `${http.scheme}://${http.address()}`,
     data: cmd.dataDir || '(memory)',
     members: cmd.peers.length,
   });
@@ -471,6 +495,10 @@ async function main(argv: readonly string[]): Promise<number> {
         return await runCluster(cmd);
       case 'member':
         return await runMember(cmd, (t) => process.stdout.write(t), (t) => process.stderr.write(t));
+      case 'secret':
+        // 256 bits of randomness, hex: twice the minimum a secret must carry.
+        process.stdout.write(`${randomBytes(32).toString('hex')}\n`);
+        return 0;
     }
   } catch (err) {
     if (err instanceof UsageError) {

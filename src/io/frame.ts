@@ -77,24 +77,37 @@ export class FrameDecoder {
    * header announces more than the limit; the decoder is then unusable, like the stream.
    */
   push(chunk: Uint8Array): Buffer[] {
-    if (chunk.length === 0) return [];
+    this.append(chunk);
+    const bodies: Buffer[] = [];
+    for (let body = this.next(); body !== undefined; body = this.next()) bodies.push(body);
+    return bodies;
+  }
+
+  /** Buffer a chunk without splitting it; `next()` then yields its frames one by one. */
+  append(chunk: Uint8Array): void {
+    if (chunk.length === 0) return;
     this.chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length));
     this.buffered += chunk.length;
-    const bodies: Buffer[] = [];
-    for (;;) {
-      if (this.buffered < FRAME_HEADER_BYTES) break;
-      const length = this.peekLength();
-      if (length > this.maxBody) {
-        this.chunks = [];
-        this.buffered = 0;
-        throw new FrameTooLargeError(length, this.maxBody);
-      }
-      if (this.buffered < FRAME_HEADER_BYTES + length) break;
-      const frame = this.headChunk(FRAME_HEADER_BYTES + length);
-      bodies.push(frame.subarray(FRAME_HEADER_BYTES, FRAME_HEADER_BYTES + length));
-      this.consume(FRAME_HEADER_BYTES + length);
+  }
+
+  /**
+   * The next whole frame body, or undefined when none is complete yet. One at a time, so a caller
+   * whose limit changes between frames (the handshake ends in the middle of a chunk) checks every
+   * later frame against the limit in force when it is read.
+   */
+  next(): Buffer | undefined {
+    if (this.buffered < FRAME_HEADER_BYTES) return undefined;
+    const length = this.peekLength();
+    if (length > this.maxBody) {
+      this.chunks = [];
+      this.buffered = 0;
+      throw new FrameTooLargeError(length, this.maxBody);
     }
-    return bodies;
+    if (this.buffered < FRAME_HEADER_BYTES + length) return undefined;
+    const frame = this.headChunk(FRAME_HEADER_BYTES + length);
+    const body = frame.subarray(FRAME_HEADER_BYTES, FRAME_HEADER_BYTES + length);
+    this.consume(FRAME_HEADER_BYTES + length);
+    return body;
   }
 
   /** The 4-byte header at the read position, read across chunk boundaries without joining them. */
@@ -148,4 +161,23 @@ function checkLimit(maxBody: number): void {
   if (!Number.isSafeInteger(maxBody) || maxBody < 0 || maxBody > MAX_FRAME_BODY) {
     throw new RangeError(`frame limit must be an integer in [0, ${MAX_FRAME_BODY}], got ${maxBody}`);
   }
+}
+
+/**
+ * The frames packed into one sealed record: length-prefixed bodies that must fill `bytes` exactly,
+ * each at most `maxBody`. Throws InvalidMessageError; the record came from an authenticated peer,
+ * so a bad one means a broken peer and the connection is closed.
+ */
+export function splitFrames(bytes: Buffer, maxBody: number): Buffer[] {
+  const bodies: Buffer[] = [];
+  let at = 0;
+  while (at < bytes.length) {
+    if (bytes.length - at < FRAME_HEADER_BYTES) throw new InvalidMessageError('invalid record: truncated frame header');
+    const length = bytes.readUInt32BE(at);
+    if (length > maxBody) throw new FrameTooLargeError(length, maxBody);
+    if (bytes.length - at - FRAME_HEADER_BYTES < length) throw new InvalidMessageError('invalid record: truncated frame body');
+    bodies.push(bytes.subarray(at + FRAME_HEADER_BYTES, at + FRAME_HEADER_BYTES + length));
+    at += FRAME_HEADER_BYTES + length;
+  }
+  return bodies;
 }

@@ -14,6 +14,7 @@
  * `timingSafeEqual`.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import type { FrameCipherName } from './frame-cipher.ts';
 import { PROTOCOL_NAME, PROTOCOL_VERSION } from './wire.ts';
 import type { Hello } from './wire.ts';
 
@@ -46,7 +47,7 @@ export function helloProblem(hello: Hello, expect: HelloExpectations): HelloProb
  * The proof `prover` sends to `verifier`. Every field of both hellos that matters to the session
  * goes into the MAC, each length-prefixed so no two different inputs serialize alike.
  */
-export function computeProof(secret: Uint8Array, role: HandshakeRole, prover: Hello, verifier: Hello): Buffer {
+export function computeProof(secret: Uint8Array, role: HandshakeRole, prover: Hello, verifier: Hello, frameCipher: FrameCipherName): Buffer {
   const mac = createHmac('sha256', secret);
   const field = (bytes: Uint8Array) => {
     const len = Buffer.allocUnsafe(4);
@@ -56,7 +57,9 @@ export function computeProof(secret: Uint8Array, role: HandshakeRole, prover: He
   };
   const text = (s: string) => field(Buffer.from(s, 'utf8'));
   const id = (n: number) => text(String(n));
-  text(`${PROTOCOL_NAME}/${PROTOCOL_VERSION}/${role}`);
+  // The frame cipher is part of the proof: two ends configured differently fail the handshake
+  // (badProof) instead of failing every frame after it.
+  text(`${PROTOCOL_NAME}/${PROTOCOL_VERSION}/${role}/${frameCipher}`);
   text(prover.clusterId);
   id(prover.nodeId);
   id(verifier.nodeId);
@@ -74,7 +77,8 @@ export function verifyProof(
   prover: Hello,
   verifier: Hello,
   proof: Uint8Array,
+  frameCipher: FrameCipherName,
 ): boolean {
-  const expected = computeProof(secret, role, prover, verifier);
+  const expected = computeProof(secret, role, prover, verifier, frameCipher);
   return proof.length === expected.length && timingSafeEqual(proof, expected);
 }

@@ -14,6 +14,7 @@
  */
 import { InvalidMessageError } from '../errors.ts';
 import { isValidAddress } from '../config.ts';
+import { MAX_RAFT_NUMBER } from '../raft/bounds.ts';
 import { EntryType, MAX_MESSAGE_TYPE, MessageType } from '../raft/raftpb.ts';
 import type { ConfState, Entry, Message, Snapshot } from '../raft/raftpb.ts';
 
@@ -84,7 +85,8 @@ function checkMessage(value: unknown): number {
   const m = requireObject(value, 'message');
   const type = requireCount(m.type, 'message.type');
   if (type > MAX_MESSAGE_TYPE) fail(`message.type must be a MessageType (0..${MAX_MESSAGE_TYPE}), got ${type}`);
-  for (const f of ['to', 'from', 'term', 'logTerm', 'index', 'commit', 'rejectHint'] as const) requireCount(m[f], `message.${f}`);
+  for (const f of ['to', 'from'] as const) requireCount(m[f], `message.${f}`);
+  for (const f of ['term', 'logTerm', 'index', 'commit', 'rejectHint'] as const) requireBounded(m[f], `message.${f}`);
   if (typeof m.reject !== 'boolean') fail(`message.reject must be a boolean, got ${describe(m.reject)}`);
   if (!Array.isArray(m.entries)) fail(`message.entries must be an array, got ${describe(m.entries)}`);
   let bytes = 0;
@@ -112,8 +114,8 @@ function checkChunk(m: Fields, chunk: Fields): void {
 
 function checkEntry(value: unknown, path: string): number {
   const e = requireObject(value, path);
-  requireCount(e.term, `${path}.term`);
-  requireCount(e.index, `${path}.index`);
+  requireBounded(e.term, `${path}.term`);
+  requireBounded(e.index, `${path}.index`);
   if (!entryTypes.has(e.type)) fail(`${path}.type must be an EntryType (0 or 1), got ${describe(e.type)}`);
   return requireBytes(e.data, `${path}.data`).length;
 }
@@ -121,8 +123,8 @@ function checkEntry(value: unknown, path: string): number {
 function checkSnapshot(value: unknown, path: string): number {
   const s = requireObject(value, path);
   const meta = requireObject(s.metadata, `${path}.metadata`);
-  requireCount(meta.index, `${path}.metadata.index`);
-  requireCount(meta.term, `${path}.metadata.term`);
+  requireBounded(meta.index, `${path}.metadata.index`);
+  requireBounded(meta.term, `${path}.metadata.term`);
   const conf = requireObject(meta.confState, `${path}.metadata.confState`);
   requireNodeIds(conf.voters, `${path}.metadata.confState.voters`);
   requireNodeIds(conf.learners, `${path}.metadata.confState.learners`);
@@ -154,6 +156,13 @@ function requireCount(value: unknown, path: string): number {
     fail(`${path} must be a non-negative safe integer, got ${describe(value)}`);
   }
   return value;
+}
+
+/** Terms, indexes, commits, hints: also at most MAX_RAFT_NUMBER (2^48), so no increment can overflow. */
+function requireBounded(value: unknown, path: string): number {
+  const n = requireCount(value, path);
+  if (n > MAX_RAFT_NUMBER) fail(`${path} ${n} is above the bound 2^48 (${MAX_RAFT_NUMBER})`);
+  return n;
 }
 
 function requireBytes(value: unknown, path: string): Uint8Array {

@@ -8,7 +8,9 @@ import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { InvalidMessageError } from '../errors.ts';
 import type { Message } from '../raft/raftpb.ts';
-import { FrameDecoder, FrameTooLargeError, encodeFrames } from './frame.ts';
+import { FRAME_HEADER_BYTES, FrameDecoder, FrameTooLargeError, encodeFrames, splitFrames } from './frame.ts';
+import { FRAME_TAG_BYTES, FrameOpener, FrameSealer, deriveFrameKeys } from './frame-cipher.ts';
+import type { FrameCipherName } from './frame-cipher.ts';
 import { computeProof, helloProblem, verifyProof } from './handshake.ts';
 import type { HandshakeRole, HelloProblem } from './handshake.ts';
 import { NONCE_BYTES, PROTOCOL_NAME, PROTOCOL_VERSION, decodeHello, decodePeerMessage, decodeProof, encodeHello, encodeProof } from './wire.ts';
@@ -30,6 +32,8 @@ export interface ConnectionSettings {
   /** Frame cap once authenticated (derived from maxSizePerMsg). */
   readonly messageFrameLimit: number;
   readonly handshakeTimeoutMs: number;
+  /** How frames after the handshake are sealed; both ends must agree (it is part of the proof). */
+  readonly frameCipher: FrameCipherName;
 }
 
 /** What a connection reports to its transport. */
@@ -38,6 +42,8 @@ export interface ConnectionListener {
   message(conn: PeerConnection, msg: Message): void;
   invalidMessage(conn: PeerConnection, err: InvalidMessageError): void;
   oversizedFrame(conn: PeerConnection, err: FrameTooLargeError): void;
+  /** A sealed frame failed authentication, or its record was malformed; the connection is closing. */
+  rejectedFrame(conn: PeerConnection, err: InvalidMessageError): void;
   /** Fires exactly once, after the socket is gone; `failure` is set when it never authenticated. */
   closed(conn: PeerConnection, failure: HandshakeFailure | undefined): void;
 }
@@ -52,6 +58,8 @@ export class PeerConnection {
   private theirHello: Hello | undefined;
   private failure: HandshakeFailure | undefined;
   private handshakeTimer: NodeJS.Timeout | undefined;
+  private sealer: FrameSealer | undefined;
+  private opener: FrameOpener | undefined;
   /** Set once this connection lost a tie-break; the transport stops writing to it. */
   retired = false;
 
@@ -104,6 +112,11 @@ export class PeerConnection {
     return this.role === 'dialer' ? this.ourNonce : (this.theirHello?.nonce ?? new Uint8Array(0));
   }
 
+  /** An acceptable hello arrived: the other end knows the cluster id and a member's id. */
+  get hasHello(): boolean {
+    return this.theirHello !== undefined;
+  }
+
   get remoteIncarnation(): Uint8Array | undefined {
     return this.theirHello?.incarnation;
   }
@@ -113,12 +126,35 @@ export class PeerConnection {
     return this.socket.writableLength;
   }
 
-  /** Write frame bodies as one socket write. Returns the bytes written, 0 when not open. */
+  /**
+   * Write frame bodies as one socket write. Returns the bytes written, 0 when not open. Sealed
+   * connections seal the whole batch as one record (several when it exceeds the frame cap).
+   */
   writeFrames(bodies: readonly Uint8Array[]): number {
     if (this.phase !== 'open' || this.socket.destroyed) return 0;
-    const buf = encodeFrames(bodies);
+    const buf = this.sealer ? encodeFrames(this.sealRecords(bodies)) : encodeFrames(bodies);
     this.socket.write(buf);
     return buf.length;
+  }
+
+  /** Batches of bodies, each batch sealed as one record whose plaintext stays within the cap. */
+  private sealRecords(bodies: readonly Uint8Array[]): Buffer[] {
+    const cap = this.settings.messageFrameLimit + FRAME_HEADER_BYTES;
+    const records: Buffer[] = [];
+    let group: Uint8Array[] = [];
+    let size = 0;
+    for (const body of bodies) {
+      const add = FRAME_HEADER_BYTES + body.length;
+      if (group.length > 0 && size + add > cap) {
+        records.push(this.sealer!.seal(encodeFrames(group)));
+        group = [];
+        size = 0;
+      }
+      group.push(body);
+      size += add;
+    }
+    if (group.length > 0) records.push(this.sealer!.seal(encodeFrames(group)));
+    return records;
   }
 
   /** Graceful close: what was written is still delivered, and we read until the peer closes. */
@@ -150,17 +186,20 @@ export class PeerConnection {
   }
 
   private onData(chunk: Buffer): void {
-    let bodies: Buffer[];
-    try {
-      bodies = this.decoder.push(chunk);
-    } catch (err) {
-      if (!(err instanceof FrameTooLargeError)) throw err;
-      if (this.phase === 'open') this.listener.oversizedFrame(this, err);
-      this.fail('oversized');
-      return;
-    }
-    for (const body of bodies) {
-      if (this.phase === 'closed') return;
+    this.decoder.append(chunk);
+    // One frame at a time: the handshake may end mid-chunk, and the frames after it are read
+    // under the message cap and the frame cipher.
+    while (this.phase !== 'closed' && !this.socket.destroyed) {
+      let body: Buffer | undefined;
+      try {
+        body = this.decoder.next();
+      } catch (err) {
+        if (!(err instanceof FrameTooLargeError)) throw err;
+        if (this.phase === 'open') this.listener.oversizedFrame(this, err);
+        this.fail('oversized');
+        return;
+      }
+      if (body === undefined) return;
       this.onFrame(body);
     }
   }
@@ -168,13 +207,31 @@ export class PeerConnection {
   private onFrame(body: Buffer): void {
     switch (this.phase) {
       case 'open':
-        return this.onMessageFrame(body);
+        return this.opener ? this.onSealedFrame(body) : this.onMessageFrame(body);
       case 'awaitHello':
         return this.onHelloFrame(body);
       case 'awaitProof':
         return this.onProofFrame(body);
       default:
         return this.fail('malformed'); // data before our connect completed cannot happen on a sane peer
+    }
+  }
+
+  /** A sealed record: open it (in order, under the next counter) and handle the frames inside. */
+  private onSealedFrame(sealed: Buffer): void {
+    let bodies: Buffer[];
+    try {
+      bodies = splitFrames(this.opener!.open(sealed), this.settings.messageFrameLimit);
+    } catch (err) {
+      if (!(err instanceof InvalidMessageError)) throw err;
+      // Nothing after a bad record can be trusted: a TCP stream does not resynchronize.
+      this.listener.rejectedFrame(this, err);
+      this.socket.destroy();
+      return;
+    }
+    for (const body of bodies) {
+      if (this.phase !== 'open') return;
+      this.onMessageFrame(body);
     }
   }
 
@@ -209,7 +266,7 @@ export class PeerConnection {
     if (this.role === 'acceptor') {
       this.expectedPeerId = hello.nodeId;
       this.sendHello(hello.nodeId);
-      this.writeRaw([encodeProof({ proof: computeProof(this.settings.secret, 'acceptor', this.ourHello!, hello) })]);
+      this.writeRaw([encodeProof({ proof: computeProof(this.settings.secret, 'acceptor', this.ourHello!, hello, this.settings.frameCipher) })]);
     }
   }
 
@@ -221,12 +278,22 @@ export class PeerConnection {
       return this.fail('malformed');
     }
     const proverRole: HandshakeRole = this.role === 'dialer' ? 'acceptor' : 'dialer';
-    if (!verifyProof(this.settings.secret, proverRole, this.theirHello!, this.ourHello!, proof)) return this.fail('badProof');
+    const cipher = this.settings.frameCipher;
+    if (!verifyProof(this.settings.secret, proverRole, this.theirHello!, this.ourHello!, proof, cipher)) return this.fail('badProof');
     if (this.role === 'dialer') {
-      this.writeRaw([encodeProof({ proof: computeProof(this.settings.secret, 'dialer', this.ourHello!, this.theirHello!) })]);
+      this.writeRaw([encodeProof({ proof: computeProof(this.settings.secret, 'dialer', this.ourHello!, this.theirHello!, cipher) })]);
     }
     this.phase = 'open';
-    this.decoder.setLimit(this.settings.messageFrameLimit);
+    if (cipher === 'none') {
+      this.decoder.setLimit(this.settings.messageFrameLimit);
+    } else {
+      const [dialer, acceptor] = this.role === 'dialer' ? [this.ourHello!, this.theirHello!] : [this.theirHello!, this.ourHello!];
+      const keys = deriveFrameKeys(this.settings.secret, cipher, dialer, acceptor);
+      const [out, into] = this.role === 'dialer' ? [keys.dialerToAcceptor, keys.acceptorToDialer] : [keys.acceptorToDialer, keys.dialerToAcceptor];
+      this.sealer = new FrameSealer(cipher, out);
+      this.opener = new FrameOpener(cipher, into);
+      this.decoder.setLimit(this.settings.messageFrameLimit + FRAME_HEADER_BYTES + FRAME_TAG_BYTES);
+    }
     clearTimeout(this.handshakeTimer);
     this.listener.authenticated(this);
   }

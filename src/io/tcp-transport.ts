@@ -20,7 +20,7 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { Subject, skip } from 'rxjs';
 import type { Observable, Subscription } from 'rxjs';
-import { isValidAddress } from '../config.ts';
+import { canonicalAddress, isValidAddress, validateSecret } from '../config.ts';
 import type { Peer } from '../config.ts';
 import { ConfigError, InvalidPeerError } from '../errors.ts';
 import type { InvalidMessageError } from '../errors.ts';
@@ -30,6 +30,10 @@ import type { BackoffOptions } from './backoff.ts';
 import { CircuitBreaker, CircuitState } from './circuit-breaker.ts';
 import type { CircuitBreakerOptions, Clock } from './circuit-breaker.ts';
 import type { FrameTooLargeError } from './frame.ts';
+import type { FrameCipherName } from './frame-cipher.ts';
+import { FRAME_CIPHERS } from './frame-cipher.ts';
+import { RateLimitedLog } from './rate-limited-log.ts';
+import type { WarnLogger } from './rate-limited-log.ts';
 import { PeerConnection } from './peer-connection.ts';
 import type { ConnectionListener, ConnectionSettings, HandshakeFailure } from './peer-connection.ts';
 import type { BatchTransport, MessageHandler } from './transport.ts';
@@ -50,7 +54,10 @@ export interface BidirectionalTransportOptions {
   handler: MessageHandler;
   /** Peers of another cluster are refused at the handshake. */
   clusterId: string;
-  /** Shared by all members; proves membership in the handshake. At least 16 bytes recommended. */
+  /**
+   * Shared by all members; proves membership in the handshake and keys the frame cipher. Must carry
+   * at least 128 bits (`actor-raft secret` prints a fresh one); a weaker one is a ConfigError.
+   */
   secret: string | Uint8Array;
   peers?: readonly Peer[];
   /** Config.maxSizePerMsg; the frame cap is derived from it. Default 1 MiB. */
@@ -59,10 +66,24 @@ export interface BidirectionalTransportOptions {
   maxFrameSize?: number;
   /** Bytes queued in a peer's socket beyond which sends to it are dropped. Default 2 × maxFrameSize. */
   maxBufferedBytesPerPeer?: number;
-  /** Time for dial + handshake before the connection is abandoned, ms. Default 5000. */
+  /** Time for dial + handshake before the connection is abandoned, ms. Default 2000. */
   handshakeTimeoutMs?: number;
-  /** Unauthenticated inbound connections allowed at once; more are closed on arrival. Default 64. */
+  /**
+   * Unauthenticated inbound connections allowed at once. When full, the oldest one that has not
+   * even sent its hello is closed to make room (members send theirs at once). Default 1024.
+   */
   maxPendingHandshakes?: number;
+  /**
+   * Unauthenticated inbound connections allowed at once from one source address that is not a
+   * member's address; more are closed on arrival. Default 16.
+   */
+  maxPendingHandshakesPerAddress?: number;
+  /** How frames after the handshake are sealed; every member must use the same. Default aes-256-gcm. */
+  frameCipher?: FrameCipherName;
+  /** Receives rate-limited warnings about refused connections, frames and messages. */
+  logger?: WarnLogger;
+  /** At most one warning per peer (or source address) and kind in this window, ms. Default 10000. */
+  logIntervalMs?: number;
   tls?: TransportTlsOptions;
   /** Called on every failed dial and lost connection (the node turns it into MsgUnreachable). */
   onUnreachable?: (peerId: number) => void;
@@ -90,6 +111,11 @@ export interface TransportStats {
   readonly dropped: Readonly<Record<DropReason, number>>;
   /** Frames from authenticated peers that did not decode to a valid Message. */
   readonly invalidMessages: number;
+  /**
+   * Sealed frames that failed authentication (forged, altered, replayed, reordered or after a
+   * lost one) or held a malformed record; each closed its connection, which is then redialed.
+   */
+  readonly rejectedFrames: number;
   /** Frames above the cap (the connection was closed). */
   readonly oversizedFrames: number;
   /** Handshakes refused for a bad proof, cluster, version or node id. */
@@ -97,8 +123,10 @@ export interface TransportStats {
   /** Every handshake that did not complete, by reason. */
   readonly handshakeFailures: Readonly<Record<HandshakeFailure, number>>;
   readonly handshakes: number;
-  /** Inbound connections closed on arrival because too many were unauthenticated. */
+  /** Inbound connections closed on arrival because too many from their address were unauthenticated. */
   readonly rejectedConnections: number;
+  /** Unauthenticated inbound connections closed to make room for a new one (the pool was full). */
+  readonly evictedHandshakes: number;
   readonly dialAttempts: number;
   readonly dialFailures: number;
   /** Connections re-established to a peer that had been connected before. */
@@ -147,7 +175,13 @@ export class BidirectionalTransport implements BatchTransport {
   private readonly settings: ConnectionSettings;
   private readonly peers = new Map<number, PeerLink>();
   private readonly sockets = new Set<PeerConnection>();
-  private readonly pendingInbound = new Set<PeerConnection>();
+  /** Unauthenticated inbound connections, oldest first, with their source address. */
+  private readonly pendingInbound = new Map<PeerConnection, string>();
+  private readonly pendingBySource = new Map<string, number>();
+  private readonly maxPendingPerAddress: number;
+  /** Source addresses of the configured members: never subject to the per-address cap. */
+  private memberHosts = new Set<string>();
+  private readonly warnings: RateLimitedLog;
   private readonly circuitChanges = new Subject<CircuitChange>();
   private server: net.Server | undefined;
   private started = false;
@@ -157,10 +191,12 @@ export class BidirectionalTransport implements BatchTransport {
     bytesSent: 0,
     received: 0,
     invalidMessages: 0,
+    rejectedFrames: 0,
     oversizedFrames: 0,
     authFailures: 0,
     handshakes: 0,
     rejectedConnections: 0,
+    evictedHandshakes: 0,
     dialAttempts: 0,
     dialFailures: 0,
     reconnects: 0,
@@ -199,14 +235,17 @@ export class BidirectionalTransport implements BatchTransport {
     if (typeof options.clusterId !== 'string' || options.clusterId.length === 0 || options.clusterId.length > 256) {
       throw new ConfigError('clusterId', 'must be a non-empty string of at most 256 characters');
     }
-    const secret = typeof options.secret === 'string' ? Buffer.from(options.secret, 'utf8') : options.secret;
-    if (!(secret instanceof Uint8Array) || secret.length === 0) throw new ConfigError('secret', 'must be a non-empty string or Uint8Array');
+    const secret = validateSecret(options.secret);
+    const frameCipher = options.frameCipher ?? 'aes-256-gcm';
+    if (!FRAME_CIPHERS.includes(frameCipher)) throw new ConfigError('frameCipher', `must be one of ${FRAME_CIPHERS.join(', ')}, got ${JSON.stringify(frameCipher)}`);
     this.handler = options.handler;
     this.clock = options.clock ?? Date.now;
     const maxSizePerMsg = requirePositive('maxSizePerMsg', options.maxSizePerMsg ?? 1024 * 1024);
     this.maxFrameSize = requirePositive('maxFrameSize', options.maxFrameSize ?? 2 * maxSizePerMsg + 64 * 1024);
     this.maxBufferedBytes = requirePositive('maxBufferedBytesPerPeer', options.maxBufferedBytesPerPeer ?? 2 * this.maxFrameSize);
-    this.maxPendingHandshakes = requirePositive('maxPendingHandshakes', options.maxPendingHandshakes ?? 64);
+    this.maxPendingHandshakes = requirePositive('maxPendingHandshakes', options.maxPendingHandshakes ?? 1024);
+    this.maxPendingPerAddress = requirePositive('maxPendingHandshakesPerAddress', options.maxPendingHandshakesPerAddress ?? 16);
+    this.warnings = new RateLimitedLog(options.logger, requirePositive('logIntervalMs', options.logIntervalMs ?? 10_000), this.clock);
     this.settings = {
       selfId: this.nodeId,
       clusterId: options.clusterId,
@@ -215,7 +254,8 @@ export class BidirectionalTransport implements BatchTransport {
       isKnownPeer: (id) => this.peers.has(id),
       handshakeFrameLimit: 4096,
       messageFrameLimit: this.maxFrameSize,
-      handshakeTimeoutMs: requirePositive('handshakeTimeoutMs', options.handshakeTimeoutMs ?? 5000),
+      handshakeTimeoutMs: requirePositive('handshakeTimeoutMs', options.handshakeTimeoutMs ?? 2000),
+      frameCipher,
     };
     for (const p of options.peers ?? []) this.addPeer(p.id, p.address);
   }
@@ -268,13 +308,14 @@ export class BidirectionalTransport implements BatchTransport {
     if (!isValidAddress(address)) throw new InvalidPeerError(nodeId, `address must be host:port, got ${JSON.stringify(address)}`);
     const existing = this.peers.get(nodeId);
     if (existing) {
-      if (existing.address === address) return;
+      if (canonicalAddress(existing.address) === canonicalAddress(address)) return;
       existing.address = address; // the node moved: drop what we have and dial the new address
       for (const conn of existing.connections) conn.destroy();
       return;
     }
     const link = this.createLink(nodeId, address);
     this.peers.set(nodeId, link);
+    this.refreshMemberHosts();
     if (this.started && !this.stopped) this.attemptDial(link);
   }
 
@@ -283,6 +324,11 @@ export class BidirectionalTransport implements BatchTransport {
     if (!link) return;
     this.peers.delete(nodeId);
     this.disposeLink(link);
+    this.refreshMemberHosts();
+  }
+
+  private refreshMemberHosts(): void {
+    this.memberHosts = new Set([...this.peers.values()].map((l) => sourceHost(splitHostPort(canonicalAddress(l.address))[0])));
   }
 
   private createLink(id: number, address: string): PeerLink {
@@ -395,16 +441,68 @@ export class BidirectionalTransport implements BatchTransport {
 
   // ---- accepting -----------------------------------------------------------------------------
 
+  /**
+   * Flood resistance. Strangers need no secret to open connections, so unauthenticated ones are
+   * bounded: per source address (except the members' own addresses) and in total. When the total
+   * is reached, the oldest connection that has not sent its hello yet is closed to make room:
+   * a member sends its hello the moment it connects and finishes the handshake within a round
+   * trip or two, so idle strangers are what gets evicted, and a member's dial is never refused
+   * because strangers got there first. Everything unauthenticated also dies at the (short)
+   * handshake timeout.
+   */
   private accept(socket: net.Socket): void {
-    if (this.stopped || this.pendingInbound.size >= this.maxPendingHandshakes) {
-      this.counters.rejectedConnections++;
-      socket.on('error', () => {});
-      socket.destroy();
-      return;
+    const source = sourceHost(socket.remoteAddress ?? '');
+    if (this.stopped) return this.refuse(socket, source, 'stopped');
+    if (!this.memberHosts.has(source) && (this.pendingBySource.get(source) ?? 0) >= this.maxPendingPerAddress) {
+      return this.refuse(socket, source, `more than ${this.maxPendingPerAddress} unauthenticated connections from this address`);
+    }
+    if (this.pendingInbound.size >= this.maxPendingHandshakes && !this.evictOldestPending()) {
+      return this.refuse(socket, source, `more than ${this.maxPendingHandshakes} unauthenticated connections in all`);
     }
     const conn = new PeerConnection(socket, 'acceptor', this.settings, this.listener, undefined, true);
     this.sockets.add(conn);
-    this.pendingInbound.add(conn);
+    this.pendingInbound.set(conn, source);
+    this.pendingBySource.set(source, (this.pendingBySource.get(source) ?? 0) + 1);
+  }
+
+  private refuse(socket: net.Socket, source: string, reason: string): void {
+    this.counters.rejectedConnections++;
+    if (!this.stopped) this.warnings.warn(`refused:${source}`, 'refused an inbound connection', { from: source, reason });
+    socket.on('error', () => {});
+    socket.destroy();
+  }
+
+  /** Close the oldest unauthenticated connection, strangers' silent ones first. False if none may go. */
+  private evictOldestPending(): boolean {
+    let victim: PeerConnection | undefined;
+    let victimSource = '';
+    for (const [conn, source] of this.pendingInbound) {
+      if (conn.hasHello) continue;
+      if (!this.memberHosts.has(source)) {
+        victim = conn;
+        victimSource = source;
+        break;
+      }
+      if (!victim) {
+        victim = conn;
+        victimSource = source;
+      }
+    }
+    if (!victim) return false;
+    this.counters.evictedHandshakes++;
+    this.warnings.warn(`evicted:${victimSource}`, 'closed an idle unauthenticated connection to make room', { from: victimSource, pending: this.pendingInbound.size });
+    this.forgetPending(victim);
+    victim.destroy();
+    return true;
+  }
+
+  private forgetPending(conn: PeerConnection): void {
+    const source = this.pendingInbound.get(conn);
+    if (source === undefined) return;
+    this.pendingInbound.delete(conn);
+    const left = (this.pendingBySource.get(source) ?? 1) - 1;
+    if (left > 0) this.pendingBySource.set(source, left);
+    else this.pendingBySource.delete(source);
   }
 
   // ---- connection events ---------------------------------------------------------------------
@@ -412,8 +510,21 @@ export class BidirectionalTransport implements BatchTransport {
   private readonly listener: ConnectionListener = {
     authenticated: (conn) => this.onAuthenticated(conn),
     message: (_conn, msg) => this.deliver(msg),
-    invalidMessage: (_conn: PeerConnection, _err: InvalidMessageError) => void this.counters.invalidMessages++,
-    oversizedFrame: (_conn: PeerConnection, _err: FrameTooLargeError) => void this.counters.oversizedFrames++,
+    invalidMessage: (conn: PeerConnection, err: InvalidMessageError) => {
+      this.counters.invalidMessages++;
+      this.warnings.warn(`invalid:${conn.peerId}`, 'refused an invalid message from a peer', { peer: conn.peerId, reason: err.message });
+    },
+    oversizedFrame: (conn: PeerConnection, err: FrameTooLargeError) => {
+      this.counters.oversizedFrames++;
+      this.warnings.warn(`oversized:${conn.peerId}`, 'closed a peer connection: frame above the cap', { peer: conn.peerId, reason: err.message });
+    },
+    rejectedFrame: (conn: PeerConnection, err: InvalidMessageError) => {
+      this.counters.rejectedFrames++;
+      this.warnings.warn(`rejected:${conn.peerId}`, 'closed a peer connection: a frame failed authentication; redialing', {
+        peer: conn.peerId,
+        reason: err.message,
+      });
+    },
     closed: (conn, failure) => this.onClosed(conn, failure),
   };
 
@@ -427,7 +538,7 @@ export class BidirectionalTransport implements BatchTransport {
   }
 
   private onAuthenticated(conn: PeerConnection): void {
-    this.pendingInbound.delete(conn);
+    this.forgetPending(conn);
     const link = this.peers.get(conn.peerId!);
     if (this.stopped || !link) {
       conn.destroy();
@@ -477,10 +588,15 @@ export class BidirectionalTransport implements BatchTransport {
 
   private onClosed(conn: PeerConnection, failure: HandshakeFailure | undefined): void {
     this.sockets.delete(conn);
-    this.pendingInbound.delete(conn);
+    const source = this.pendingInbound.get(conn);
+    this.forgetPending(conn);
     if (failure) {
       this.handshakeFailures[failure]++;
       if (authProblems.has(failure)) this.counters.authFailures++;
+      if (!this.stopped && failure !== 'closed') {
+        const from = source ?? this.peers.get(conn.peerId ?? 0)?.address ?? 'unknown';
+        this.warnings.warn(`handshake:${from}:${failure}`, 'handshake failed', { from, reason: failure, peer: conn.peerId });
+      }
     }
     const link = conn.peerId === undefined ? undefined : this.peers.get(conn.peerId);
     if (!link) return;
@@ -537,6 +653,12 @@ function requireNodeId(field: string, v: unknown): number {
 function requirePositive(field: string, v: unknown): number {
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) throw new ConfigError(field, `must be a positive integer, got ${JSON.stringify(v)}`);
   return v;
+}
+
+/** A socket's remote address as compared with member hosts (IPv4-mapped IPv6 unwrapped). */
+function sourceHost(host: string): string {
+  const h = host.toLowerCase();
+  return h.startsWith('::ffff:') && h.includes('.') ? h.slice(7) : h;
 }
 
 /** `host:port` → [host, port], IPv6 brackets removed. Assumes the address was validated. */

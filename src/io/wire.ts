@@ -26,7 +26,7 @@ import { validateMessage, validatePeerMessage } from './message-validation.ts';
 /** Sent in every hello; a peer with another name is not speaking this protocol at all. */
 export const PROTOCOL_NAME = 'actor-raft';
 /** Bumped whenever the frame layout or the handshake changes incompatibly. */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2; // 2: frames after the handshake are sealed (frame-cipher.ts)
 /** Bytes of randomness in every handshake nonce and incarnation id. */
 export const NONCE_BYTES = 32;
 export const INCARNATION_BYTES = 16;

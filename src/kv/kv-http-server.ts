@@ -20,7 +20,9 @@
  * 503 when none is. Membership changes on a follower are relayed to the leader's HTTP address.
  * Statuses come from one table (`http-errors.ts`).
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { type IncomingMessage, type Server, type ServerResponse, createServer, request as httpRequest } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { RaftNode } from '../actors/raft-node.ts';
 import { isValidAddress } from '../config.ts';
@@ -31,6 +33,15 @@ import { type KvCommand, type KvResult, KvStateMachine, MAX_KEY_BYTES, encodeCom
 /** 18 bytes of proposal envelope plus msgpack framing of the command. */
 const PROPOSAL_OVERHEAD = 64;
 
+/** The documented body cap: 1 MiB exactly. */
+export const KV_MAX_BODY_BYTES = 1024 * 1024;
+
+/**
+ * The `maxSizePerMsg` a node needs so that a 1 MiB value with the longest key still fits in one
+ * proposal (the CLI configures its nodes with it). With a smaller one the body cap shrinks to fit.
+ */
+export const KV_MAX_SIZE_PER_MSG = KV_MAX_BODY_BYTES + MAX_KEY_BYTES + PROPOSAL_OVERHEAD;
+
 export interface KvHttpServerOptions {
   readonly node: RaftNode<KvResult>;
   readonly kv: KvStateMachine;
@@ -40,6 +51,10 @@ export interface KvHttpServerOptions {
   readonly maxBodyBytes?: number;
   /** How long a write or a linearizable read may wait for the cluster. Default 5000 ms. */
   readonly requestTimeoutMs?: number;
+  /** When set, every request must carry `Authorization: Bearer <token>`; others get 401. */
+  readonly token?: string;
+  /** Serve HTTPS with this certificate and key (PEM) instead of plain HTTP. */
+  readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
 }
 
 class HttpError extends Error {
@@ -64,17 +79,28 @@ export class KvHttpServer {
   private startCommit = 0;
   /** What /health waits for this node to apply; fixed the first time a leader is known. */
   private catchUpTarget: number | undefined;
+  /** SHA-256 of the token: compared in constant time with the hash of what a request presents. */
+  private readonly tokenHash: Buffer | undefined;
+  readonly scheme: 'http' | 'https';
 
   constructor(opts: KvHttpServerOptions) {
     this.node = opts.node;
     this.kv = opts.kv;
     this.httpPeers = opts.httpPeers ?? new Map();
     const proposalRoom = this.node.config.maxSizePerMsg - PROPOSAL_OVERHEAD - MAX_KEY_BYTES;
-    this.maxBodyBytes = Math.min(opts.maxBodyBytes ?? 1024 * 1024, proposalRoom);
+    this.maxBodyBytes = Math.min(opts.maxBodyBytes ?? KV_MAX_BODY_BYTES, proposalRoom);
     this.timeoutMs = opts.requestTimeoutMs ?? 5000;
-    this.server = createServer((req, res) => {
+    if (opts.token !== undefined && opts.token.length === 0) throw new TypeError('the HTTP token must not be empty');
+    this.tokenHash = opts.token === undefined ? undefined : sha256(opts.token);
+    const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+      if (!this.authorized(req)) {
+        this.fail(res, req, new HttpError(401, 'missing or wrong bearer token: send "Authorization: Bearer <token>"', {}, { 'www-authenticate': 'Bearer realm="actor-raft"' }));
+        return;
+      }
       this.handle(req, res).catch((err: unknown) => this.fail(res, req, err));
-    });
+    };
+    this.scheme = opts.tls ? 'https' : 'http';
+    this.server = opts.tls ? createHttpsServer({ cert: opts.tls.cert, key: opts.tls.key }, onRequest) : createServer(onRequest);
     this.server.keepAliveTimeout = 5000;
   }
 
@@ -110,6 +136,13 @@ export class KvHttpServer {
       this.server.close(() => resolve());
       this.server.closeIdleConnections();
     });
+  }
+
+  /** No token configured, or the request presents it as a bearer token. */
+  private authorized(req: IncomingMessage): boolean {
+    if (!this.tokenHash) return true;
+    const m = /^Bearer +(\S+) *$/i.exec(req.headers.authorization ?? '');
+    return !!m && timingSafeEqual(sha256(m[1]!), this.tokenHash);
   }
 
   // ----- routing -----
@@ -382,7 +415,9 @@ export class KvHttpServer {
         if (done) return;
         done = true;
         const buf = Buffer.concat(chunks);
-        const text = new TextDecoder('utf-8', { fatal: true });
+        // ignoreBOM: a leading U+FEFF is part of the value, not a marker to strip (a CAS with
+        // the exact value written must match it).
+        const text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
         try {
           resolve(text.decode(buf));
         } catch {
@@ -435,7 +470,7 @@ export class KvHttpServer {
       const hint = this.leaderHint(leaderId);
       if (!hint.leader) return new HttpError(503, 'no leader is known right now; retry shortly', { ...hint, retryable: true }, { 'retry-after': '1' });
       const headers: Record<string, string> = { 'x-raft-leader': String(hint.leader) };
-      if (hint.leaderHttp) headers.location = `http://${hint.leaderHttp}${req.url ?? '/'}`;
+      if (hint.leaderHttp) headers.location = `${this.scheme}://${hint.leaderHttp}${req.url ?? '/'}`;
       return new HttpError(421, `this node is not the leader; send the request to node ${hint.leader}${hint.leaderHttp ? ` at http://${hint.leaderHttp}` : ''}`, { ...hint, retryable: true }, headers);
     }
     const message = err instanceof Error ? err.message : String(err);
@@ -472,6 +507,8 @@ function parseAddMember(body: string): { id: number; address: string; learner: b
   if (typeof o.address !== 'string' || !isValidAddress(o.address)) throw new HttpError(400, '"address" must be the new member\'s Raft address, host:port with a port in 1..65535');
   if (o.learner !== undefined && typeof o.learner !== 'boolean') throw new HttpError(400, '"learner" must be true or false');
   return { id: o.id, address: o.address, learner: o.learner === true };
+function sha256(text: string): Buffer {
+  return createHash('sha256').update(text, 'utf8').digest();
 }
 
 /** Creates the HTTP API of one member. Call `listen(address)` to serve it. */

@@ -14,6 +14,7 @@
  */
 import { type ActorRefFrom, and, assign, enqueueActions, not, raise, setup } from 'xstate';
 import { type ConfChange, EntryType, type Message, MessageType } from '../raft/raftpb.ts';
+import { MAX_RAFT_NUMBER } from '../raft/bounds.ts';
 import { type ProposedEntry, type RaftState, isTransferCampaign } from '../raft/raft-state.ts';
 import { replicatorMachine } from './replicator.machine.ts';
 
@@ -114,6 +115,12 @@ export const roleMachine = setup({
   actors: { replicator: replicatorMachine },
   guards: {
     // ----- term rules (Raft §5.1) -----
+    /**
+     * A term above the bound (raft/bounds.ts) is never adopted: the transport refuses such messages
+     * before they get here; this guard keeps a message stepped in by hand (manual mode, the
+     * simulation) from pushing the term where it can no longer be raised.
+     */
+    isBeyondTermBound: ({ event }) => (msgOf(event)?.term ?? 0) > MAX_RAFT_NUMBER,
     /** Term 0 marks a local message (a forwarded proposal, a transport report): no term rules. */
     isLocalMessage: ({ event }) => msgOf(event)?.term === 0,
     /** §5.1: a request with a stale term is rejected. */
@@ -366,6 +373,7 @@ export const roleMachine = setup({
   initial: 'follower',
   on: {
     MESSAGE: [
+      { guard: 'isBeyondTermBound' },
       { guard: 'isLocalMessage', actions: 'dispatchRpc' },
       { guard: 'isFromStaleTerm', actions: 'answerStaleTerm' },
       { guard: 'isVoteRequestInLeaderLease' },

@@ -9,6 +9,7 @@
  */
 import type { Config } from '../config.ts';
 import { MemoryStorage } from '../io/memory-storage.ts';
+import { MAX_RAFT_NUMBER } from './bounds.ts';
 import { RaftLog } from './raft-log.ts';
 import {
   type ConfState,
@@ -202,7 +203,8 @@ export class RaftState {
 
   /** Only voters campaign; learners and removed nodes never disrupt the cluster. */
   isPromotable(): boolean {
-    return this.tracker.isVoter(this.id) && this.log.unstable.snapshot === undefined;
+    // At the term bound no election can raise the term any further (raft/bounds.ts).
+    return this.tracker.isVoter(this.id) && this.log.unstable.snapshot === undefined && this.term < MAX_RAFT_NUMBER;
   }
 
   /**
@@ -222,6 +224,7 @@ export class RaftState {
 
   /** Adopts a newer term (Raft §5.1): forget the vote and the leader of the old term. */
   adoptTerm(term: number): void {
+    if (!(term <= MAX_RAFT_NUMBER)) throw new RangeError(`term ${term} is above the bound ${MAX_RAFT_NUMBER}`);
     if (term !== this.term) {
       this.term = term;
       this.vote = 0;

@@ -1,0 +1,128 @@
+/**
+ * Frame protection after the handshake: every frame is sealed with an AEAD under a per-connection,
+ * per-direction key and an implicit per-direction counter.
+ *
+ * Why: the handshake proves who is at the other end, but a socket is only a byte stream. Without a
+ * MAC on each frame, anyone on the path (no secret needed) can splice a forged message into an
+ * authenticated connection; one MsgApp with a huge term is enough to stall a cluster.
+ *
+ * Keys: HKDF-SHA256 over the cluster secret, salted with both handshake nonces (fresh on every
+ * connection), with an `info` naming the direction, both node ids and the cipher. So every
+ * connection and every direction has its own key, and a frame recorded on one can never verify
+ * on another.
+ *
+ * Counter: the 96-bit AEAD nonce is 4 zero bytes and the 64-bit big-endian count of frames sealed
+ * in that direction so far. It is never sent: the receiver counts too. A replayed, reordered,
+ * dropped or injected frame therefore opens under the wrong nonce and fails its tag, as does any
+ * altered byte; the connection is closed and redialed (a TCP stream cannot resynchronize).
+ *
+ * One seal covers one socket write: the plaintext is several length-prefixed message bodies back
+ * to back, so a batch of messages costs one cipher setup, not one per message or per entry.
+ *
+ * Cipher: AES-256-GCM by default (AES-NI; see docs/transport.md for the measurement), or
+ * ChaCha20-Poly1305. `none` sends plain frames: for measuring the cost of protection, or inside TLS,
+ * which already authenticates every record.
+ */
+import { createCipheriv, createDecipheriv, hkdfSync } from 'node:crypto';
+import type { CipherGCM, DecipherGCM } from 'node:crypto';
+import { InvalidMessageError } from '../errors.ts';
+
+export type FrameCipherName = 'aes-256-gcm' | 'chacha20-poly1305' | 'none';
+
+export const FRAME_CIPHERS: readonly FrameCipherName[] = ['aes-256-gcm', 'chacha20-poly1305', 'none'];
+
+/** Bytes of authentication tag at the end of every sealed frame. */
+export const FRAME_TAG_BYTES = 16;
+
+const KEY_BYTES = 32;
+const IV_BYTES = 12;
+/** Frames per direction before the connection must be redialed: far beyond any connection's life. */
+const MAX_FRAMES = 2 ** 48;
+
+/** A frame that failed authentication: forged, altered, replayed, reordered or after a dropped one. */
+export class FrameAuthError extends InvalidMessageError {
+  constructor(readonly counter: number) {
+    super(`frame ${counter} failed authentication (forged, altered, replayed, reordered or after a lost frame)`);
+  }
+}
+
+export interface FrameKeys {
+  readonly dialerToAcceptor: Buffer;
+  readonly acceptorToDialer: Buffer;
+}
+
+/** The two direction keys of one connection. `dialerNonce`/`acceptorNonce` are the hellos' nonces. */
+export function deriveFrameKeys(
+  secret: Uint8Array,
+  cipher: FrameCipherName,
+  dialer: { nodeId: number; nonce: Uint8Array },
+  acceptor: { nodeId: number; nonce: Uint8Array },
+): FrameKeys {
+  const salt = Buffer.concat([dialer.nonce, acceptor.nonce]);
+  const key = (direction: string) =>
+    Buffer.from(hkdfSync('sha256', secret, salt, `actor-raft frames ${cipher} ${direction} ${dialer.nodeId}>${acceptor.nodeId}`, KEY_BYTES));
+  return { dialerToAcceptor: key('dialer-to-acceptor'), acceptorToDialer: key('acceptor-to-dialer') };
+}
+
+// (Both AEADs take the same options; the casts pick the overload @types/node gives AES-GCM.)
+function ivFor(counter: number): Buffer {
+  const iv = Buffer.alloc(IV_BYTES);
+  iv.writeUIntBE(counter, IV_BYTES - 6, 6);
+  return iv;
+}
+
+/** Seals outgoing frames of one direction of one connection. */
+export class FrameSealer {
+  private counter = 0;
+
+  constructor(
+    private readonly cipher: Exclude<FrameCipherName, 'none'>,
+    private readonly key: Buffer,
+  ) {}
+
+  /** Frames sealed so far (the counter of the next one). */
+  get sealed(): number {
+    return this.counter;
+  }
+
+  /** `plaintext` encrypted, followed by its tag. */
+  seal(plaintext: Uint8Array): Buffer {
+    if (this.counter >= MAX_FRAMES) throw new RangeError('frame counter exhausted; the connection must be redialed');
+    const c = createCipheriv(this.cipher as 'aes-256-gcm', this.key, ivFor(this.counter++), { authTagLength: FRAME_TAG_BYTES }) as CipherGCM;
+    const head = c.update(plaintext);
+    const tail = c.final();
+    const tag = c.getAuthTag();
+    return tail.length === 0 ? Buffer.concat([head, tag], head.length + FRAME_TAG_BYTES) : Buffer.concat([head, tail, tag]);
+  }
+}
+
+/** Opens incoming frames of one direction of one connection, in order. */
+export class FrameOpener {
+  private counter = 0;
+
+  constructor(
+    private readonly cipher: Exclude<FrameCipherName, 'none'>,
+    private readonly key: Buffer,
+  ) {}
+
+  get opened(): number {
+    return this.counter;
+  }
+
+  /** The plaintext of the next frame. Throws `FrameAuthError`; the stream cannot be trusted after it. */
+  open(sealed: Uint8Array): Buffer {
+    const counter = this.counter;
+    if (sealed.length < FRAME_TAG_BYTES || counter >= MAX_FRAMES) throw new FrameAuthError(counter);
+    const split = sealed.length - FRAME_TAG_BYTES;
+    const d = createDecipheriv(this.cipher as 'aes-256-gcm', this.key, ivFor(counter), { authTagLength: FRAME_TAG_BYTES }) as DecipherGCM;
+    d.setAuthTag(sealed.subarray(split));
+    try {
+      const head = d.update(sealed.subarray(0, split));
+      const tail = d.final();
+      this.counter++;
+      return tail.length === 0 ? head : Buffer.concat([head, tail]);
+    } catch {
+      throw new FrameAuthError(counter);
+    }
+  }
+}
