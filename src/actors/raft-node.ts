@@ -21,7 +21,7 @@ import { loadPersistedState } from '../io/load-state.ts';
 import { MemoryStorage } from '../io/memory-storage.ts';
 import { isFrom, newInstanceId, unwrapProposal, wrapProposal } from '../io/proposal-envelope.ts';
 import type { Storage, StorageWrite } from '../io/storage.ts';
-import { BidirectionalTransport, type CircuitChange, type TransportTlsOptions } from '../io/tcp-transport.ts';
+import { BidirectionalTransport, type CircuitChange, type TransportStats, type TransportTlsOptions } from '../io/tcp-transport.ts';
 import type { MessageHandler, Transport } from '../io/transport.ts';
 import {
   type ConfChange,
@@ -208,6 +208,12 @@ export class RaftNode<R = unknown> implements Node {
   private snapshotting = false;
   /** Addresses learned from membership changes. */
   private readonly peerAddresses = new Map<number, string>();
+  private tcpTransport: BidirectionalTransport | undefined;
+
+  /** The TCP transport's counters (refused frames and messages, handshakes, reconnects...), when it runs one. */
+  transportStats(): TransportStats | undefined {
+    return this.tcpTransport?.stats();
+  }
 
   constructor(config: Partial<Config> & Pick<Config, 'nodeId'>, stateMachine: StateMachine<R>, options: NodeOptions = {}) {
     this.config = resolveConfig(config);
@@ -372,6 +378,7 @@ export class RaftNode<R = unknown> implements Node {
           onUnreachable,
         });
         this.subs.push(t.circuit$.subscribe((c) => this.circuitSubject.next(c)));
+        this.tcpTransport = t;
         return t;
       },
     });
