@@ -278,7 +278,7 @@ function flood(port: number, count: number): { stop(): Promise<void>; opened(): 
     s.on('error', () => {});
     s.on('close', () => {
       sockets.delete(s);
-      if (running) setTimeout(open, 20);
+      if (running) setTimeout(open, 100);
     });
   };
   for (let i = 0; i < count; i++) open();
@@ -302,9 +302,10 @@ test('a member restarted during a flood of 2,000 stranger connections rejoins wi
     const victim = members.find((m) => m !== leader0)!;
     assert.ok((await leader0.node.propose(put('before', '1'))).result.ok);
     await victim.node.stop();
-    // The flood: 2,000 idle strangers at every member, more than its pending-handshake bound.
-    for (const m of members) floods.push(flood(ports[m.id - 1]!, 2000));
+    // The flood: 2,000 idle strangers at every member (more than its pending-handshake bound);
+    // at the restarting one from the moment it listens again.
     const running = members.filter((m) => m !== victim);
+    for (const m of running) floods.push(flood(ports[m.id - 1]!, 2000));
     await waitUntil(() => running.every((m) => m.node.transportStats()!.evictedHandshakes > 0), 'the flood fills the pending handshakes of the running members', 30_000);
     assert.ok((await leader0.node.propose(put('while-down', '2'))).result.ok);
     const restarted = startMember(victim.id, peers, undefined, victim.storage, victim.warnings);
@@ -315,6 +316,7 @@ test('a member restarted during a flood of 2,000 stranger connections rejoins wi
     const ticker = setInterval(() => ticks++, TICK_MS);
     try {
       await victim.node.start();
+      floods.push(flood(ports[victim.id - 1]!, 2000));
       await waitUntil(
         () => victim.node.leader() !== 0 && victim.kv.get('while-down') === '2',
         'the restarted member follows a leader and caught up',
