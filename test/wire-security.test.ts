@@ -292,6 +292,12 @@ function flood(port: number, count: number): { stop(): Promise<void>; opened(): 
   };
 }
 
+/** The flood has filled the member's pending handshakes: it evicted or refused connections. */
+function saturated(m: Member): boolean {
+  const s = m.node.transportStats()!;
+  return s.evictedHandshakes + s.rejectedConnections > 0;
+}
+
 test('a member restarted during a flood of 2,000 stranger connections rejoins within two election timeouts', async () => {
   const ports = await freePorts(3);
   const peers = ports.map((port, i) => ({ id: i + 1, address: `127.0.0.1:${port}` }));
@@ -306,7 +312,7 @@ test('a member restarted during a flood of 2,000 stranger connections rejoins wi
     // at the restarting one from the moment it listens again.
     const running = members.filter((m) => m !== victim);
     for (const m of running) floods.push(flood(ports[m.id - 1]!, 2000));
-    await waitUntil(() => running.every((m) => m.node.transportStats()!.evictedHandshakes > 0), 'the flood fills the pending handshakes of the running members', 30_000);
+    await waitUntil(() => running.every((m) => saturated(m)), 'the flood fills the pending handshakes of the running members', 30_000);
     assert.ok((await leader0.node.propose(put('while-down', '2'))).result.ok);
     const restarted = startMember(victim.id, peers, undefined, victim.storage, victim.warnings);
     victim.node = restarted.node;
@@ -328,7 +334,7 @@ test('a member restarted during a flood of 2,000 stranger connections rejoins wi
     }
     assert.ok(ticks <= 2 * ELECTION_TICK, `rejoined after ${ticks} ticks; two election timeouts are ${2 * ELECTION_TICK}`);
     assert.ok(floods.every((f) => f.opened() >= 2000), 'the flood was on');
-    await waitUntil(() => victim.node.transportStats()!.evictedHandshakes > 0, 'the flood reaches the restarted member too', 30_000);
+    await waitUntil(() => saturated(victim), 'the flood reaches the restarted member too', 30_000);
     assert.ok((await leader0.node.propose(put('after', '3'))).result.ok, 'the cluster still commits under the flood');
     await waitUntil(() => victim.kv.get('after') === '3', 'the restarted member keeps up under the flood');
     assert.ok(victim.warnings.some((w) => /idle unauthenticated|refused an inbound/.test(w.msg)), 'the flood was logged');
