@@ -55,6 +55,20 @@ const bad: [string, string[], RegExp, Record<string, string>?][] = [
   ['cluster: port out of range', ['cluster', '--base-port', '65535'], /no room for 3 members/],
   ['cluster: overlapping ports', ['cluster', '--base-port', '8000', '--http-base-port', '8001'], /overlap/],
   ['cluster: bad host', ['cluster', '--host', 'a b'], /not a valid address/],
+  ['--id given twice', [...GOOD, '--id', '2'], /--id is given more than once/],
+  ['--cluster-id over 256 characters', [...GOOD, '--cluster-id', 'c'.repeat(257)], /--cluster-id must be at most 256 characters, got 257/],
+  ['cluster: --cluster-id over 256 characters', ['cluster', '--cluster-id', 'c'.repeat(300)], /at most 256 characters/],
+  ['localhost and 127.0.0.1 are one address', withFlag('--peers', '1=127.0.0.1:7001,2=localhost:7001'), /members 1 and 2 share the address localhost:7001/],
+  ['LOCALHOST too', withFlag('--peers', '1=LOCALHOST:7001,2=127.0.0.1:7001'), /members 1 and 2 share the address/],
+  ['weak secret', withFlag('--secret', 'x'), /secret is too weak: must carry at least 128 bits .*actor-raft secret/],
+  ['weak secret from the environment', withFlag('--secret', undefined), /secret is too weak/, { ACTOR_RAFT_SECRET: 's3cret' }],
+  ['hex secret of 31 characters', withFlag('--secret', '0123456789abcdef0123456789abcde'), /too weak/],
+  ['non-loopback --http without a token', withFlag('--http', '10.0.0.1:8001'), /reachable from other machines .*--http-insecure/],
+  ['0.0.0.0 --http without a token', withFlag('--http', '0.0.0.0:8001'), /ACTOR_RAFT_HTTP_TOKEN/],
+  ['weak --http-token', [...GOOD, '--http-token', 'letmein'], /HTTP token is too weak/],
+  ['--tls-cert alone', [...GOOD, '--tls-cert', 'c.pem'], /needs all of --tls-cert, --tls-key and --tls-ca/],
+  ['--http-tls-key alone', [...GOOD, '--http-tls-key', 'k.pem'], /needs both --http-tls-cert and --http-tls-key/],
+  ['secret takes no arguments', ['secret', '--bits', '8'], /takes no arguments/],
 ];
 
 for (const [name, argv, message, env] of bad) {
@@ -93,6 +107,24 @@ test('accepts a full node command line', () => {
   assert.is(cmd.electionTick, 10);
   assert.is(cmd.heartbeatTick, 1);
   assert.is(cmd.logLevel, 'info');
+});
+
+test('security flags: TLS files, HTTP token (flag or environment), --http-insecure, HTTPS; actor-raft secret', () => {
+  const token = 'a-token-with-more-than-128-bits-0123456789';
+  const tls = parseCli([...GOOD, '--tls-cert', 'c.pem', '--tls-key', 'k.pem', '--tls-ca', 'ca.pem'], {}) as NodeCommand;
+  assert.equal(tls.tls, { cert: 'c.pem', key: 'k.pem', ca: 'ca.pem' });
+  assert.is((parseCli(GOOD, {}) as NodeCommand).tls, undefined);
+  assert.is((parseCli(withFlag('--http', '10.0.0.1:8001').concat('--http-token', token), {}) as NodeCommand).httpToken, token);
+  assert.is((parseCli(withFlag('--http', '10.0.0.1:8001'), { ACTOR_RAFT_HTTP_TOKEN: token }) as NodeCommand).httpToken, token);
+  const insecure = parseCli(withFlag('--http', '0.0.0.0:8001').concat('--http-insecure'), {}) as NodeCommand;
+  assert.is(insecure.httpToken, undefined);
+  for (const loopback of ['127.0.0.1:8001', '127.9.9.9:8001', 'localhost:8001', '[::1]:8001']) {
+    assert.is((parseCli(withFlag('--http', loopback), {}) as NodeCommand).httpToken, undefined, loopback);
+  }
+  const https = parseCli([...GOOD, '--http-tls-cert', 'h.pem', '--http-tls-key', 'hk.pem'], {}) as NodeCommand;
+  assert.equal(https.httpTls, { cert: 'h.pem', key: 'hk.pem' });
+  assert.equal(parseCli(['secret'], {}), { command: 'secret' });
+  assert.ok(parseCli(withFlag('--cluster-id', 'c'.repeat(256)), {}));
 });
 
 test('the secret may come from ACTOR_RAFT_SECRET; --secret wins over it', () => {
