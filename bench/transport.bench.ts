@@ -7,9 +7,14 @@
  * - Latency: one round trip (MsgHeartbeat → MsgHeartbeatResp, answered from the handler) versus
  *   a raw TCP ping-pong of a few bytes on the same machine; medians over many round trips.
  *
+ * Each is measured with plain frames (`frameCipher: 'none'`) and with sealed frames (AES-256-GCM,
+ * the default, and ChaCha20-Poly1305), rounds interleaved so that load on a shared machine hits
+ * every variant alike; the cost of sealing is reported against the plain run of the same rounds.
+ *
  * Both ends run in this one process and share its event loop, like the raw baseline does.
  */
 import * as net from 'node:net';
+import type { FrameCipherName } from '../src/io/frame-cipher.ts';
 import { BidirectionalTransport } from '../src/io/tcp-transport.ts';
 import { EntryType, MessageType, message } from '../src/raft/raftpb.ts';
 import type { Message } from '../src/raft/raftpb.ts';
@@ -19,6 +24,7 @@ const MESSAGES_PER_ROUND = 20_000;
 const WINDOW = 256;
 const BATCH = 16;
 const ROUND_TRIPS = 2000;
+const CIPHERS: readonly FrameCipherName[] = ['none', 'aes-256-gcm', 'chacha20-poly1305'];
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
@@ -27,7 +33,10 @@ function appendMessage(index: number): Message {
   return message({ type: MessageType.MsgApp, from: 1, to: 2, term: 1, logTerm: 1, index, commit: index, entries });
 }
 
-async function pair(onMessage: [(m: Message, self: BidirectionalTransport) => void, (m: Message, self: BidirectionalTransport) => void]) {
+async function pair(
+  frameCipher: FrameCipherName,
+  onMessage: [(m: Message, self: BidirectionalTransport) => void, (m: Message, self: BidirectionalTransport) => void],
+) {
   const ts: BidirectionalTransport[] = [];
   for (const id of [1, 2]) {
     const t: BidirectionalTransport = new BidirectionalTransport({
@@ -35,6 +44,7 @@ async function pair(onMessage: [(m: Message, self: BidirectionalTransport) => vo
       bindAddr: '127.0.0.1:0',
       clusterId: 'bench',
       secret: 'bench-secret-0123456789',
+      frameCipher,
       handler: (m) => onMessage[id - 1]!(m, t),
     });
     await t.start();
@@ -49,44 +59,58 @@ async function pair(onMessage: [(m: Message, self: BidirectionalTransport) => vo
   return [a, b] as const;
 }
 
+/** Rounds of the throughput run for each cipher, interleaved. Returns msgs/s and MB/s per round. */
 async function throughput(): Promise<void> {
-  let received = 0;
-  let wake: (() => void) | undefined;
-  const [a, b] = await pair([() => {}, () => {
-    received++;
-    wake?.();
-  }]);
-  const msgs = Array.from({ length: BATCH }, (_, i) => appendMessage(i * 64));
-  const rates: number[] = [];
-  const mbs: number[] = [];
-  for (let round = 0; round < ROUNDS; round++) {
-    received = 0;
-    const bytes0 = a.stats().bytesSent;
-    const t0 = performance.now();
-    let sent = 0;
-    while (sent < MESSAGES_PER_ROUND) {
-      while (sent - received < WINDOW && sent < MESSAGES_PER_ROUND) {
-        a.sendBatch(2, msgs);
-        sent += BATCH;
-      }
-      await new Promise<void>((r) => (wake = r));
-    }
-    while (received < sent) await new Promise<void>((r) => (wake = r));
-    const secs = (performance.now() - t0) / 1000;
-    rates.push(sent / secs);
-    mbs.push((a.stats().bytesSent - bytes0) / secs / 1e6);
+  const setups = new Map<FrameCipherName, { a: BidirectionalTransport; b: BidirectionalTransport; counter: { received: number; wake?: () => void } }>();
+  for (const cipher of CIPHERS) {
+    const counter: { received: number; wake?: () => void } = { received: 0 };
+    const [a, b] = await pair(cipher, [() => {}, () => {
+      counter.received++;
+      counter.wake?.();
+    }]);
+    setups.set(cipher, { a, b, counter });
   }
-  const dropped = a.stats().dropped;
-  console.log(`throughput: 64 entries × 128 B per MsgApp, ${MESSAGES_PER_ROUND} messages × ${ROUNDS} rounds, batches of ${BATCH}`);
-  console.log(`  median ${Math.round(median(rates)).toLocaleString('en-US')} msgs/s  (${Math.round(median(rates) * 64).toLocaleString('en-US')} entries/s)`);
-  console.log(`  median ${median(mbs).toFixed(1)} MB/s of frames   rounds: ${rates.map((r) => Math.round(r)).join(', ')} msgs/s`);
-  console.log(`  dropped: ${JSON.stringify(dropped)}`);
-  await Promise.all([a.stop(), b.stop()]);
+  const msgs = Array.from({ length: BATCH }, (_, i) => appendMessage(i * 64));
+  const rates = new Map<FrameCipherName, number[]>(CIPHERS.map((c) => [c, []]));
+  const mbs = new Map<FrameCipherName, number[]>(CIPHERS.map((c) => [c, []]));
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const cipher of CIPHERS) {
+      const { a, counter } = setups.get(cipher)!;
+      counter.received = 0;
+      const bytes0 = a.stats().bytesSent;
+      const t0 = performance.now();
+      let sent = 0;
+      while (sent < MESSAGES_PER_ROUND) {
+        while (sent - counter.received < WINDOW && sent < MESSAGES_PER_ROUND) {
+          a.sendBatch(2, msgs);
+          sent += BATCH;
+        }
+        await new Promise<void>((r) => (counter.wake = r));
+      }
+      while (counter.received < sent) await new Promise<void>((r) => (counter.wake = r));
+      const secs = (performance.now() - t0) / 1000;
+      rates.get(cipher)!.push(sent / secs);
+      mbs.get(cipher)!.push((a.stats().bytesSent - bytes0) / secs / 1e6);
+    }
+  }
+  console.log(`throughput: 64 entries × 128 B per MsgApp, ${MESSAGES_PER_ROUND} messages × ${ROUNDS} rounds, batches of ${BATCH} (one sealed record per batch)`);
+  const plain = median(rates.get('none')!);
+  for (const cipher of CIPHERS) {
+    const r = median(rates.get(cipher)!);
+    const cost = cipher === 'none' ? '' : `   cost vs plain ${(((plain - r) / plain) * 100).toFixed(1)} %`;
+    console.log(
+      `  ${cipher.padEnd(18)} median ${Math.round(r).toLocaleString('en-US').padStart(7)} msgs/s  ${median(mbs.get(cipher)!).toFixed(1)} MB/s${cost}   rounds: ${rates.get(cipher)!.map((x) => Math.round(x)).join(', ')}`,
+    );
+    const { a } = setups.get(cipher)!;
+    const dropped = Object.values(a.stats().dropped).reduce((x, y) => x + y, 0);
+    if (dropped > 0) console.log(`    dropped: ${JSON.stringify(a.stats().dropped)}`);
+  }
+  for (const { a, b } of setups.values()) await Promise.all([a.stop(), b.stop()]);
 }
 
-async function transportRoundTrip(): Promise<number[]> {
+async function transportRoundTrip(cipher: FrameCipherName): Promise<number[]> {
   let done: (() => void) | undefined;
-  const [a, b] = await pair([
+  const [a, b] = await pair(cipher, [
     () => done?.(),
     (m, self) => self.send(message({ type: MessageType.MsgHeartbeatResp, from: 2, to: 1, term: m.term })),
   ]);
@@ -132,17 +156,20 @@ async function rawRoundTrip(): Promise<number[]> {
 
 async function latency(): Promise<void> {
   const raw: number[] = [];
-  const transport: number[] = [];
+  const byCipher = new Map<FrameCipherName, number[]>(CIPHERS.map((c) => [c, []]));
   for (let round = 0; round < ROUNDS; round++) {
     raw.push(median(await rawRoundTrip()));
-    transport.push(median(await transportRoundTrip()));
+    for (const cipher of CIPHERS) byCipher.get(cipher)!.push(median(await transportRoundTrip(cipher)));
   }
   const r = median(raw);
-  const t = median(transport);
+  const plain = median(byCipher.get('none')!);
   console.log(`latency: one round trip, median of ${ROUNDS} rounds × ${ROUND_TRIPS} round trips (µs)`);
-  console.log(`  raw TCP ping-pong        ${r.toFixed(1)} µs   rounds: ${raw.map((x) => x.toFixed(1)).join(', ')}`);
-  console.log(`  transport (heartbeat)    ${t.toFixed(1)} µs   rounds: ${transport.map((x) => x.toFixed(1)).join(', ')}`);
-  console.log(`  added by the transport   ${(t - r).toFixed(1)} µs per round trip`);
+  console.log(`  raw TCP ping-pong          ${r.toFixed(1)} µs   rounds: ${raw.map((x) => x.toFixed(1)).join(', ')}`);
+  for (const cipher of CIPHERS) {
+    const t = median(byCipher.get(cipher)!);
+    const added = cipher === 'none' ? `added by the transport ${(t - r).toFixed(1)} µs` : `added by sealing ${(t - plain).toFixed(1)} µs`;
+    console.log(`  ${cipher.padEnd(18)} heartbeat ${t.toFixed(1)} µs (${added})   rounds: ${byCipher.get(cipher)!.map((x) => x.toFixed(1)).join(', ')}`);
+  }
 }
 
 await throughput();

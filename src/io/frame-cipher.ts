@@ -87,12 +87,17 @@ export class FrameSealer {
 
   /** `plaintext` encrypted, followed by its tag. */
   seal(plaintext: Uint8Array): Buffer {
+    return Buffer.concat(this.sealParts(plaintext));
+  }
+
+  /** `seal` as the pieces to write back to back (ciphertext, tag), so a socket writev needs no copy. */
+  sealParts(plaintext: Uint8Array): Buffer[] {
     if (this.counter >= MAX_FRAMES) throw new RangeError('frame counter exhausted; the connection must be redialed');
     const c = createCipheriv(this.cipher as 'aes-256-gcm', this.key, ivFor(this.counter++), { authTagLength: FRAME_TAG_BYTES }) as CipherGCM;
     const head = c.update(plaintext);
     const tail = c.final();
     const tag = c.getAuthTag();
-    return tail.length === 0 ? Buffer.concat([head, tag], head.length + FRAME_TAG_BYTES) : Buffer.concat([head, tail, tag]);
+    return tail.length === 0 ? [head, tag] : [head, tail, tag];
   }
 }
 
