@@ -201,8 +201,8 @@ interface ClusterFile {
 }
 
 /** The secret of a local cluster: generated once, kept in `<data>/cluster-secret` (mode 0600). */
-function clusterSecret(dataDir: string): string {
-  const file = join(dataDir, 'cluster-secret');
+function clusterSecret(dataDir: string, name = 'cluster-secret'): string {
+  const file = join(dataDir, name);
   if (existsSync(file)) {
     const s = readFileSync(file, 'utf8').trim();
     if (s) return s;
@@ -212,9 +212,10 @@ function clusterSecret(dataDir: string): string {
   return secret;
 }
 
-function fetchStatus(address: string, timeoutMs: number): Promise<Record<string, unknown> | undefined> {
+function fetchStatus(address: string, timeoutMs: number, token?: string): Promise<Record<string, unknown> | undefined> {
   return new Promise((resolveStatus) => {
-    const req = httpGet(`http://${address}/status`, { timeout: timeoutMs }, (res) => {
+    const headers = token ? { authorization: `Bearer ${token}` } : {};
+    const req = httpGet(`http://${address}/status`, { timeout: timeoutMs, headers }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (body += c));
@@ -268,6 +269,10 @@ async function runLockedCluster(cmd: ClusterCommand, dataDir: string): Promise<n
     writeFileSync(clusterFile, JSON.stringify({ nodes: cmd.nodes, clusterId: cmd.clusterId } satisfies ClusterFile) + '\n');
   }
   const secret = clusterSecret(dataDir);
+  // Members reachable from other machines get an HTTP token (kept like the secret); loopback needs none.
+  const httpToken = isLoopbackAddress(`${cmd.host.includes(':') && !cmd.host.startsWith('[') ? `[${cmd.host}]` : cmd.host}:1`)
+    ? undefined
+    : clusterSecret(dataDir, 'http-token');
   const resumed = existsSync(join(dataDir, '1'));
   const members: Member[] = [];
   const hostPart = cmd.host.includes(':') && !cmd.host.startsWith('[') ? `[${cmd.host}]` : cmd.host;
@@ -302,7 +307,7 @@ async function runLockedCluster(cmd: ClusterCommand, dataDir: string): Promise<n
         '--tick', String(cmd.tickMs),
         '--log-level', cmd.logLevel,
       ],
-      { env: { ...process.env, ACTOR_RAFT_SECRET: secret }, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] },
+      { env: { ...process.env, ACTOR_RAFT_SECRET: secret, ...(httpToken ? { ACTOR_RAFT_HTTP_TOKEN: httpToken } : {}) }, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] },
     );
     m.child = child;
     m.exited = false;
@@ -366,7 +371,9 @@ async function runLockedCluster(cmd: ClusterCommand, dataDir: string): Promise<n
     const child = launch(m);
     out(`  node ${m.id}  pid ${child.pid}  http://${m.http}  raft ${m.raft}  log ${logOf(m)}`);
   }
-  out(`try:  curl -X PUT --data hello http://${members[0]!.http}/kv/greeting   then   curl http://${members[members.length - 1]!.http}/kv/greeting`);
+  const auth = httpToken ? `-H "Authorization: Bearer $(cat ${join(cmd.dataDir, 'http-token')})" ` : '';
+  if (httpToken) out(`the HTTP API is reachable from other machines: every request needs the token in ${join(cmd.dataDir, 'http-token')}`);
+  out(`try:  curl ${auth}-X PUT --data hello http://${members[0]!.http}/kv/greeting   then   curl ${auth}http://${members[members.length - 1]!.http}/kv/greeting`);
   out(`kill -9 a member's pid to watch another one take over; ${keys && cmd.nodes <= 9 ? 'press its number' : "type its number and Enter"} to restart it. Ctrl-C stops the cluster; running it again resumes from the same data.`);
   out('starting the members...');
 
@@ -402,7 +409,7 @@ async function runLockedCluster(cmd: ClusterCommand, dataDir: string): Promise<n
   let noLeaderSince = 0;
   const poll = setInterval(async () => {
     if (stopping) return;
-    const statuses = await Promise.all(members.map((m) => (m.exited ? undefined : fetchStatus(m.http, 1000))));
+    const statuses = await Promise.all(members.map((m) => (m.exited ? undefined : fetchStatus(m.http, 1000, httpToken))));
     if (stopping) return;
     let leader: { id: number; term: number; commit: number } | undefined;
     for (const s of statuses) {
