@@ -39,7 +39,7 @@ const goodMessages: [string, Message][] = [
     }),
   ],
   ['read index with context', message({ type: MessageType.MsgReadIndex, to: 1, from: 2, context: bytes(0xde, 0xad) })],
-  ['largest safe integers', message({ type: MessageType.MsgVote, to: 1, from: 2, term: Number.MAX_SAFE_INTEGER, index: Number.MAX_SAFE_INTEGER })],
+  ['largest values (terms and indexes at the 2^48 bound, ids at 2^53 − 1)', message({ type: MessageType.MsgVote, to: Number.MAX_SAFE_INTEGER, from: 2, term: 2 ** 48, index: 2 ** 48, commit: 2 ** 48 })],
 ];
 
 for (const [name, msg] of goodMessages) {
@@ -77,6 +77,11 @@ const badInputs: [string, unknown, RegExp][] = [
   ['NaN commit', { ...base, commit: Number.NaN }, /message\.commit/],
   ['Infinity logTerm', { ...base, logTerm: Infinity }, /message\.logTerm/],
   ['bigint term', { ...base, term: 5n }, /message\.term/],
+  ['term above the bound', { ...base, term: 2 ** 48 + 1 }, /message\.term .* above the bound 2\^48/],
+  ['term 2^53 − 1', { ...base, term: Number.MAX_SAFE_INTEGER }, /message\.term .* above the bound/],
+  ['commit above the bound', { ...base, commit: 2 ** 60 }, /message\.commit/],
+  ['rejectHint above the bound', { ...base, rejectHint: 2 ** 48 + 1 }, /message\.rejectHint/],
+  ['entry index above the bound', { ...base, entries: [{ ...entry0, index: 2 ** 48 + 1 }] }, /entries\[0\]\.index .* above the bound/],
   ['reject as number', { ...base, reject: 1 }, /message\.reject/],
   ['missing reject', { ...base, reject: undefined }, /message\.reject/],
   ['string rejectHint', { ...base, rejectHint: '0' }, /message\.rejectHint/],
