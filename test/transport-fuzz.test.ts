@@ -196,7 +196,7 @@ function corruptedStream(peer: RawPeer, kind: Corruption, good: number, r: Rng):
       break;
     case 'wrongKey': {
       // Right counter, wrong key: the other direction's (what the target itself seals with).
-      const wrong = new FrameSealer(peer.cipher as 'aes-256-gcm', peer.keys!.acceptorToDialer);
+      const wrong = new FrameSealer(peer.cipher as Exclude<typeof peer.cipher, 'none'>, peer.keys!.acceptorToDialer);
       for (let i = 0; i < peer.sealer!.sealed; i++) wrong.seal(new Uint8Array(0));
       records.push(encodeFrames([wrong.seal(encodeFrames([heartbeatBody(1000)]))]));
       next();

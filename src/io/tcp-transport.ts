@@ -31,7 +31,7 @@ import { CircuitBreaker, CircuitState } from './circuit-breaker.ts';
 import type { CircuitBreakerOptions, Clock } from './circuit-breaker.ts';
 import type { FrameTooLargeError } from './frame.ts';
 import type { FrameCipherName } from './frame-cipher.ts';
-import { FRAME_CIPHERS } from './frame-cipher.ts';
+import { DEFAULT_FRAME_CIPHER, FRAME_CIPHERS } from './frame-cipher.ts';
 import { RateLimitedLog } from './rate-limited-log.ts';
 import type { WarnLogger } from './rate-limited-log.ts';
 import { PeerConnection } from './peer-connection.ts';
@@ -78,7 +78,7 @@ export interface BidirectionalTransportOptions {
    * member's address; more are closed on arrival. Default 16.
    */
   maxPendingHandshakesPerAddress?: number;
-  /** How frames after the handshake are sealed; every member must use the same. Default aes-256-gcm. */
+  /** How frames after the handshake are sealed; every member must use the same. Default chacha20-poly1305. */
   frameCipher?: FrameCipherName;
   /** Receives rate-limited warnings about refused connections, frames and messages. */
   logger?: WarnLogger;
@@ -236,7 +236,7 @@ export class BidirectionalTransport implements BatchTransport {
       throw new ConfigError('clusterId', 'must be a non-empty string of at most 256 characters');
     }
     const secret = validateSecret(options.secret);
-    const frameCipher = options.frameCipher ?? 'aes-256-gcm';
+    const frameCipher = options.frameCipher ?? DEFAULT_FRAME_CIPHER;
     if (!FRAME_CIPHERS.includes(frameCipher)) throw new ConfigError('frameCipher', `must be one of ${FRAME_CIPHERS.join(', ')}, got ${JSON.stringify(frameCipher)}`);
     this.handler = options.handler;
     this.clock = options.clock ?? Date.now;
