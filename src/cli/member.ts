@@ -34,6 +34,9 @@ function send(url: string, method: string, body: string | undefined, timeoutMs: 
   const target = new URL(url);
   const request = target.protocol === 'https:' ? httpsRequest : httpRequest;
   const headers: Record<string, string> = { accept: 'application/json' };
+  // Members that require a bearer token (--http-token) get the one in the environment.
+  const token = process.env.ACTOR_RAFT_HTTP_TOKEN;
+  if (token) headers.authorization = `Bearer ${token}`;
   if (body !== undefined) {
     headers['content-type'] = 'application/json';
     headers['content-length'] = String(Buffer.byteLength(body));

@@ -507,6 +507,8 @@ function parseAddMember(body: string): { id: number; address: string; learner: b
   if (typeof o.address !== 'string' || !isValidAddress(o.address)) throw new HttpError(400, '"address" must be the new member\'s Raft address, host:port with a port in 1..65535');
   if (o.learner !== undefined && typeof o.learner !== 'boolean') throw new HttpError(400, '"learner" must be true or false');
   return { id: o.id, address: o.address, learner: o.learner === true };
+}
+
 function sha256(text: string): Buffer {
   return createHash('sha256').update(text, 'utf8').digest();
 }
