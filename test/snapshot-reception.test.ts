@@ -171,7 +171,7 @@ for (const c of garbageCases) {
       errors.set(id, []);
       const storage = await DiskStorage.open(dirs[id - 1]!.path, { nodeId: id, clusterId: 'actor-raft' });
       stores.set(id, storage);
-      const n = createNode({ ...config(id), dataDir: dirs[id - 1]!.path }, sm, { secret: 'snapshot test', logger, storage });
+      const n = createNode({ ...config(id), dataDir: dirs[id - 1]!.path }, sm, { secret: 'snapshot test secret, 128 bits or more', logger, storage });
       n.errors$.subscribe((e) => errors.get(id)!.push(e));
       return n;
     };
