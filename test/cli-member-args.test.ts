@@ -57,7 +57,7 @@ for (const [name, argv, env, expected] of good) {
 }
 
 test('node --join', () => {
-  const base = ['node', '--id', '4', '--peers', '1=127.0.0.1:7001,4=127.0.0.1:7004', '--data', 'd', '--http', '127.0.0.1:8004', '--secret', 's'];
+  const base = ['node', '--id', '4', '--peers', '1=127.0.0.1:7001,4=127.0.0.1:7004', '--data', 'd', '--http', '127.0.0.1:8004', '--secret', '0123456789abcdef0123456789abcdef'];
   assert.is((parseCli(base, {}) as NodeCommand).join, false);
   assert.is((parseCli([...base, '--join'], {}) as NodeCommand).join, true);
 });
