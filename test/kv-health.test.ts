@@ -29,7 +29,7 @@ function get(address: string, path: string): Promise<{ status: number; body: Rec
 
 async function member(peers: { id: number; address: string }[], id: number, dataDir = '') {
   const kv = new KvStateMachine();
-  const node = createNode<KvResult>({ nodeId: id, peers, dataDir, tickInterval: 10 }, kv, { secret: 'health-test' });
+  const node = createNode<KvResult>({ nodeId: id, peers, dataDir, tickInterval: 10 }, kv, { secret: 'health-test secret, 128 bits or more' });
   const http = createKvHttpServer({ node, kv });
   return { node, http };
 }
@@ -71,7 +71,7 @@ test('200 once a leader is known and what was committed at start is applied', as
     const gate = new Promise<void>((r) => (open = r));
     const kv = new KvStateMachine();
     const gated = { apply: async (d: Uint8Array, i: number) => (i === committed && (await gate), kv.apply(d, i)), snapshot: () => kv.snapshot(), restore: (d: Uint8Array) => kv.restore(d) };
-    const node = createNode<KvResult>({ nodeId: 1, peers, dataDir: dir, tickInterval: 10, maxSizePerMsg: 1024 }, gated, { secret: 'health-test' });
+    const node = createNode<KvResult>({ nodeId: 1, peers, dataDir: dir, tickInterval: 10, maxSizePerMsg: 1024 }, gated, { secret: 'health-test secret, 128 bits or more' });
     const second = { node, http: createKvHttpServer({ node, kv }) };
     await second.node.start();
     const address = await second.http.listen('127.0.0.1:0');

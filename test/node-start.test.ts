@@ -28,7 +28,7 @@ class Counter implements StateMachine<number> {
 async function threeMembers(options: Partial<NodeOptions> = {}): Promise<RaftNode<number>[]> {
   const ports = await freePorts(3);
   const peers = ports.map((port, i) => ({ id: i + 1, address: `127.0.0.1:${port}` }));
-  return peers.map(({ id }) => createNode({ nodeId: id, peers, tickInterval: 20 }, new Counter(), { secret: 'node-start-test', ...options }));
+  return peers.map(({ id }) => createNode({ nodeId: id, peers, tickInterval: 20 }, new Counter(), { secret: 'node-start-test secret, 128+ bits', ...options }));
 }
 
 test('start({ waitForLeader: true }) resolves with a leader known, and the first proposal succeeds at once', async () => {

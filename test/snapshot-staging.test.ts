@@ -49,7 +49,7 @@ async function cluster(config: Partial<Config>): Promise<Cluster> {
     async start(id) {
       const sm = new PaddedDigest();
       const storage = await DiskStorage.open(dirs[id - 1]!.path, { nodeId: id, clusterId: 'actor-raft' });
-      const node = createNode({ ...config, nodeId: id, peers, dataDir: dirs[id - 1]!.path }, sm, { secret: 'staging test', storage });
+      const node = createNode({ ...config, nodeId: id, peers, dataDir: dirs[id - 1]!.path }, sm, { secret: 'staging test secret, 128 bits or more', storage });
       sms.set(id, sm);
       stores.set(id, storage);
       nodes.set(id, node);
