@@ -109,7 +109,8 @@ export class StorageIdentityError extends RaftError {
   ) {
     super(
       `data directory ${dataDir} belongs to ${field} ${JSON.stringify(stored)}, not ${JSON.stringify(requested)}; ` +
-        `point this node at its own data directory (or remove the directory to start it empty)`,
+        `point this node at its own data directory. Do not empty it: a member that lost its data must be ` +
+        `replaced (\`actor-raft member remove <id>\`, \`actor-raft member add <id> <host:port>\`, then start it with \`--join\`), see docs/membership.md`,
       options,
     );
   }
