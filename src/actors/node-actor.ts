@@ -102,6 +102,12 @@ export class NodeActor {
   private readonly readySubject = new Subject<Ready>();
   /** Incarnations of peers: who may count (docs/membership.md). */
   readonly peers: PeerIdentities;
+  /**
+   * False while this store is empty and joining and no leader has spoken to it yet. Such a store
+   * cannot tell whether it is a new member or a member that lost its disk (it might have voted in
+   * the current term before); a leader that accepted it settles that, so it votes only after one did.
+   */
+  private mayVote = true;
   /** Empty store waiting for a majority of founding members to confirm they are new too. */
   private awaitingFounders = false;
   private readonly founderReports = new Map<number, PeerReport>();
@@ -130,6 +136,7 @@ export class NodeActor {
       if (opts.founding === 'confirmed' && opts.config.peers.some((p) => p.id !== opts.config.nodeId)) this.awaitingFounders = true;
       else this.bootstrapInLog();
     }
+    if (opts.join && this.isPristine()) this.mayVote = false;
     this.maxCommittedSize = opts.maxCommittedSizePerReady ?? opts.config.maxSizePerMsg * 4;
     this.role = createActor(roleMachine, {
       input: { raft: this.raft },
@@ -206,9 +213,10 @@ export class NodeActor {
     if (sender !== undefined && msg.from !== this.raft.id && !this.admit(msg.from, sender)) return;
     // Not a member yet: nothing a peer says can count before this store founded or joined the cluster.
     if (this.awaitingFounders) return;
-    // A store with no configuration at all (empty, joining) has no log and no past to vote from:
-    // its vote could be a second one in a term its lost directory voted in. It waits for a leader.
-    if ((msg.type === MessageType.MsgVote || msg.type === MessageType.MsgPreVote) && this.raft.tracker.voters.length === 0) return;
+    if (!this.mayVote) {
+      if (msg.type === MessageType.MsgVote || msg.type === MessageType.MsgPreVote) return;
+      if (msg.type === MessageType.MsgApp || msg.type === MessageType.MsgHeartbeat || msg.type === MessageType.MsgSnap) this.mayVote = true;
+    }
     if (msg.term === this.raft.term || msg.term === 0) this.send(rpcEvent(msg));
     else this.send({ type: 'MESSAGE', msg });
   }
@@ -265,8 +273,12 @@ export class NodeActor {
       this.awaitingFounders = false;
       this.bootstrapInLog();
     } else if (d.kind === 'refuse') {
-      if (d.reason === 'alreadyFormed') this.refuse({ kind: 'alreadyFormed', peer: d.peer });
-      else this.refuse({ kind: 'knownAsOther', peer: d.peer, knownAs: d.knownAs!, self: this.peers.self });
+      if (d.reason === 'alreadyFormed') {
+        // Formed without this store: join it, as `--join` would (the configuration comes from the leader).
+        this.awaitingFounders = false;
+        this.mayVote = false;
+        this.refuse({ kind: 'alreadyFormed', peer: d.peer });
+      } else this.refuse({ kind: 'knownAsOther', peer: d.peer, knownAs: d.knownAs!, self: this.peers.self });
     }
   }
 

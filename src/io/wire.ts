@@ -132,8 +132,16 @@ export interface Hello {
   readonly peerId: number;
   /** Fresh random bytes the other side must fold into its proof, so proofs cannot be replayed. */
   readonly nonce: Uint8Array;
-  /** Random per process start; a new value means the peer restarted and old connections are dead. */
+  /**
+   * The sender's data-directory incarnation (drawn when its store was created; random per process
+   * for a store without one). Peers record it and refuse the node id under another one
+   * (docs/membership.md); a new value on a connection also means old connections are dead.
+   */
   readonly incarnation: Uint8Array;
+  /** The sender's store holds no Raft state yet (an empty directory that may found the cluster). */
+  readonly pristine?: boolean;
+  /** The incarnation the sender recorded for the receiver, if any. */
+  readonly knowsYouAs?: Uint8Array;
 }
 
 /** The second frame each way: HMAC over both hellos, proving knowledge of the cluster secret. */
@@ -142,14 +150,15 @@ export interface Proof {
 }
 
 export function encodeHello(hello: Hello): Uint8Array {
-  return packr.pack({ ...hello });
+  const { pristine, knowsYouAs, ...rest } = hello;
+  return packr.pack({ ...rest, ...(pristine ? { pristine: true } : {}), ...(knowsYouAs ? { knowsYouAs } : {}) });
 }
 
 /** Decode a hello; only checks the shape (the handshake decides whether to accept it). */
 export function decodeHello(body: Uint8Array): Hello {
   const v = unpack(body) as Record<string, unknown> | null;
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw handshakeError('hello is not a map');
-  const { protocol, version, clusterId, nodeId, peerId, nonce, incarnation } = v;
+  const { protocol, version, clusterId, nodeId, peerId, nonce, incarnation, pristine, knowsYouAs } = v;
   if (typeof protocol !== 'string') throw handshakeError('hello.protocol is not a string');
   if (typeof version !== 'number' || !Number.isSafeInteger(version)) throw handshakeError('hello.version is not an integer');
   if (typeof clusterId !== 'string' || clusterId.length > 256) throw handshakeError('hello.clusterId is not a short string');
@@ -159,7 +168,21 @@ export function decodeHello(body: Uint8Array): Hello {
   if (!(incarnation instanceof Uint8Array) || incarnation.length !== INCARNATION_BYTES) {
     throw handshakeError(`hello.incarnation is not ${INCARNATION_BYTES} bytes`);
   }
-  return { protocol, version, clusterId, nodeId, peerId, nonce: Buffer.from(nonce), incarnation: Buffer.from(incarnation) };
+  if (pristine !== undefined && typeof pristine !== 'boolean') throw handshakeError('hello.pristine is not a boolean');
+  if (knowsYouAs !== undefined && (!(knowsYouAs instanceof Uint8Array) || knowsYouAs.length !== INCARNATION_BYTES)) {
+    throw handshakeError(`hello.knowsYouAs is not ${INCARNATION_BYTES} bytes`);
+  }
+  return {
+    protocol,
+    version,
+    clusterId,
+    nodeId,
+    peerId,
+    nonce: Buffer.from(nonce),
+    incarnation: Buffer.from(incarnation),
+    ...(pristine ? { pristine: true } : {}),
+    ...(knowsYouAs ? { knowsYouAs: Buffer.from(knowsYouAs) } : {}),
+  };
 }
 
 export function encodeProof(proof: Proof): Uint8Array {
