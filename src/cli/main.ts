@@ -81,7 +81,7 @@ async function runNode(cmd: NodeCommand): Promise<number> {
       disableProposalForwarding: cmd.disableForwarding,
     },
     kv,
-    { secret: cmd.secret, clusterId: cmd.clusterId, listen: cmd.listen, logger: libLog, join: cmd.join },
+    { secret: cmd.secret, clusterId: cmd.clusterId, listen: cmd.listen, logger: libLog, initialClusterState: cmd.initialClusterState, join: cmd.join },
   );
   const http = createKvHttpServer({ node, kv, httpPeers: cmd.httpPeers, requestTimeoutMs: cmd.requestTimeoutMs });
 
@@ -277,6 +277,9 @@ async function runLockedCluster(cmd: ClusterCommand, dataDir: string): Promise<n
         '--cluster-id', cmd.clusterId,
         '--tick', String(cmd.tickMs),
         '--log-level', cmd.logLevel,
+        // First run: every member's directory is new, so they found the cluster together. Later runs
+        // resume; a member whose directory went missing is then refused instead of silently re-founding.
+        ...(resumed ? [] : ['--initial-cluster-state', 'new']),
       ],
       { env: { ...process.env, ACTOR_RAFT_SECRET: secret }, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] },
     );
