@@ -413,9 +413,9 @@ export class RaftNode<R = unknown> implements Node {
       }
       case 'knownAsOther': {
         const msg = `node ${r.peer} knows node ${this.id} by another data directory (incarnation ${r.knownAs.slice(0, 8)}, this one is ${r.self.slice(0, 8)}): this member lost its data and must not rejoin under its old identity; ${replaceAdvice(this.id)}`;
+        if (node.isAwaitingFounders()) return this.fatal(new BootstrapRefusedError(this.id, msg));
         this.log.error(msg, { id: this.id, peer: r.peer });
-        if (node.isAwaitingFounders()) this.fatal(new BootstrapRefusedError(this.id, msg));
-        else this.errorSubject.next(new MemberIdentityError(r.kind, r.peer, msg));
+        this.errorSubject.next(new MemberIdentityError(r.kind, r.peer, msg));
         return;
       }
       case 'alreadyFormed':

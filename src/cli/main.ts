@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import type { Logger } from '../actors/raft-node.ts';
 import type { KvResult } from '../kv/kv-state-machine.ts';
 import { DataRootLockedError, lockDataRoot } from './data-lock.ts';
+import { MemberIdentityError } from '../errors.ts';
 import { type ClusterCommand, type LogLevel, type NodeCommand, USAGE, UsageError, parseCli } from './args.ts';
 import { runMember } from './member.ts';
 
@@ -127,7 +128,10 @@ async function runNode(cmd: NodeCommand): Promise<number> {
     await http.close().catch(() => {});
     return 1;
   }
-  node.errors$.subscribe((err) => log.warn('node error', { error: err.message }));
+  // Identity refusals are logged by the node itself, once, with the fix; no second line here.
+  node.errors$.subscribe((err) => {
+    if (!(err instanceof MemberIdentityError)) log.warn('node error', { error: err.message });
+  });
   let lastLead = 0;
   node.state$.subscribe((s) => {
     if (s.lead === 0 || s.lead === lastLead) return;
