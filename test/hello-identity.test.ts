@@ -27,12 +27,14 @@ test('pristine and knowsYouAs round-trip; absent stays absent', () => {
     ['a member that knows the receiver', { knowsYouAs: known }],
     ['an empty store', { pristine: true }],
     ['neither', {}],
+    ['a process run id', { boot: randomBytes(16) }],
   ];
   for (const [name, extra] of cases) {
     const h = hello(extra);
     const back = decodeHello(encodeHello(h));
     assert.is(back.pristine, extra.pristine, name);
     assert.equal(back.knowsYouAs ? Buffer.from(back.knowsYouAs) : undefined, extra.knowsYouAs ? Buffer.from(extra.knowsYouAs) : undefined, name);
+    assert.equal(back.boot ? Buffer.from(back.boot) : undefined, extra.boot ? Buffer.from(extra.boot) : undefined, name);
   }
 });
 
@@ -56,6 +58,7 @@ test('the proof covers the identity fields: a changed claim fails verification',
   assert.ok(verifyProof(secret, 'dialer', prover, verifier, proof));
   assert.not.ok(verifyProof(secret, 'dialer', { ...prover, knowsYouAs: randomBytes(16) }, verifier, proof), 'another knowsYouAs');
   assert.not.ok(verifyProof(secret, 'dialer', { ...prover, pristine: true }, verifier, proof), 'pristine claimed');
+  assert.not.ok(verifyProof(secret, 'dialer', { ...prover, boot: randomBytes(16) }, verifier, proof), 'another process run claimed');
 });
 
 test.run();

@@ -25,6 +25,8 @@ export interface ConnectionSettings {
   readonly secret: Uint8Array;
   /** The data-directory incarnation (random per transport start when the store has none). */
   readonly incarnation: Uint8Array;
+  /** Random per transport start: tells peers this process restarted (the incarnation does not). */
+  readonly boot?: Uint8Array;
   /** Whether this node's store is still empty, said in every hello. */
   readonly pristine?: () => boolean;
   /** The incarnation this node recorded for a peer, said in the hello to it. */
@@ -113,6 +115,11 @@ export class PeerConnection {
     return this.theirHello?.incarnation;
   }
 
+  /** Which run of the peer's process this connection reaches (its incarnation when it sent no boot id). */
+  get remoteRun(): Uint8Array | undefined {
+    return this.theirHello?.boot ?? this.theirHello?.incarnation;
+  }
+
   /** Bytes accepted by `write` but not yet handed to the kernel: the backpressure signal. */
   get bufferedBytes(): number {
     return this.socket.writableLength;
@@ -146,6 +153,7 @@ export class PeerConnection {
       peerId,
       nonce: this.ourNonce,
       incarnation: this.settings.incarnation,
+      ...(this.settings.boot ? { boot: this.settings.boot } : {}),
       ...(this.settings.pristine?.() ? { pristine: true } : {}),
       ...this.knowsYouAs(peerId),
     };

@@ -228,6 +228,7 @@ export class BidirectionalTransport implements BatchTransport {
       clusterId: options.clusterId,
       secret,
       incarnation: options.identity?.incarnation ?? randomBytes(INCARNATION_BYTES),
+      boot: randomBytes(INCARNATION_BYTES),
       pristine: options.identity?.pristine,
       knownIncarnation: options.identity?.knownIncarnation,
       isKnownPeer: (id) => this.peers.has(id),
@@ -478,7 +479,7 @@ export class BidirectionalTransport implements BatchTransport {
   /** A connection from a newer run of the peer means the older ones lead to a dead process. */
   private dropOtherIncarnations(link: PeerLink, conn: PeerConnection): void {
     for (const other of link.connections) {
-      if (!Buffer.from(other.remoteIncarnation!).equals(conn.remoteIncarnation!)) {
+      if (!Buffer.from(other.remoteRun!).equals(conn.remoteRun!)) {
         link.connections.delete(other);
         other.destroy();
       }
