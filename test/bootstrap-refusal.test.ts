@@ -25,6 +25,21 @@ test("initialClusterState 'existing' on an empty directory: refused with the way
     assert.match((err as Error).message, /empty.*member add 1 <host:port>.*--join.*--initial-cluster-state new/s);
     await refused.stop();
 
+    // Told to found and confirmed by the caller: the founding membership is written at once, with
+    // no peer up; without the confirmation it waits for a majority of peers to say they are new.
+    const waits = createNode({ nodeId: 1, peers, dataDir: join(root, 'w') }, new KvStateMachine(), { secret: 'test secret', initialClusterState: 'new' });
+    const founds = createNode({ nodeId: 1, peers, dataDir: join(root, 'f') }, new KvStateMachine(), { secret: 'test secret', initialClusterState: 'new', bootstrapConfirmed: true });
+    await waits.start();
+    await waits.stop();
+    await founds.start();
+    await founds.stop();
+    const { DiskStorage } = await import('../src/io/disk-storage.ts');
+    for (const [dir, last] of [['w', 0], ['f', 3]] as const) {
+      const st = await DiskStorage.open(join(root, dir));
+      assert.is(await st.lastIndex(), last, `${dir}: founding entries on disk`);
+      await st.close();
+    }
+
     // A single member founds its own cluster at once; restarted with 'existing' it is itself again.
     const alone = [peers[0]!];
     const founder = createNode({ nodeId: 1, peers: alone, dataDir }, new KvStateMachine(), { initialClusterState: 'new' });
