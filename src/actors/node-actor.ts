@@ -113,6 +113,8 @@ export class NodeActor {
   private readonly founderReports = new Map<number, PeerReport>();
   private readonly refusalSubject = new Subject<IdentityRefusal>();
   private readonly refusalsSeen = new Set<string>();
+  /** Messages from peers whose incarnation is being recorded: stepped once the record is durable. */
+  private heldInbound: { msg: Message; sender: SenderIdentity }[] = [];
   /** Each distinct refusal once: a peer that keeps presenting the same wrong identity is reported once. */
   readonly refusals$: Observable<IdentityRefusal> = this.refusalSubject.asObservable();
   /** Every Ready this actor hands out, as `takeReady()` returns it (for observers and hosts that react). */
@@ -210,7 +212,7 @@ export class NodeActor {
    */
   step(msg: Message, sender?: SenderIdentity): void {
     if (this.stopped) throw new StoppedError(`node ${this.raft.id}`);
-    if (sender !== undefined && msg.from !== this.raft.id && !this.admit(msg.from, sender)) return;
+    if (sender !== undefined && msg.from !== this.raft.id && !this.admit(msg, sender)) return;
     // Not a member yet: nothing a peer says can count before this store founded or joined the cluster.
     if (this.awaitingFounders) return;
     if (!this.mayVote) {
@@ -221,18 +223,21 @@ export class NodeActor {
     else this.send({ type: 'MESSAGE', msg });
   }
 
-  /** Whether a message from `from` presenting `sender` may count; records first contacts. */
-  private admit(from: number, sender: SenderIdentity): boolean {
+  /** Whether a message presenting `sender` may count now; records first contacts and holds their messages. */
+  private admit(msg: Message, sender: SenderIdentity): boolean {
+    const from = msg.from;
     const v = this.peers.verdict(from, sender);
     switch (v.kind) {
       case 'accept':
         return true;
       case 'learn':
-        // Recorded durably with the next Ready; until then nothing from this peer counts (Raft
-        // tolerates the lost message), so a restart can never forget a peer whose vote counted.
+        // Recorded durably with the next Ready; until then nothing from this peer counts, so a
+        // restart can never forget a peer whose vote or ack counted. Its messages wait for the write.
         this.peers.learn(from, sender.incarnation, this.raft.log.applying);
+        this.hold(msg, sender);
         return false;
       case 'wait':
+        this.hold(msg, sender);
         return false;
       case 'refuse':
         this.refuse({ kind: 'peerHasNewDirectory', peer: from, presented: sender.incarnation, recorded: v.recorded });
@@ -240,6 +245,22 @@ export class NodeActor {
       case 'strangerHere':
         this.refuse({ kind: 'knownAsOther', peer: from, knownAs: v.knownAs, self: this.peers.self });
         return false;
+    }
+  }
+
+  private hold(msg: Message, sender: SenderIdentity): void {
+    // Bounded: beyond it, messages are dropped (Raft retransmits).
+    if (this.heldInbound.length < 1024) this.heldInbound.push({ msg, sender });
+  }
+
+  /** Steps the held messages whose sender's record is now durable. */
+  private releaseInbound(): void {
+    if (this.heldInbound.length === 0) return;
+    const held = this.heldInbound;
+    this.heldInbound = [];
+    for (const h of held) {
+      if (this.stopped) return;
+      this.step(h.msg, h.sender);
     }
   }
 
@@ -442,6 +463,7 @@ export class NodeActor {
       this.peers.written(w.peersAdded);
       this.release(w.held);
     }
+    if (done.some((w) => w.peersAdded.length > 0)) this.releaseInbound();
   }
 
   /** The state machine applied every committed entry up to `index`. */
