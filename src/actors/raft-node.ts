@@ -104,8 +104,8 @@ export interface NodeOptions {
    */
   readonly initialClusterState?: 'new' | 'existing';
   /**
-   * Found at once, without asking the peers: the caller verified every founding member is new
-   * (`actor-raft cluster` on its first run does). Only with `initialClusterState: 'new'`.
+   * Found at once, without asking the peers: the caller verified every founding member is new.
+   * Only with `initialClusterState: 'new'`.
    */
   readonly bootstrapConfirmed?: boolean;
 }
