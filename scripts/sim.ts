@@ -39,7 +39,7 @@ function runOne(seed: number): Outcome {
   try {
     if (values.membership) {
       const r = runMembershipSchedule(seed);
-      return { seed, result: { seed, nodes: r.finalVoters.length, steps: r.steps, ticks: 0, crashes: 0, partitions: 0, proposed: r.changes, committed: 0, maxTerm: 0 } };
+      return { seed, result: { seed, nodes: r.finalVoters.length, steps: r.steps, ticks: 0, crashes: 0, amnesias: 0, identityRefusals: 0, partitions: 0, proposed: r.changes, committed: 0, maxTerm: 0 } };
     }
     return { seed, result: runRandomSchedule(seed, { ticks, nodes }) };
   } catch (err) {
@@ -100,6 +100,7 @@ if (values.worker) {
     console.log(`  steps        ${sum('steps')} (${Math.round(sum('steps') / secs)}/s)`);
     console.log(`  ticks        ${sum('ticks')} (${Math.round(sum('ticks') / secs)}/s)`);
     console.log(`  crashes      ${sum('crashes')}, partitions ${sum('partitions')}`);
+    console.log(`  amnesia      ${sum('amnesias')} disks wiped (${ok.filter((r) => r.amnesias > 0).length} seeds), ${sum('identityRefusals')} identity refusals`);
     console.log(`  proposals    ${sum('proposed')} proposed, ${sum('committed')} committed`);
   }
   console.log(`  failures     ${failed.length}${failed.length ? ': seeds ' + failed.map((f) => f.seed).join(', ') : ''}`);

@@ -109,7 +109,8 @@ export class StorageIdentityError extends RaftError {
   ) {
     super(
       `data directory ${dataDir} belongs to ${field} ${JSON.stringify(stored)}, not ${JSON.stringify(requested)}; ` +
-        `point this node at its own data directory (or remove the directory to start it empty)`,
+        `point this node at its own data directory. Do not empty it: a member that lost its data must be ` +
+        `replaced (\`actor-raft member remove <id>\`, \`actor-raft member add <id> <host:port>\`, then start it with \`--join\`), see docs/membership.md`,
       options,
     );
   }
@@ -246,5 +247,34 @@ export class SnapshotRestoreError extends RaftError {
     options?: { cause?: unknown },
   ) {
     super(`state machine could not restore the snapshot stored in ${dataDir} (${record}): ${detail}`, options);
+  }
+}
+
+/**
+ * A member identity problem (docs/membership.md): a peer came back under its node id with another
+ * data directory (`peer` presents a new one), or a peer knows this node's id by another data
+ * directory (this node lost its data). Either way the member must be replaced, not reused.
+ */
+export class MemberIdentityError extends RaftError {
+  constructor(
+    readonly kind: 'peerHasNewDirectory' | 'knownAsOther',
+    readonly peer: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * An empty data directory was not allowed to found a cluster: it was not told to
+ * (`initialClusterState: 'new'` / `--initial-cluster-state new`), or a peer knows this node id by
+ * another data directory. Start it with `--join` after `actor-raft member add`, see docs/membership.md.
+ */
+export class BootstrapRefusedError extends RaftError {
+  constructor(
+    readonly nodeId: number,
+    detail: string,
+  ) {
+    super(`node ${nodeId} will not bootstrap: ${detail}`);
   }
 }

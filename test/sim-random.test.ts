@@ -1,6 +1,7 @@
 /**
  * Randomized fault schedules: every seed runs 2,000 ticks of drops, delays, reordering,
- * duplicates, partitions and crash/restart with every safety rule checked after every step, then
+ * duplicates, partitions, crash/restart and amnesia (a wiped disk under an old node id) with every
+ * safety rule checked after every step, then
  * demands liveness once the faults stop. A failure names the seed; replay it with
  * `npm run sim -- --seed N`.
  */
@@ -17,6 +18,7 @@ test(`${SEEDS} seeded fault schedules x ${TICKS} ticks: no safety violation, pro
   let crashes = 0;
   let partitions = 0;
   let elections = 0;
+  let amnesias = 0;
   const failures: string[] = [];
   for (let seed = 1; seed <= SEEDS; seed++) {
     try {
@@ -26,6 +28,7 @@ test(`${SEEDS} seeded fault schedules x ${TICKS} ticks: no safety violation, pro
       crashes += r.crashes;
       partitions += r.partitions;
       elections += r.maxTerm;
+      amnesias += r.amnesias;
     } catch (err) {
       failures.push((err as Error).message);
     }
@@ -35,6 +38,7 @@ test(`${SEEDS} seeded fault schedules x ${TICKS} ticks: no safety violation, pro
   assert.ok(crashes > SEEDS, `crashes: ${crashes}`);
   assert.ok(partitions > SEEDS, `partitions: ${partitions}`);
   assert.ok(elections > SEEDS * 2, `terms reached: ${elections}`);
+  assert.ok(amnesias > SEEDS / 2, `disks wiped (amnesia): ${amnesias}`);
   assert.ok(committed > SEEDS * 100, `committed: ${committed} of ${proposed} proposed`);
 });
 

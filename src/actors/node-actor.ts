@@ -14,7 +14,15 @@ import { StoppedError } from '../errors.ts';
 import type { Config } from '../config.ts';
 import { MemoryStorage } from '../io/memory-storage.ts';
 import { type RoleEvent, roleMachine, rpcEvent } from '../machines/role.machine.ts';
-import { type ConfChange, type ConfState, type Entry, EntryType, type HardState, type Message, type Snapshot, hardStateEqual } from '../raft/raftpb.ts';
+import { type ConfChange, ConfChangeType, type ConfState, type Entry, EntryType, type HardState, type Message, MessageType, type Snapshot, hardStateEqual } from '../raft/raftpb.ts';
+import {
+  type PeerIncarnation,
+  type PeerIncarnations,
+  PeerIdentities,
+  type PeerReport,
+  type SenderIdentity,
+  bootstrapDecision,
+} from '../raft/member-identity.ts';
 import { type ProposalOutcome, type ProposedEntry, RaftState } from '../raft/raft-state.ts';
 import { bootstrapEntries } from '../raft/confchange.ts';
 import type { FaultHooks } from '../raft/fault-hooks.ts';
@@ -36,6 +44,19 @@ export interface NodeActorOptions {
    *   the configuration is part of the replicated history. Required for membership changes.
    */
   readonly bootstrap?: 'peers' | 'log';
+  /**
+   * With `bootstrap: 'log'`, when an empty store founds the cluster:
+   * - 'now' (default): at once. For hosts that verified every founding member is new (the
+   *   simulation, `actor-raft cluster` on its first run, a single-member cluster).
+   * - 'confirmed': only after a majority of `config.peers` (counting this node) report through
+   *   `peerReport()` that they are empty too, or already know this very store; refused (see
+   *   `refusals$`) when a peer shows the cluster was formed without it or knew this id by another store.
+   */
+  readonly founding?: 'now' | 'confirmed';
+  /** This member's store incarnation (hex); a random one when not given (then nothing is checked against it). */
+  readonly incarnation?: string;
+  /** The peer incarnations recorded in the store. */
+  readonly peerIncarnations?: PeerIncarnations;
   /** Seed of the election-timeout randomness; defaults to one derived from the node id. */
   readonly seed?: number;
   /** Passed to XState's createActor: sees the role actor and every replicator. */
@@ -58,7 +79,18 @@ interface PendingWrite {
   readonly snapshot: Snapshot | undefined;
   /** Messages that may leave only once this write (and all before it) is durable. */
   readonly held: Message[];
+  /** Peer incarnations this write records for the first time. */
+  readonly peersAdded: readonly [number, PeerIncarnation][];
 }
+
+/** Why a peer (or this node) was refused under its member identity; hosts log it once. */
+export type IdentityRefusal =
+  /** `peer` presents another data directory than the one recorded for its id. */
+  | { readonly kind: 'peerHasNewDirectory'; readonly peer: number; readonly presented: string; readonly recorded: string }
+  /** `peer` knows this node's id by another data directory: this node lost its data. */
+  | { readonly kind: 'knownAsOther'; readonly peer: number; readonly knownAs: string; readonly self: string }
+  /** An empty store was asked to found the cluster, but `peer` shows it was formed without it. */
+  | { readonly kind: 'alreadyFormed'; readonly peer: number };
 
 export class NodeActor {
   readonly raft: RaftState;
@@ -71,6 +103,23 @@ export class NodeActor {
   /** Events handled, for the events/s benchmark. */
   eventCount = 0;
   private readonly readySubject = new Subject<Ready>();
+  /** Incarnations of peers: who may count (docs/membership.md). */
+  readonly peers: PeerIdentities;
+  /**
+   * False while this store is empty and joining and no leader has spoken to it yet. Such a store
+   * cannot tell whether it is a new member or a member that lost its disk (it might have voted in
+   * the current term before); a leader that accepted it settles that, so it votes only after one did.
+   */
+  private mayVote = true;
+  /** Empty store waiting for a majority of founding members to confirm they are new too. */
+  private awaitingFounders = false;
+  private readonly founderReports = new Map<number, PeerReport>();
+  private readonly refusalSubject = new Subject<IdentityRefusal>();
+  private readonly refusalsSeen = new Set<string>();
+  /** Messages from peers whose incarnation is being recorded: stepped once the record is durable. */
+  private heldInbound: { msg: Message; sender: SenderIdentity }[] = [];
+  /** Each distinct refusal once: a peer that keeps presenting the same wrong identity is reported once. */
+  readonly refusals$: Observable<IdentityRefusal> = this.refusalSubject.asObservable();
   /** Every Ready this actor hands out, as `takeReady()` returns it (for observers and hosts that react). */
   readonly ready$: Observable<Ready> = this.readySubject.asObservable();
 
@@ -88,7 +137,12 @@ export class NodeActor {
     });
     // What is already durable; a bootstrap changes the hard state and goes out in the first Ready.
     this.prevHardState = this.raft.hardState();
-    if (opts.bootstrap === 'log' && !opts.join && this.isPristine()) this.bootstrapInLog();
+    this.peers = new PeerIdentities(opts.incarnation ?? randomIncarnation(opts.seed ?? opts.config.nodeId), opts.peerIncarnations);
+    if (opts.bootstrap === 'log' && !opts.join && this.isPristine()) {
+      if (opts.founding === 'confirmed' && opts.config.peers.some((p) => p.id !== opts.config.nodeId)) this.awaitingFounders = true;
+      else this.bootstrapInLog();
+    }
+    if (opts.join && this.isPristine()) this.mayVote = false;
     this.maxCommittedSize = opts.maxCommittedSizePerReady ?? opts.config.maxSizePerMsg * 4;
     this.role = createActor(roleMachine, {
       input: { raft: this.raft },
@@ -102,8 +156,8 @@ export class NodeActor {
     this.prevSoftState = this.softState();
   }
 
-  /** Nothing stored yet: no log, no term. */
-  private isPristine(): boolean {
+  /** Nothing stored yet: no log, no term, no vote (what a peer is told before it is a member). */
+  isPristine(): boolean {
     const r = this.raft;
     return r.log.lastIndex() === 0 && r.term === 0 && r.vote === 0;
   }
@@ -154,14 +208,105 @@ export class NodeActor {
   }
 
   /**
-   * A message from a peer (or a local report such as MsgUnreachable). The role machine's term
-   * rules act only when the message's term differs from ours; a message of the current term (or a
-   * local one, term 0) would just be raised again as its RPC event, so it is sent as that event
-   * directly, which saves a macrostep on the hot path.
+   * A message from a peer (or a local report such as MsgUnreachable). `sender` is who the host
+   * knows sent it (the TCP handshake, the simulated disk): a message counts only from a peer whose
+   * data-directory incarnation is durably recorded here and matches (docs/membership.md).
+   *
+   * The role machine's term rules act only when the message's term differs from ours; a message of
+   * the current term (or a local one, term 0) would just be raised again as its RPC event, so it is
+   * sent as that event directly, which saves a macrostep on the hot path.
    */
-  step(msg: Message): void {
+  step(msg: Message, sender?: SenderIdentity): void {
+    if (this.stopped) throw new StoppedError(`node ${this.raft.id}`);
+    if (sender !== undefined && msg.from !== this.raft.id && !this.admit(msg, sender)) return;
+    // Not a member yet: nothing a peer says can count before this store founded or joined the cluster.
+    if (this.awaitingFounders) return;
+    if (!this.mayVote) {
+      if (msg.type === MessageType.MsgVote || msg.type === MessageType.MsgPreVote) return;
+      if (msg.type === MessageType.MsgApp || msg.type === MessageType.MsgHeartbeat || msg.type === MessageType.MsgSnap) this.mayVote = true;
+    }
     if (msg.term === this.raft.term || msg.term === 0) this.send(rpcEvent(msg));
     else this.send({ type: 'MESSAGE', msg });
+  }
+
+  /** Whether a message presenting `sender` may count now; records first contacts and holds their messages. */
+  private admit(msg: Message, sender: SenderIdentity): boolean {
+    const from = msg.from;
+    const v = this.peers.verdict(from, sender);
+    switch (v.kind) {
+      case 'accept':
+        return true;
+      case 'learn':
+        // Recorded durably with the next Ready; until then nothing from this peer counts, so a
+        // restart can never forget a peer whose vote or ack counted. Its messages wait for the write.
+        this.peers.learn(from, sender.incarnation, this.raft.log.applying);
+        this.hold(msg, sender);
+        return false;
+      case 'wait':
+        this.hold(msg, sender);
+        return false;
+      case 'refuse':
+        this.refuse({ kind: 'peerHasNewDirectory', peer: from, presented: sender.incarnation, recorded: v.recorded });
+        return false;
+      case 'strangerHere':
+        this.refuse({ kind: 'knownAsOther', peer: from, knownAs: v.knownAs, self: this.peers.self });
+        return false;
+    }
+  }
+
+  private hold(msg: Message, sender: SenderIdentity): void {
+    // Bounded: beyond it, messages are dropped (Raft retransmits).
+    if (this.heldInbound.length < 1024) this.heldInbound.push({ msg, sender });
+  }
+
+  /** Steps the held messages whose sender's record is now durable. */
+  private releaseInbound(): void {
+    if (this.heldInbound.length === 0) return;
+    const held = this.heldInbound;
+    this.heldInbound = [];
+    for (const h of held) {
+      if (this.stopped) return;
+      this.step(h.msg, h.sender);
+    }
+  }
+
+  private refuse(r: IdentityRefusal): void {
+    const key = `${r.kind}/${r.peer}/${'presented' in r ? r.presented : 'knownAs' in r ? r.knownAs : ''}`;
+    if (this.refusalsSeen.has(key)) return;
+    this.refusalsSeen.add(key);
+    this.refusalSubject.next(r);
+  }
+
+  /** Whether this empty store waits for its founding peers (`founding: 'confirmed'`). */
+  isAwaitingFounders(): boolean {
+    return this.awaitingFounders;
+  }
+
+  /**
+   * What a peer told this node about itself before either is a member (TCP: the hello). An empty
+   * store waiting to found the cluster bootstraps once a majority confirmed, and is refused when a
+   * peer shows the cluster formed without it or knew this id by another directory.
+   */
+  peerReport(from: number, report: PeerReport): void {
+    if (this.stopped || from === this.raft.id) return;
+    const v = this.peers.verdict(from, { incarnation: report.incarnation });
+    if (v.kind === 'learn') this.peers.learn(from, report.incarnation, this.raft.log.applying);
+    else if (v.kind === 'refuse') this.refuse({ kind: 'peerHasNewDirectory', peer: from, presented: report.incarnation, recorded: v.recorded });
+    if (!this.awaitingFounders) return;
+    this.founderReports.set(from, report);
+    const founders = this.raft.config.peers.map((p) => p.id);
+    const d = bootstrapDecision(this.raft.id, this.peers.self, founders, this.founderReports);
+    if (d.kind === 'bootstrap') {
+      this.awaitingFounders = false;
+      this.bootstrapInLog();
+    } else if (d.kind === 'refuse') {
+      if (d.reason === 'alreadyFormed') {
+        // Formed without this store: join it, as `--join` would (the configuration comes from the leader).
+        this.awaitingFounders = false;
+        this.mayVote = false;
+        this.refuse({ kind: 'alreadyFormed', peer: d.peer });
+      } else this.refuse({ kind: 'knownAsOther', peer: d.peer, knownAs: d.knownAs!, self: this.peers.self });
+    }
   }
 
   /** Forces an election (etcd's Campaign / MsgHup). */
@@ -193,8 +338,10 @@ export class NodeActor {
    * A committed ConfChange entry was applied: the new membership takes effect now (thesis §4.1).
    * Returns the new ConfState, for the host to persist.
    */
-  applyConfChange(cc: ConfChange): ConfState {
+  applyConfChange(cc: ConfChange, index?: number): ConfState {
     this.send({ type: 'APPLY_CONF_CHANGE', cc });
+    // The id's old directory left the cluster: the next one to come under that id is learned anew.
+    if (cc.type === ConfChangeType.RemoveNode && index !== undefined) this.peers.removed(cc.nodeId, index);
     return this.raft.tracker.confState();
   }
 
@@ -233,6 +380,7 @@ export class NodeActor {
       raft.readStates.length > 0 ||
       raft.stagedChunks.length > 0 ||
       raft.receivedSnapshot !== undefined ||
+      this.peers.hasUnwritten() ||
       !softStateEqual(this.softState(), this.prevSoftState)
     );
   }
@@ -261,6 +409,7 @@ export class NodeActor {
     const hardStateChanged = !hardStateEqual(hs, this.prevHardState);
     const stagedSnapshotChunks = raft.stagedChunks;
     const receivedSnapshot = raft.takeReceivedSnapshot();
+    const peerWrite = this.peers.hasUnwritten() ? this.peers.takeUnwritten() : undefined;
     const ready: Ready = {
       softState: softStateEqual(soft, this.prevSoftState) ? undefined : soft,
       hardState: hardStateChanged ? hs : undefined,
@@ -271,8 +420,9 @@ export class NodeActor {
       readStates: raft.readStates.length > 0 ? raft.readStates : undefined,
       ...(stagedSnapshotChunks.length > 0 ? { stagedSnapshotChunks } : {}),
       ...(receivedSnapshot ? { receivedSnapshot } : {}),
+      ...(peerWrite ? { peerIncarnations: peerWrite.record } : {}),
       mustSync:
-        entries.length > 0 || hs.term !== this.prevHardState.term || hs.vote !== this.prevHardState.vote || snapshot !== undefined,
+        entries.length > 0 || hs.term !== this.prevHardState.term || hs.vote !== this.prevHardState.vote || snapshot !== undefined || peerWrite !== undefined,
     };
     raft.msgs = [];
     if (stagedSnapshotChunks.length > 0) raft.stagedChunks = [];
@@ -280,9 +430,9 @@ export class NodeActor {
     const held = raft.msgsAfterAppend;
     raft.msgsAfterAppend = [];
 
-    if (hardStateChanged || entries.length > 0 || snapshot || stagedSnapshotChunks.length > 0) {
+    if (hardStateChanged || entries.length > 0 || snapshot || stagedSnapshotChunks.length > 0 || peerWrite) {
       const last: Entry | undefined = entries[entries.length - 1];
-      this.pendingWrites.push({ ready, lastIndex: last?.index ?? 0, lastTerm: last?.term ?? 0, snapshot, held });
+      this.pendingWrites.push({ ready, lastIndex: last?.index ?? 0, lastTerm: last?.term ?? 0, snapshot, held, peersAdded: peerWrite?.added ?? [] });
     } else if (held.length > 0) {
       this.pendingWrites[this.pendingWrites.length - 1]!.held.push(...held);
     }
@@ -316,8 +466,10 @@ export class NodeActor {
     for (const w of done) {
       if (w.snapshot) this.raft.log.stableSnapTo(w.snapshot);
       if (w.lastIndex > 0) this.raft.log.stableTo(w.lastIndex, w.lastTerm);
+      this.peers.written(w.peersAdded);
       this.release(w.held);
     }
+    if (done.some((w) => w.peersAdded.length > 0)) this.releaseInbound();
   }
 
   /** The state machine applied every committed entry up to `index`. */
@@ -339,7 +491,19 @@ export class NodeActor {
     this.stopped = true;
     this.role.stop();
     this.readySubject.complete();
+    this.refusalSubject.complete();
   }
+}
+
+/** A stand-in identity for hosts that give none (then no peer can have recorded it). */
+function randomIncarnation(seed: number): string {
+  let x = (seed >>> 0) ^ 0x9e3779b9;
+  let out = '';
+  for (let i = 0; i < 4; i++) {
+    x = Math.imul(x ^ (x >>> 16), 0x85ebca6b) >>> 0;
+    out += x.toString(16).padStart(8, '0');
+  }
+  return out;
 }
 
 function softStateEqual(a: SoftState, b: SoftState): boolean {

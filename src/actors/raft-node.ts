@@ -13,7 +13,20 @@ import { randomBytes } from 'node:crypto';
 import { BehaviorSubject, Observable, Subject, type SchedulerLike, type Subscription, asyncScheduler, distinctUntilChanged, interval, map } from 'rxjs';
 import type { InspectionEvent, Observer } from 'xstate';
 import { type Config, isValidAddress, resolveConfig, validateSecret } from '../config.ts';
-import { ConfChangeInProgressError, ConfigError, MemberConflictError, NotLeaderError, ProposalDroppedError, ProposalOutcomeUnknownError, type RaftError, StoppedError, UnknownMemberError } from '../errors.ts';
+import {
+  BootstrapRefusedError,
+  ConfChangeInProgressError,
+  ConfigError,
+  MemberConflictError,
+  MemberIdentityError,
+  NotLeaderError,
+  ProposalDroppedError,
+  ProposalOutcomeUnknownError,
+  type RaftError,
+  StoppedError,
+  UnknownMemberError,
+} from '../errors.ts';
+import { INCARNATION_BYTES, type SenderIdentity, replaceAdvice } from '../raft/member-identity.ts';
 import { SnapshotRejectedError, SnapshotRestoreError, StorageInconsistentError } from '../errors.ts';
 import { checkLeaderCommit } from '../io/durable-consistency.ts';
 import { DiskStorage } from '../io/disk-storage.ts';
@@ -40,7 +53,7 @@ import type { ReceivedSnapshot } from '../raft/snapshot-transfer.ts';
 import { contextKey } from '../raft/read-only.ts';
 import { type SoftState, StateType } from '../raft/state-type.ts';
 import type { StateMachine } from '../state-machine.ts';
-import { NodeActor } from './node-actor.ts';
+import { type IdentityRefusal, NodeActor } from './node-actor.ts';
 import { PendingRequests, type ProposeResult } from './pending-requests.ts';
 import { StorageActor } from './storage-actor.ts';
 import { TransportActor } from './transport-actor.ts';
@@ -84,6 +97,20 @@ export interface NodeOptions {
    * and waits for the leader (after `addNode` on the leader) to send it the log.
    */
   readonly join?: boolean | undefined;
+  /**
+   * What an empty data directory may do (docs/membership.md); a directory with Raft state ignores it.
+   * - 'new' (default): found the cluster of `peers`, once a majority of them (counting this node)
+   *   confirm over the handshake that they are empty too. A peer that already holds state and never
+   *   heard of this directory means the cluster formed without it: it then joins (as with `join`).
+   *   A peer that knows this node id by another directory makes start fail with BootstrapRefusedError.
+   * - 'existing': never found a cluster; an empty directory is refused unless `join` is set.
+   */
+  readonly initialClusterState?: 'new' | 'existing';
+  /**
+   * Found at once, without asking the peers: the caller verified every founding member is new.
+   * Only with `initialClusterState: 'new'`.
+   */
+  readonly bootstrapConfirmed?: boolean;
 }
 
 /** Options of `start()`. */
@@ -316,13 +343,18 @@ export class RaftNode<R = unknown> implements Node {
       for (const [id, address] of Object.entries(loaded.confState.addresses ?? {})) this.peerAddresses.set(Number(id), address);
       for (const p of this.config.peers) this.peerAddresses.set(p.id, p.address);
       this.lastSnapshotIndex = snapIndex;
+      const identity = (await this.storage.memberIdentity?.()) ?? { incarnation: randomBytes(INCARNATION_BYTES).toString('hex'), peerIncarnations: {} };
+      const founding = this.foundingPolicy(loaded.hardState.term === 0 && loaded.hardState.vote === 0 && loaded.stable.lastIndexSync() === 0);
       this.node = new NodeActor({
         config: this.config,
         stable: loaded.stable,
         hardState: loaded.hardState,
         confState: loaded.confState,
         bootstrap: 'log',
+        founding,
         join: this.opts.join,
+        incarnation: identity.incarnation,
+        peerIncarnations: identity.peerIncarnations,
         seed: randomBytes(4).readUInt32BE(0),
         inspect: asInspectFunction(this.opts.inspect),
         validateSnapshot: this.sm.validateSnapshot ? (data) => this.sm.validateSnapshot!(data) : undefined,
@@ -330,6 +362,10 @@ export class RaftNode<R = unknown> implements Node {
         // chunks go to the storage's staging area when it has one. A manual host gets Ready.snapshot.
         snapshotReception: this.opts.manual ? 'install' : this.storage.readStagedSnapshot ? 'stage' : 'report',
       });
+      this.incarnation = identity.incarnation;
+      const node = this.node;
+      this.subs.push(node.refusals$.subscribe((r) => this.onIdentityRefusal(node, r)));
+      if (node.isAwaitingFounders()) this.log.info('empty data directory: waiting for a majority of the founding members to confirm they are new', { id: this.id });
       if (resume) this.node.applied(this.lastAppliedIndex);
       this.lastLead = 0;
       this.stateSubject.next(this.node.softState());
@@ -356,9 +392,51 @@ export class RaftNode<R = unknown> implements Node {
     }
   }
 
+  /** This run's data-directory incarnation (hex). */
+  private incarnation = '';
+
+  /** When an empty store may found the cluster (docs/membership.md). */
+  private foundingPolicy(pristine: boolean): 'now' | 'confirmed' {
+    if (!pristine || this.opts.join) return 'now';
+    if (this.opts.initialClusterState === 'existing') {
+      throw new BootstrapRefusedError(
+        this.id,
+        `its data directory${this.config.dataDir ? ` ${this.config.dataDir}` : ''} is empty and it was not told to found a cluster. ` +
+          `To add it to a running cluster: \`actor-raft member add ${this.id} <host:port>\`, then start it with --join. ` +
+          `To found a new cluster: start every member with --initial-cluster-state new`,
+      );
+    }
+    const alone = this.config.peers.every((p) => p.id === this.id);
+    // Peers confirm over the TCP handshake; a custom transport or manual mode has no handshake to ask.
+    if (alone || this.opts.bootstrapConfirmed || this.opts.transport || this.opts.manual) return 'now';
+    return 'confirmed';
+  }
+
+  /** One clear line per identity problem, naming the fix (docs/membership.md). */
+  private onIdentityRefusal(node: NodeActor, r: IdentityRefusal): void {
+    switch (r.kind) {
+      case 'peerHasNewDirectory': {
+        const msg = `node ${r.peer} presents a new data directory (incarnation ${r.presented.slice(0, 8)}, recorded ${r.recorded.slice(0, 8)}); it lost its data and is not counted; ${replaceAdvice(r.peer)}`;
+        this.log.error(msg, { id: this.id, peer: r.peer });
+        this.errorSubject.next(new MemberIdentityError(r.kind, r.peer, msg));
+        return;
+      }
+      case 'knownAsOther': {
+        const msg = `node ${r.peer} knows node ${this.id} by another data directory (incarnation ${r.knownAs.slice(0, 8)}, this one is ${r.self.slice(0, 8)}): this member lost its data and must not rejoin under its old identity; ${replaceAdvice(this.id)}`;
+        if (node.isAwaitingFounders()) return this.fatal(new BootstrapRefusedError(this.id, msg));
+        this.log.error(msg, { id: this.id, peer: r.peer });
+        this.errorSubject.next(new MemberIdentityError(r.kind, r.peer, msg));
+        return;
+      }
+      case 'alreadyFormed':
+        this.log.info(`node ${r.peer} shows the cluster was already formed without this data directory; joining it (as --join would)`, { id: this.id, peer: r.peer });
+        return;
+    }
+  }
+
   private async startTransport(): Promise<void> {
     const self = this.config.peers.find((p) => p.id === this.id);
-    const handler: MessageHandler = (msg) => this.onMessage(msg);
+    const handler: MessageHandler = (msg, sender) => this.onMessage(msg, sender);
     const onUnreachable = (peer: number) => this.onMessage(message({ type: MessageType.MsgUnreachable, from: peer, to: this.id }));
     const bindAddr = this.opts.listen ?? self?.address;
     this.transportActor = new TransportActor({
@@ -376,13 +454,25 @@ export class RaftNode<R = unknown> implements Node {
           peers: [...this.peerAddresses].filter(([id]) => id !== this.id).map(([id, address]) => ({ id, address })),
           maxSizePerMsg: this.config.maxSizePerMsg,
           onUnreachable,
+          identity: {
+            incarnation: Buffer.from(this.incarnation, 'hex'),
+            pristine: () => this.node?.isAwaitingFounders() ?? false,
+            knownIncarnation: (peer) => {
+              const known = this.node?.peers.known(peer);
+              return known ? Buffer.from(known, 'hex') : undefined;
+            },
+            onPeerReport: (peer, report) => {
+              if (this.status_ !== 'running' && this.status_ !== 'starting') return;
+              if (this.node && this.guarded(() => this.node!.peerReport(peer, report))) this.scheduleFlush();
+            },
+          },
         });
         this.subs.push(t.circuit$.subscribe((c) => this.circuitSubject.next(c)));
         this.tcpTransport = t;
         return t;
       },
     });
-    this.subs.push(this.transportActor.inbound$.subscribe(handler));
+    this.subs.push(this.transportActor.arrivals$.subscribe((a) => handler(a.msg, a.sender)));
     await this.transportActor.start();
   }
 
@@ -607,14 +697,17 @@ export class RaftNode<R = unknown> implements Node {
     }
   }
 
-  private onMessage(msg: Message): void {
+  private onMessage(msg: Message, sender?: SenderIdentity): void {
     if (this.status_ !== 'running' || !this.node) return;
     if (msg.to !== this.id) {
       this.log.warn('dropped a message addressed to another node', { to: msg.to, from: msg.from });
       return;
     }
-    if (msg.type === MessageType.MsgHeartbeat && this.logLostUnder(msg)) return;
-    if (this.guarded(() => this.node!.step(msg))) this.scheduleFlush();
+    // Only a heartbeat from a leader this member accepts as itself can prove it lost its log tail; a
+    // wiped member under an old id is refused by identity instead (docs/membership.md).
+    const admitted = !sender || this.node.peers.verdict(msg.from, sender).kind === 'accept';
+    if (msg.type === MessageType.MsgHeartbeat && admitted && this.logLostUnder(msg)) return;
+    if (this.guarded(() => this.node!.step(msg, sender))) this.scheduleFlush();
     if (msg.type === MessageType.MsgSnap) this.reportSnapshotRejections();
   }
 
@@ -759,7 +852,7 @@ export class RaftNode<R = unknown> implements Node {
     this.observe(rd);
     let seq: number | undefined;
     const staged = rd.stagedSnapshotChunks;
-    if (rd.hardState || rd.entries.length > 0 || rd.snapshot || staged) {
+    if (rd.hardState || rd.entries.length > 0 || rd.snapshot || staged || rd.peerIncarnations) {
       try {
         seq = this.storageActor!.submit({
           hardState: rd.hardState,
@@ -768,6 +861,7 @@ export class RaftNode<R = unknown> implements Node {
           // The snapshot was restored from the staging area, which it now replaces.
           ...(rd.snapshot ? { discardStagedSnapshot: true } : {}),
           ...(staged ? { stagedSnapshotChunks: staged } : {}),
+          ...(rd.peerIncarnations ? { peerIncarnations: rd.peerIncarnations } : {}),
         });
         this.writes.set(seq, rd);
       } catch (err) {
@@ -836,7 +930,7 @@ export class RaftNode<R = unknown> implements Node {
     const address = new TextDecoder().decode(cc.context);
     if (cc.type === ConfChangeType.RemoveNode) this.peerAddresses.delete(cc.nodeId);
     else if (isValidAddress(address)) this.peerAddresses.set(cc.nodeId, address);
-    const confState = this.withAddresses(this.node!.applyConfChange(cc));
+    const confState = this.withAddresses(this.node!.applyConfChange(cc, e.index));
     if (!this.opts.manual) {
       this.submitWrite({ confState });
       const t = this.transportActor;

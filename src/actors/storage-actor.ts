@@ -183,13 +183,14 @@ class WriteAccumulator {
   absorb(next: QueuedWrite): void {
     const incoming = this.uncoveredEntries(next.write.entries ?? []);
     if (incoming.length > 0) this.appendEntries(incoming);
-    const { hardState, confState, stagedSnapshotChunks: staged } = next.write;
+    const { hardState, confState, stagedSnapshotChunks: staged, peerIncarnations } = next.write;
     const mergedStaged = staged && staged.length > 0 ? [...(this.write.stagedSnapshotChunks ?? []), ...staged] : undefined;
     this.write = {
       ...this.write,
       ...(hardState ? { hardState } : {}),
       ...(confState ? { confState } : {}),
       ...(mergedStaged ? { stagedSnapshotChunks: mergedStaged } : {}),
+      ...(peerIncarnations ? { peerIncarnations } : {}),
     };
     this.lastSeq = next.seq;
   }

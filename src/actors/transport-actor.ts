@@ -15,7 +15,8 @@
  * The hosted transport is anything implementing `Transport`: the TCP BidirectionalTransport in
  * production, the simulation's network in tests. Inbound messages come out of `inbound$`.
  */
-import { Subject, asapScheduler, observeOn } from 'rxjs';
+import { Subject, asapScheduler, map, observeOn } from 'rxjs';
+import type { SenderIdentity } from '../raft/member-identity.ts';
 import type { Observable, SchedulerLike, Subscription } from 'rxjs';
 import type { Message } from '../raft/raftpb.ts';
 import { isBatchTransport } from '../io/transport.ts';
@@ -103,7 +104,9 @@ export class TransportActor implements Transport {
   readonly transport: Transport;
   /** Every message received from a peer, validated by the transport. */
   readonly inbound$: Observable<Message>;
-  private readonly inbound = new Subject<Message>();
+  /** The same messages with their sender's member identity, when the transport knows it. */
+  readonly arrivals$: Observable<{ readonly msg: Message; readonly sender?: SenderIdentity }>;
+  private readonly inbound = new Subject<{ readonly msg: Message; readonly sender?: SenderIdentity }>();
   private readonly turns = new Subject<void>();
   private readonly queues = new Map<number, BoundedQueue<Message>>();
   private readonly maxQueuedPerPeer: number;
@@ -114,8 +117,9 @@ export class TransportActor implements Transport {
 
   constructor(options: TransportActorOptions) {
     this.maxQueuedPerPeer = options.maxQueuedPerPeer ?? 4096;
-    this.inbound$ = this.inbound.asObservable();
-    this.transport = options.createTransport((msg) => this.inbound.next(msg));
+    this.arrivals$ = this.inbound.asObservable();
+    this.inbound$ = this.arrivals$.pipe(map((a) => a.msg));
+    this.transport = options.createTransport((msg, sender) => this.inbound.next({ msg, sender }));
     this.flushSub = this.turns.pipe(observeOn(options.scheduler ?? asapScheduler)).subscribe(() => this.flush());
   }
 

@@ -31,7 +31,9 @@ export interface NodeCommand {
   readonly disableForwarding: boolean;
   readonly requestTimeoutMs: number;
   readonly logLevel: LogLevel;
-  /** Start empty and wait to be added (`actor-raft member add`) instead of bootstrapping. */
+  /** What an empty data directory may do: found the cluster ('new') or nothing ('existing'). */
+  readonly initialClusterState: 'new' | 'existing';
+  /** Join a running cluster that already added this member (`actor-raft member add`). */
   readonly join: boolean;
   /** TLS for Raft connections: PEM file paths (all three, or none). */
   readonly tls: { readonly cert: string; readonly key: string; readonly ca: string } | undefined;
@@ -118,7 +120,14 @@ Usage:
       --disable-forwarding   answer writes on followers with 421 and the leader's address
       --request-timeout MS   how long a write or linearizable read may wait (default 5000)
       --log-level LEVEL      debug, info, warn or error (default info)
-      --join                 start empty and wait to be added by the cluster (after "actor-raft member add")
+      --initial-cluster-state new|existing
+                             new: an empty --data directory founds the cluster of --peers, once a
+                             majority of them confirm they are new too; existing (default): an empty
+                             directory is refused (see --join). Ignored once the directory holds data.
+      --join                 start an empty member that was added to a running cluster with
+                             \`actor-raft member add ID HOST:PORT\`; it learns the log from the leader.
+                             A member that lost its data directory must be replaced this way
+                             (member remove, member add, then --join), see docs/membership.md
 
   actor-raft cluster [--nodes 3] [--data ./data] [options]
       Runs a local cluster, one OS process per member, and prints the leader as it changes.
@@ -216,6 +225,7 @@ const nodeOptions = {
   'disable-forwarding': { type: 'boolean' },
   'request-timeout': { type: 'string' },
   'log-level': { type: 'string' },
+  'initial-cluster-state': { type: 'string' },
   join: { type: 'boolean' },
   'tls-cert': { type: 'string' },
   'tls-key': { type: 'string' },
@@ -315,8 +325,17 @@ function parseNode(args: readonly string[], env: Readonly<Record<string, string 
   const heartbeatTick = parseIntFlag('heartbeat-tick', v['heartbeat-tick'] as string | undefined, 1, 1, 1_000_000);
   const electionTick = parseIntFlag('election-tick', v['election-tick'] as string | undefined, 10, 2, 1_000_000);
   if (electionTick <= heartbeatTick) throw new UsageError(`--election-tick (${electionTick}) must be greater than --heartbeat-tick (${heartbeatTick})`);
+  const ics = v['initial-cluster-state'] as string | undefined;
+  if (ics !== undefined && ics !== 'new' && ics !== 'existing') {
+    throw new UsageError(`--initial-cluster-state must be new or existing, got ${JSON.stringify(ics)}`);
+  }
+  const join = v.join === true;
+  if (join && ics === 'new') throw new UsageError('--join and --initial-cluster-state new contradict each other: a member either founds a cluster or joins one');
   return {
     command: 'node',
+    // A memory node always starts empty: it can only ever found (or join) a cluster.
+    initialClusterState: (ics as 'new' | 'existing' | undefined) ?? (memory ? 'new' : 'existing'),
+    join,
     id,
     peers: [...peers].map(([pid, address]) => ({ id: pid, address })),
     listen,
@@ -331,7 +350,6 @@ function parseNode(args: readonly string[], env: Readonly<Record<string, string 
     disableForwarding: v['disable-forwarding'] === true,
     requestTimeoutMs: parseIntFlag('request-timeout', v['request-timeout'] as string | undefined, 5000, 1, 3_600_000),
     logLevel: parseLogLevel(v['log-level'] as string | undefined),
-    join: v.join === true,
     tls,
     httpToken,
     httpTls,

@@ -18,6 +18,7 @@ import type { Logger } from '../actors/raft-node.ts';
 import type { KvResult } from '../kv/kv-state-machine.ts';
 import { DataRootLockedError, lockDataRoot } from './data-lock.ts';
 import type { TransportTlsOptions } from '../io/tcp-transport.ts';
+import { MemberIdentityError } from '../errors.ts';
 import { type ClusterCommand, type LogLevel, type NodeCommand, USAGE, UsageError, isLoopbackAddress, parseCli } from './args.ts';
 import { runMember } from './member.ts';
 
@@ -95,7 +96,7 @@ async function runNode(cmd: NodeCommand): Promise<number> {
       disableProposalForwarding: cmd.disableForwarding,
     },
     kv,
-    { secret: cmd.secret, clusterId: cmd.clusterId, listen: cmd.listen, logger: libLog, join: cmd.join, tls: raftTls(cmd) },
+    { secret: cmd.secret, clusterId: cmd.clusterId, listen: cmd.listen, logger: libLog, initialClusterState: cmd.initialClusterState, join: cmd.join, tls: raftTls(cmd) },
   );
   const http = createKvHttpServer({
     node,
@@ -151,7 +152,10 @@ async function runNode(cmd: NodeCommand): Promise<number> {
     await http.close().catch(() => {});
     return 1;
   }
-  node.errors$.subscribe((err) => log.warn('node error', { error: err.message }));
+  // Identity refusals are logged by the node itself, once, with the fix; no second line here.
+  node.errors$.subscribe((err) => {
+    if (!(err instanceof MemberIdentityError)) log.warn('node error', { error: err.message });
+  });
   let lastLead = 0;
   node.state$.subscribe((s) => {
     if (s.lead === 0 || s.lead === lastLead) return;
@@ -306,6 +310,9 @@ async function runLockedCluster(cmd: ClusterCommand, dataDir: string): Promise<n
         '--cluster-id', cmd.clusterId,
         '--tick', String(cmd.tickMs),
         '--log-level', cmd.logLevel,
+        // First run: every member's directory is new, so they found the cluster together. Later runs
+        // resume; a member whose directory went missing is then refused instead of silently re-founding.
+        ...(resumed ? [] : ['--initial-cluster-state', 'new']),
       ],
       { env: { ...process.env, ACTOR_RAFT_SECRET: secret, ...(httpToken ? { ACTOR_RAFT_HTTP_TOKEN: httpToken } : {}) }, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] },
     );

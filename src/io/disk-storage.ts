@@ -25,6 +25,7 @@
  * it starts); mutations are serialized among themselves so each is planned against the state the
  * previous one left.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { Level } from 'level';
 import {
@@ -50,10 +51,11 @@ import {
   emptyConfState,
   emptyHardState,
 } from '../raft/raftpb.ts';
+import { INCARNATION_BYTES, type PeerIncarnation, type PeerIncarnations, isIncarnation } from '../raft/member-identity.ts';
 import { decode, encode } from './codec.ts';
 import { isDiskFull } from './disk-full.ts';
 import { findInconsistency } from './durable-consistency.ts';
-import type { InitialState, Storage, StorageWrite } from './storage.ts';
+import type { InitialState, MemberIdentityRecord, Storage, StorageWrite } from './storage.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Key layout
@@ -73,13 +75,15 @@ const KeyPrefix = {
   snapshotMeta: 0x73,
   /** 'k' + u64 generation + u64 chunk number: one chunk of snapshot data. */
   snapshotChunk: 0x6b,
-  /** 'i': which node and cluster this directory belongs to, and the format version. */
+  /** 'i': which node and cluster this directory belongs to, its incarnation, and the format version. */
   identity: 0x69,
   /**
    * 't' + u64 snapshot index + u64 byte offset: one chunk of a snapshot being received from the
    * leader, as it arrived. Staging only: never read as this node's snapshot, emptied at open.
    */
   stagedChunk: 0x74,
+  /** 'p': the incarnations of peers this member recorded (docs/membership.md). */
+  peerIncarnations: 0x70,
 } as const;
 
 /** The on-disk format this code reads and writes; recorded in the identity record. */
@@ -152,6 +156,7 @@ export const diskKeys = {
   snapshotChunk: snapshotChunkKey,
   stagedChunk: stagedChunkKey,
   identity: singletonKey(KeyPrefix.identity),
+  peerIncarnations: singletonKey(KeyPrefix.peerIncarnations),
 } as const;
 
 /** A human name for a key, used in corruption errors: `entry/42`, `hardState`, `snapshotChunk/3/0`. */
@@ -209,6 +214,11 @@ interface IdentityRecord {
   readonly format: number;
   readonly nodeId?: number;
   readonly clusterId?: string;
+  /**
+   * Random, drawn when the directory is created (hex): who this member is towards its peers. A
+   * wiped directory gets a new one, so peers can tell the member forgot its votes and log.
+   */
+  readonly incarnation?: string;
 }
 
 type Fields = Record<string, unknown>;
@@ -345,7 +355,47 @@ function decodeIdentity(key: Uint8Array, bytes: Uint8Array): IdentityRecord {
   const nodeId = fields['nodeId'] === undefined ? undefined : uintField(key, fields, 'nodeId');
   const clusterId = fields['clusterId'];
   if (clusterId !== undefined && typeof clusterId !== 'string') throw corrupt(key, `field clusterId is ${show(clusterId)}, expected a string`);
-  return { format, ...(nodeId === undefined ? {} : { nodeId }), ...(clusterId === undefined ? {} : { clusterId }) };
+  const incarnation = fields['incarnation'];
+  if (incarnation !== undefined && !isIncarnation(incarnation)) throw corrupt(key, `field incarnation is ${show(incarnation)}, expected 32 hex digits`);
+  return {
+    format,
+    ...(nodeId === undefined ? {} : { nodeId }),
+    ...(clusterId === undefined ? {} : { clusterId }),
+    ...(incarnation === undefined ? {} : { incarnation }),
+  };
+}
+
+/** Peer incarnations are stored as [[id, incarnation, since], ...]. */
+function encodePeerIncarnations(peers: PeerIncarnations): Uint8Array {
+  return encode(Object.entries(peers).map(([id, p]) => [Number(id), p.incarnation, p.since]));
+}
+
+function decodePeerIncarnations(key: Uint8Array, bytes: Uint8Array): PeerIncarnations {
+  let rows: unknown;
+  try {
+    rows = decode(bytes);
+  } catch (err) {
+    throw corrupt(key, 'does not decode', err);
+  }
+  if (!Array.isArray(rows)) throw corrupt(key, `is ${show(rows)}, expected a list`);
+  const out: Record<number, PeerIncarnation> = {};
+  for (const row of rows) {
+    if (!Array.isArray(row) || row.length !== 3) throw corrupt(key, `row ${show(row)} is not [id, incarnation, since]`);
+    const [id, incarnation, since] = row as unknown[];
+    if (!Number.isSafeInteger(id) || (id as number) <= 0) throw corrupt(key, `node id ${show(id)} is not a positive integer`);
+    if (!isIncarnation(incarnation)) throw corrupt(key, `incarnation ${show(incarnation)} of node ${id} is not 32 hex digits`);
+    if (!Number.isSafeInteger(since) || (since as number) < 0) throw corrupt(key, `index ${show(since)} of node ${id} is not an index`);
+    out[id as number] = { incarnation, since: since as number };
+  }
+  return out;
+}
+
+function checkPeerIncarnations(peers: PeerIncarnations): void {
+  for (const [id, p] of Object.entries(peers)) {
+    if (!isIncarnation(p?.incarnation) || !Number.isSafeInteger(p.since) || p.since < 0) {
+      throw new TypeError(`invalid peer incarnation for node ${id}: ${show(p)}`);
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -494,9 +544,10 @@ export class DiskStorage implements Storage {
     private readonly db: Db,
     /** The data directory. */
     readonly dir: string,
-    private readonly identity: IdentityRecord,
+    private readonly identity: IdentityRecord & { readonly incarnation: string },
     state: DurableState,
     private readonly chunkSize: number,
+    private peers: PeerIncarnations,
   ) {
     this.state = state;
     this.nextGeneration = state.snapshot.generation + 1;
@@ -516,8 +567,9 @@ export class DiskStorage implements Storage {
       const identity = await loadIdentity(db, dir, opts);
       const state = await loadState(db, opts.snapshotChunkSize ?? DEFAULT_SNAPSHOT_CHUNK_SIZE);
       await checkConsistency(db, dir, state, opts.checkRaftInvariants ?? true);
+      const peers = (await getRecord(db, diskKeys.peerIncarnations, decodePeerIncarnations)) ?? {};
       await collectGarbage(db, state);
-      return new DiskStorage(db, dir, identity, state, opts.snapshotChunkSize ?? DEFAULT_SNAPSHOT_CHUNK_SIZE);
+      return new DiskStorage(db, dir, identity, state, opts.snapshotChunkSize ?? DEFAULT_SNAPSHOT_CHUNK_SIZE, peers);
     } catch (err) {
       await db.close().catch(noop);
       throw inDirectory(err, dir);
@@ -534,11 +586,21 @@ export class DiskStorage implements Storage {
     return this.identity.clusterId;
   }
 
+  /** The random id drawn when this directory was created (hex): the member's identity. */
+  get incarnation(): string {
+    return this.identity.incarnation;
+  }
+
   // --- reads -----------------------------------------------------------------------------------
 
   async initialState(): Promise<InitialState> {
     this.assertOpen();
     return { hardState: this.state.hardState, confState: this.state.confState };
+  }
+
+  async memberIdentity(): Promise<MemberIdentityRecord> {
+    this.assertOpen();
+    return { incarnation: this.identity.incarnation, peerIncarnations: this.peers };
   }
 
   async firstIndex(): Promise<number> {
@@ -629,6 +691,7 @@ export class DiskStorage implements Storage {
     if (batch.entries && batch.entries.length > 0) checkEntries(batch.entries);
     if (batch.hardState) checkHardState(batch.hardState);
     if (batch.snapshot) checkSnapshotMetadata(batch.snapshot.metadata);
+    if (batch.peerIncarnations) checkPeerIncarnations(batch.peerIncarnations);
     return this.exclusive(async () => {
       const plan = new WritePlan(this.state);
       await this.planStaging(plan, batch);
@@ -645,7 +708,9 @@ export class DiskStorage implements Storage {
         plan.confState = batch.confState;
         plan.put(diskKeys.confState, encodeConfState(batch.confState));
       }
+      if (batch.peerIncarnations) plan.put(diskKeys.peerIncarnations, encodePeerIncarnations(batch.peerIncarnations));
       await this.commit(plan);
+      if (batch.peerIncarnations) this.peers = batch.peerIncarnations;
     });
   }
 
@@ -1033,7 +1098,7 @@ async function getRecord<T>(db: Db, key: Uint8Array, decodeValue: (key: Uint8Arr
  * Checks the directory belongs to this node and cluster, recording them the first time they are
  * known. Raft's persistent state is per server: another server's term and vote must never be used.
  */
-async function loadIdentity(db: Db, dir: string, opts: DiskStorageOptions): Promise<IdentityRecord> {
+async function loadIdentity(db: Db, dir: string, opts: DiskStorageOptions): Promise<IdentityRecord & { readonly incarnation: string }> {
   const stored = await getRecord(db, diskKeys.identity, decodeIdentity);
   if (stored?.nodeId !== undefined && opts.nodeId !== undefined && stored.nodeId !== opts.nodeId) {
     throw new StorageIdentityError(dir, 'nodeId', stored.nodeId, opts.nodeId);
@@ -1043,12 +1108,15 @@ async function loadIdentity(db: Db, dir: string, opts: DiskStorageOptions): Prom
   }
   const nodeId = stored?.nodeId ?? opts.nodeId;
   const clusterId = stored?.clusterId ?? opts.clusterId;
-  const identity: IdentityRecord = {
+  // Drawn once, when the directory is created (or first opened by a build that records it).
+  const incarnation = stored?.incarnation ?? randomBytes(INCARNATION_BYTES).toString('hex');
+  const identity = {
     format: FORMAT_VERSION,
     ...(nodeId === undefined ? {} : { nodeId }),
     ...(clusterId === undefined ? {} : { clusterId }),
+    incarnation,
   };
-  if (stored === undefined || stored.nodeId !== nodeId || stored.clusterId !== clusterId) {
+  if (stored === undefined || stored.nodeId !== nodeId || stored.clusterId !== clusterId || stored.incarnation !== incarnation) {
     await writeDurably(db, [{ type: 'put', key: diskKeys.identity, value: encode(identity) }]);
   }
   return identity;

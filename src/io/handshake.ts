@@ -67,6 +67,10 @@ export function computeProof(secret: Uint8Array, role: HandshakeRole, prover: He
   field(verifier.nonce);
   field(prover.incarnation);
   field(verifier.incarnation);
+  // What the prover says about member identity must not be forgeable by a man in the middle either.
+  field(prover.boot ?? new Uint8Array(0));
+  text(prover.pristine ? 'pristine' : 'member');
+  field(prover.knowsYouAs ?? new Uint8Array(0));
   return mac.digest();
 }
 

@@ -15,7 +15,9 @@ import {
   emptyHardState,
   emptySnapshot,
 } from '../raft/raftpb.ts';
-import type { InitialState, Storage, StorageWrite } from './storage.ts';
+import { randomBytes } from 'node:crypto';
+import { INCARNATION_BYTES, type PeerIncarnations } from '../raft/member-identity.ts';
+import type { InitialState, MemberIdentityRecord, Storage, StorageWrite } from './storage.ts';
 
 const dummy = (index: number, term: number): Entry => ({ index, term, type: EntryType.Normal, data: new Uint8Array(0) });
 
@@ -26,9 +28,31 @@ export class MemoryStorage implements Storage {
   private ents: Entry[] = [dummy(0, 0)];
   /** The staging area: chunks of a snapshot being received (lost with the process, like a crash). */
   private staged: { index: number; chunks: Uint8Array[]; bytes: number } | undefined;
+  private incarnation_: string | undefined;
+  private peerIncarnations: PeerIncarnations = {};
+
+  /** `incarnation`: this store's identity (hex); a random one is drawn when it is first asked for. */
+  constructor(opts: { incarnation?: string } = {}) {
+    this.incarnation_ = opts.incarnation;
+  }
+
+  /** The random id this store got when it was created: the member's data-directory identity. */
+  get incarnation(): string {
+    this.incarnation_ ??= randomBytes(INCARNATION_BYTES).toString('hex');
+    return this.incarnation_;
+  }
 
   async initialState(): Promise<InitialState> {
     return { hardState: this.hardState, confState: this.confState };
+  }
+
+  async memberIdentity(): Promise<MemberIdentityRecord> {
+    return { incarnation: this.incarnation, peerIncarnations: this.peerIncarnations };
+  }
+
+  /** The peer incarnations recorded in this store. */
+  peerIncarnationsSync(): PeerIncarnations {
+    return this.peerIncarnations;
   }
 
   async saveState(st: HardState): Promise<void> {
@@ -106,6 +130,7 @@ export class MemoryStorage implements Storage {
     }
     if (batch.hardState) this.hardState = batch.hardState;
     if (batch.confState) this.confState = batch.confState;
+    if (batch.peerIncarnations) this.peerIncarnations = batch.peerIncarnations;
   }
 
   firstIndexSync(): number {

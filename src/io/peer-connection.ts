@@ -15,6 +15,7 @@ import { computeProof, helloProblem, verifyProof } from './handshake.ts';
 import type { HandshakeRole, HelloProblem } from './handshake.ts';
 import { NONCE_BYTES, PROTOCOL_NAME, PROTOCOL_VERSION, decodeHello, decodePeerMessage, decodeProof, encodeHello, encodeProof } from './wire.ts';
 import type { Hello } from './wire.ts';
+import type { PeerReport } from '../raft/member-identity.ts';
 
 /** Why a connection never became usable. */
 export type HandshakeFailure = HelloProblem | 'badProof' | 'malformed' | 'oversized' | 'timeout' | 'closed';
@@ -24,8 +25,14 @@ export interface ConnectionSettings {
   readonly selfId: number;
   readonly clusterId: string;
   readonly secret: Uint8Array;
-  /** Random per transport start, so peers can tell a restarted node from a lingering socket. */
+  /** The data-directory incarnation (random per transport start when the store has none). */
   readonly incarnation: Uint8Array;
+  /** Random per transport start: tells peers this process restarted (the incarnation does not). */
+  readonly boot?: Uint8Array;
+  /** Whether this node's store is still empty, said in every hello. */
+  readonly pristine?: () => boolean;
+  /** The incarnation this node recorded for a peer, said in the hello to it. */
+  readonly knownIncarnation?: (peerId: number) => Uint8Array | undefined;
   readonly isKnownPeer: (nodeId: number) => boolean;
   /** Frame cap before authentication: hellos and proofs are a few hundred bytes. */
   readonly handshakeFrameLimit: number;
@@ -121,6 +128,11 @@ export class PeerConnection {
     return this.theirHello?.incarnation;
   }
 
+  /** Which run of the peer's process this connection reaches (its incarnation when it sent no boot id). */
+  get remoteRun(): Uint8Array | undefined {
+    return this.theirHello?.boot ?? this.theirHello?.incarnation;
+  }
+
   /** Bytes accepted by `write` but not yet handed to the kernel: the backpressure signal. */
   get bufferedBytes(): number {
     return this.socket.writableLength;
@@ -192,8 +204,30 @@ export class PeerConnection {
       peerId,
       nonce: this.ourNonce,
       incarnation: this.settings.incarnation,
+      ...(this.settings.boot ? { boot: this.settings.boot } : {}),
+      ...(this.settings.pristine?.() ? { pristine: true } : {}),
+      ...this.knowsYouAs(peerId),
     };
     this.writeRaw([encodeHello(this.ourHello)]);
+  }
+
+  private knowsYouAs(peerId: number): { knowsYouAs?: Uint8Array } {
+    const known = peerId === 0 ? undefined : this.settings.knownIncarnation?.(peerId);
+    return known ? { knowsYouAs: known } : {};
+  }
+
+  private senderIdentity: PeerReport | undefined;
+
+  /** Who the authenticated peer says it is (member identity, docs/membership.md); hex strings. */
+  get peerReport(): PeerReport | undefined {
+    const h = this.theirHello;
+    if (!h || this.phase !== 'open') return undefined;
+    this.senderIdentity ??= {
+      incarnation: Buffer.from(h.incarnation).toString('hex'),
+      pristine: h.pristine === true,
+      ...(h.knowsYouAs ? { knowsYouAs: Buffer.from(h.knowsYouAs).toString('hex') } : {}),
+    };
+    return this.senderIdentity;
   }
 
   private writeRaw(bodies: Uint8Array[]): void {

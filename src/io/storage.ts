@@ -6,6 +6,7 @@
  * a MemoryStorage and its WAL on disk), a node loads its log into memory when it starts and the
  * in-memory log is bounded by compaction. A Storage is what makes that state survive a crash.
  */
+import type { PeerIncarnations } from '../raft/member-identity.ts';
 import type { ConfState, Entry, HardState, Snapshot } from '../raft/raftpb.ts';
 import type { StagedChunk } from '../raft/snapshot-transfer.ts';
 
@@ -29,6 +30,8 @@ export interface StorageWrite {
    * starts a new staging area (what was staged before is discarded).
    */
   readonly stagedSnapshotChunks?: readonly StagedChunk[];
+  /** Replaces the record of peer incarnations when present (see docs/membership.md). */
+  readonly peerIncarnations?: PeerIncarnations;
 }
 
 export interface InitialState {
@@ -36,9 +39,23 @@ export interface InitialState {
   readonly confState: ConfState;
 }
 
+/** Who the member on this store is towards its peers (docs/membership.md). */
+export interface MemberIdentityRecord {
+  /** The random id this store got when it was created (hex, 16 bytes). */
+  readonly incarnation: string;
+  /** The incarnations of peers this member recorded (empty for a fresh store). */
+  readonly peerIncarnations: PeerIncarnations;
+}
+
 export interface Storage {
   /** The saved HardState and ConfState (zero values for a fresh store). */
   initialState(): Promise<InitialState>;
+  /**
+   * The store's incarnation and the peer incarnations it recorded. Every store of this package
+   * has one; a store without it makes the node draw a new incarnation at every start, so peers
+   * that recorded the old one refuse it after a restart.
+   */
+  memberIdentity?(): Promise<MemberIdentityRecord>;
   /** Saves the current HardState durably. */
   saveState(st: HardState): Promise<void>;
   /** Entries in [lo, hi). Throws CompactedError below firstIndex, UnavailableError past lastIndex. */

@@ -25,6 +25,7 @@ import type { Peer } from '../config.ts';
 import { ConfigError, InvalidPeerError } from '../errors.ts';
 import type { InvalidMessageError } from '../errors.ts';
 import type { Message } from '../raft/raftpb.ts';
+import type { PeerReport } from '../raft/member-identity.ts';
 import { Backoff } from './backoff.ts';
 import type { BackoffOptions } from './backoff.ts';
 import { CircuitBreaker, CircuitState } from './circuit-breaker.ts';
@@ -88,6 +89,17 @@ export interface BidirectionalTransportOptions {
   /** Called on every failed dial and lost connection (the node turns it into MsgUnreachable). */
   onUnreachable?: (peerId: number) => void;
   backoff?: BackoffOptions;
+  /**
+   * Member identity (docs/membership.md): this node's data-directory incarnation (16 bytes; random
+   * per transport when absent), whether its store is still empty, and what it recorded for each
+   * peer. Each is said in the hello; `onPeerReport` hears what every authenticated peer said.
+   */
+  identity?: {
+    readonly incarnation: Uint8Array;
+    readonly pristine?: () => boolean;
+    readonly knownIncarnation?: (peerId: number) => Uint8Array | undefined;
+    readonly onPeerReport?: (peerId: number, report: PeerReport) => void;
+  };
   circuitBreaker?: Omit<CircuitBreakerOptions, 'clock'>;
   clock?: Clock;
 }
@@ -230,6 +242,10 @@ export class BidirectionalTransport implements BatchTransport {
   constructor(options: BidirectionalTransportOptions) {
     this.options = options;
     this.nodeId = requireNodeId('nodeId', options.nodeId);
+    const inc = options.identity?.incarnation;
+    if (inc !== undefined && (!(inc instanceof Uint8Array) || inc.length !== INCARNATION_BYTES)) {
+      throw new ConfigError('identity.incarnation', `must be ${INCARNATION_BYTES} bytes`);
+    }
     [this.bindHost, this.bindPort] = parseBindAddr(options.bindAddr);
     if (typeof options.handler !== 'function') throw new ConfigError('handler', 'must be a function (msg) => void');
     if (typeof options.clusterId !== 'string' || options.clusterId.length === 0 || options.clusterId.length > 256) {
@@ -250,7 +266,10 @@ export class BidirectionalTransport implements BatchTransport {
       selfId: this.nodeId,
       clusterId: options.clusterId,
       secret,
-      incarnation: randomBytes(INCARNATION_BYTES),
+      incarnation: options.identity?.incarnation ?? randomBytes(INCARNATION_BYTES),
+      boot: randomBytes(INCARNATION_BYTES),
+      pristine: options.identity?.pristine,
+      knownIncarnation: options.identity?.knownIncarnation,
       isKnownPeer: (id) => this.peers.has(id),
       handshakeFrameLimit: 4096,
       messageFrameLimit: this.maxFrameSize,
@@ -509,7 +528,7 @@ export class BidirectionalTransport implements BatchTransport {
 
   private readonly listener: ConnectionListener = {
     authenticated: (conn) => this.onAuthenticated(conn),
-    message: (_conn, msg) => this.deliver(msg),
+    message: (conn, msg) => this.deliver(msg, conn.peerReport),
     invalidMessage: (conn: PeerConnection, err: InvalidMessageError) => {
       this.counters.invalidMessages++;
       this.warnings.warn(`invalid:${conn.peerId}`, 'refused an invalid message from a peer', { peer: conn.peerId, reason: err.message });
@@ -528,10 +547,10 @@ export class BidirectionalTransport implements BatchTransport {
     closed: (conn, failure) => this.onClosed(conn, failure),
   };
 
-  private deliver(msg: Message): void {
+  private deliver(msg: Message, sender: PeerReport | undefined): void {
     this.counters.received++;
     try {
-      this.handler(msg);
+      this.handler(msg, sender);
     } catch {
       this.counters.handlerErrors++;
     }
@@ -546,6 +565,14 @@ export class BidirectionalTransport implements BatchTransport {
     }
     this.counters.handshakes++;
     if (link.dialing === conn) link.dialing = undefined;
+    const report = conn.peerReport;
+    if (report) {
+      try {
+        this.options.identity?.onPeerReport?.(link.id, report);
+      } catch {
+        this.counters.handlerErrors++;
+      }
+    }
     this.dropOtherIncarnations(link, conn);
     const wasDisconnected = link.connections.size === 0;
     link.connections.add(conn);
@@ -563,7 +590,7 @@ export class BidirectionalTransport implements BatchTransport {
   /** A connection from a newer run of the peer means the older ones lead to a dead process. */
   private dropOtherIncarnations(link: PeerLink, conn: PeerConnection): void {
     for (const other of link.connections) {
-      if (!Buffer.from(other.remoteIncarnation!).equals(conn.remoteIncarnation!)) {
+      if (!Buffer.from(other.remoteRun!).equals(conn.remoteRun!)) {
         link.connections.delete(other);
         other.destroy();
       }

@@ -3,10 +3,14 @@
  * leave and enter a node. The TCP `BidirectionalTransport` implements it, and so can the
  * simulation's in-process network.
  */
+import type { SenderIdentity } from '../raft/member-identity.ts';
 import type { Message } from '../raft/raftpb.ts';
 
-/** Receives every message that arrives from a peer, already validated. */
-export type MessageHandler = (msg: Message) => void;
+/**
+ * Receives every message that arrives from a peer, already validated, with what the transport
+ * knows of its sender's member identity (the TCP handshake tells it; docs/membership.md).
+ */
+export type MessageHandler = (msg: Message, sender?: SenderIdentity) => void;
 
 export interface Transport {
   /**

@@ -132,8 +132,21 @@ export interface Hello {
   readonly peerId: number;
   /** Fresh random bytes the other side must fold into its proof, so proofs cannot be replayed. */
   readonly nonce: Uint8Array;
-  /** Random per process start; a new value means the peer restarted and old connections are dead. */
+  /**
+   * The sender's data-directory incarnation (drawn when its store was created; random per process
+   * for a store without one). Peers record it and refuse the node id under another one
+   * (docs/membership.md); a new value on a connection also means old connections are dead.
+   */
   readonly incarnation: Uint8Array;
+  /**
+   * Random per process start (the incarnation is per data directory and survives restarts): a new
+   * value means the peer restarted and its older connections lead to a dead process.
+   */
+  readonly boot?: Uint8Array;
+  /** The sender's store holds no Raft state yet (an empty directory that may found the cluster). */
+  readonly pristine?: boolean;
+  /** The incarnation the sender recorded for the receiver, if any. */
+  readonly knowsYouAs?: Uint8Array;
 }
 
 /** The second frame each way: HMAC over both hellos, proving knowledge of the cluster secret. */
@@ -142,14 +155,15 @@ export interface Proof {
 }
 
 export function encodeHello(hello: Hello): Uint8Array {
-  return packr.pack({ ...hello });
+  const { boot, pristine, knowsYouAs, ...rest } = hello;
+  return packr.pack({ ...rest, ...(boot ? { boot } : {}), ...(pristine ? { pristine: true } : {}), ...(knowsYouAs ? { knowsYouAs } : {}) });
 }
 
 /** Decode a hello; only checks the shape (the handshake decides whether to accept it). */
 export function decodeHello(body: Uint8Array): Hello {
   const v = unpack(body) as Record<string, unknown> | null;
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw handshakeError('hello is not a map');
-  const { protocol, version, clusterId, nodeId, peerId, nonce, incarnation } = v;
+  const { protocol, version, clusterId, nodeId, peerId, nonce, incarnation, boot, pristine, knowsYouAs } = v;
   if (typeof protocol !== 'string') throw handshakeError('hello.protocol is not a string');
   if (typeof version !== 'number' || !Number.isSafeInteger(version)) throw handshakeError('hello.version is not an integer');
   if (typeof clusterId !== 'string' || clusterId.length > 256) throw handshakeError('hello.clusterId is not a short string');
@@ -159,7 +173,23 @@ export function decodeHello(body: Uint8Array): Hello {
   if (!(incarnation instanceof Uint8Array) || incarnation.length !== INCARNATION_BYTES) {
     throw handshakeError(`hello.incarnation is not ${INCARNATION_BYTES} bytes`);
   }
-  return { protocol, version, clusterId, nodeId, peerId, nonce: Buffer.from(nonce), incarnation: Buffer.from(incarnation) };
+  if (pristine !== undefined && typeof pristine !== 'boolean') throw handshakeError('hello.pristine is not a boolean');
+  if (boot !== undefined && (!(boot instanceof Uint8Array) || boot.length !== INCARNATION_BYTES)) throw handshakeError(`hello.boot is not ${INCARNATION_BYTES} bytes`);
+  if (knowsYouAs !== undefined && (!(knowsYouAs instanceof Uint8Array) || knowsYouAs.length !== INCARNATION_BYTES)) {
+    throw handshakeError(`hello.knowsYouAs is not ${INCARNATION_BYTES} bytes`);
+  }
+  return {
+    protocol,
+    version,
+    clusterId,
+    nodeId,
+    peerId,
+    nonce: Buffer.from(nonce),
+    incarnation: Buffer.from(incarnation),
+    ...(boot ? { boot: Buffer.from(boot) } : {}),
+    ...(pristine ? { pristine: true } : {}),
+    ...(knowsYouAs ? { knowsYouAs: Buffer.from(knowsYouAs) } : {}),
+  };
 }
 
 export function encodeProof(proof: Proof): Uint8Array {

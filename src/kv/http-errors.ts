@@ -13,12 +13,14 @@
  * without a row fails it.
  */
 import {
+  BootstrapRefusedError,
   CompactedError,
   ConfChangeInProgressError,
   ConfigError,
   InvalidMessageError,
   InvalidPeerError,
   MemberConflictError,
+  MemberIdentityError,
   NotLeaderError,
   ProposalDroppedError,
   ProposalOutcomeUnknownError,
@@ -74,6 +76,8 @@ export const ERROR_ANSWERS: ReadonlyArray<readonly [ErrorClass, ErrorAnswer]> = 
   [SnapshotRejectedError, { status: 500, retryable: false }],
   [SnapshotRestoreError, { status: 500, retryable: false }],
   [StorageIdentityError, { status: 500, retryable: false }],
+  [MemberIdentityError, { status: 500, retryable: false }],
+  [BootstrapRefusedError, { status: 500, retryable: false }],
   [StorageLockedError, { status: 500, retryable: false }],
   [CompactedError, { status: 500, retryable: false }],
   [UnavailableError, { status: 500, retryable: false }],

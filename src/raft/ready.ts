@@ -14,6 +14,7 @@ import type { Entry, HardState, Message, Snapshot } from './raftpb.ts';
 import type { SoftState } from './state-type.ts';
 import type { ReceivedSnapshot, StagedChunk } from './snapshot-transfer.ts';
 import type { ReadState } from './read-only.ts';
+import type { PeerIncarnations } from './member-identity.ts';
 
 export interface Ready {
   /** Present when the role or the known leader changed since the previous Ready. */
@@ -41,6 +42,11 @@ export interface Ready {
    * drop it. Nothing of the log was replaced yet.
    */
   readonly receivedSnapshot?: ReceivedSnapshot;
+  /**
+   * Present when the record of peer incarnations changed: persist it with this Ready's write. A
+   * newly recorded peer counts only once the write is reported persisted.
+   */
+  readonly peerIncarnations?: PeerIncarnations;
   /** Whether hardState/entries must be fsynced before they count as written. */
   readonly mustSync: boolean;
 }
@@ -55,6 +61,7 @@ export function isReadyEmpty(rd: Ready): boolean {
     rd.receivedSnapshot === undefined &&
     rd.committedEntries.length === 0 &&
     rd.messages.length === 0 &&
+    rd.peerIncarnations === undefined &&
     (rd.readStates === undefined || rd.readStates.length === 0)
   );
 }

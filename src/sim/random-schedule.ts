@@ -2,10 +2,14 @@
  * A randomized fault schedule: the run behind the randomized tests and `npm run sim`.
  *
  * Phase 1 (chaos, `ticks` ticks): a lossy, duplicating, reordering network; partitions into
- * groups, isolated nodes, crashes (losing unsynced writes) and restarts; proposals through random
- * nodes. Every safety rule is checked after every step.
- * Phase 2 (liveness): faults stop, partitions heal, crashed nodes restart. A leader must be elected,
- * and every proposal accepted by it after healing must be applied on every node.
+ * groups, isolated nodes, crashes (losing unsynced writes) and restarts, amnesia (a node's disk is
+ * wiped and it restarts under its old id with a new incarnation; at most a minority of the
+ * members, as a cluster that lost a majority of its disks has lost data for good); proposals
+ * through random nodes. Every safety rule is checked after every step.
+ * Phase 2 (liveness): faults stop, partitions heal, crashed nodes restart, and every wiped node is
+ * replaced the way an operator would (RemoveNode, then AddNode under the same id; the wiped node
+ * then joins afresh). A leader must be elected, and every proposal accepted by it after healing
+ * must be applied on every node.
  */
 import { Rng } from '../raft/rng.ts';
 import { Simulation } from './simulation.ts';
@@ -16,6 +20,8 @@ export interface ScheduleOptions {
   readonly nodes?: number;
   /** Ticks allowed for phase 2. */
   readonly livenessTicks?: number;
+  /** Chance per tick of an amnesia fault (default 0.002; 0 turns it off). */
+  readonly amnesiaRate?: number;
 }
 
 export interface ScheduleResult {
@@ -24,6 +30,10 @@ export interface ScheduleResult {
   readonly steps: number;
   readonly ticks: number;
   readonly crashes: number;
+  /** Disks wiped (amnesia faults). */
+  readonly amnesias: number;
+  /** Messages refused because their sender presented another data directory (or knew us by one). */
+  readonly identityRefusals: number;
   readonly partitions: number;
   readonly proposed: number;
   readonly committed: number;
@@ -65,6 +75,10 @@ export function runRandomSchedule(seed: number, opts: ScheduleOptions = {}): Sch
   let proposed = 0;
   const down = new Set<number>();
   const maxDown = Math.floor((nodes - 1) / 2) + 1; // sometimes more than a minority, to test no-commit periods
+  const amnesiaRate = opts.amnesiaRate ?? 0.002;
+  // Wiped and not yet replaced: never more than a minority, so a majority of the disks survive.
+  const wiped = new Set<number>();
+  const maxWiped = Math.floor((nodes - 1) / 2);
 
   for (let t = 0; t < ticks; t++) {
     sim.runFor(1);
@@ -91,6 +105,14 @@ export function runRandomSchedule(seed: number, opts: ScheduleOptions = {}): Sch
       sim.restart(id);
       down.delete(id);
     }
+    if (amnesiaRate > 0 && rng.chance(amnesiaRate) && wiped.size < maxWiped) {
+      const id = rng.pick(sim.ids);
+      if (!wiped.has(id)) {
+        sim.amnesia(id);
+        wiped.add(id);
+        down.delete(id);
+      }
+    }
     if (rng.chance(0.3)) {
       const up = sim.upNodes();
       if (up.length > 0) {
@@ -109,6 +131,7 @@ export function runRandomSchedule(seed: number, opts: ScheduleOptions = {}): Sch
   sim.setNetwork({ dropRate: 0, duplicateRate: 0, delay: [1, 5] });
   for (const id of down) sim.restart(id);
   const livenessTicks = opts.livenessTicks ?? 400;
+  if (wiped.size > 0) replaceWiped(sim, seed, [...wiped], livenessTicks);
   // Stable: one leader that every node follows in the same term (a stale leader of a minority may
   // still think it leads for a moment after healing; its proposals were never promised to anyone).
   const stable = (s: Simulation) => {
@@ -158,9 +181,49 @@ export function runRandomSchedule(seed: number, opts: ScheduleOptions = {}): Sch
     steps: sim.steps,
     ticks: Math.round(sim.now / sim.tickMs),
     crashes: sim.counters.crashes,
+    amnesias: sim.counters.amnesias,
+    identityRefusals: sim.counters.identityRefusals,
     partitions,
     proposed,
     committed: Math.max(...statuses.map((s) => s.commit)),
     maxTerm: Math.max(...statuses.map((s) => s.term)),
   };
+}
+
+/**
+ * The replace procedure of docs/membership.md, as an operator runs it: once the surviving members
+ * have a leader, remove each wiped node's id, then add it again; the wiped node (already running
+ * with an empty store, as `--join` starts it) is then learned under its new incarnation and
+ * catches up from the leader.
+ */
+function replaceWiped(sim: Simulation, seed: number, wiped: readonly number[], ticks: number): void {
+  // A leader a majority follows. (It may be a wiped node: peers that never heard from its old
+  // directory learn the new one on first contact; only those that knew the old one refuse it.)
+  const settled = (s: Simulation) => {
+    const leader = s.leader();
+    return leader !== undefined && s.ids.filter((id) => s.status(id).leader === leader).length > s.ids.length / 2;
+  };
+  for (const id of wiped) {
+    for (const change of ['remove', 'add'] as const) {
+      const done = (s: Simulation) => {
+        const leader = s.leader();
+        if (leader === undefined || !settled(s)) return false;
+        const m = s.membership(leader);
+        const member = m.voters.includes(id) || m.learners.includes(id);
+        return change === 'remove' ? !member : member;
+      };
+      let ok = false;
+      for (let attempt = 0; attempt < 10 && !ok; attempt++) {
+        if (!sim.runUntil(settled, ticks)) throw new LivenessFailure(seed, `the surviving members elected no leader to replace wiped node ${id}`);
+        if (done(sim)) {
+          ok = true;
+          break;
+        }
+        if (change === 'remove') sim.removeNode(id);
+        else sim.addNode(id);
+        ok = sim.runUntil(done, 50);
+      }
+      if (!ok) throw new LivenessFailure(seed, `could not ${change} wiped node ${id}`);
+    }
+  }
 }

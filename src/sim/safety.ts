@@ -239,6 +239,12 @@ export class SafetyChecker {
     this.marks.delete(node);
   }
 
+  /** A node's disk was wiped (amnesia fault): its next durable state starts from nothing. */
+  wiped(node: number): void {
+    this.durable.delete(node);
+    this.marks.delete(node);
+  }
+
   /** The durable hard state after a write: term never decreases, the vote of a term never changes. */
   durableHardState(node: number, hs: HardState): void {
     const prev = this.durable.get(node);

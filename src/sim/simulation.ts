@@ -21,6 +21,7 @@ import { EventQueue } from './event-queue.ts';
 import { type NetworkFaults, perfectNetwork } from './network-faults.ts';
 import { SafetyChecker } from './safety.ts';
 import { SimDisk } from './sim-disk.ts';
+import type { SenderIdentity } from '../raft/member-identity.ts';
 
 export interface SimulationOptions {
   readonly seed: number;
@@ -68,7 +69,7 @@ export interface AppliedEntry {
 
 type SimEvent =
   | { kind: 'tick'; node: number; incarnation: number }
-  | { kind: 'deliver'; msg: Message }
+  | { kind: 'deliver'; msg: Message; sender: SenderIdentity }
   | { kind: 'persisted'; node: number; incarnation: number; ready: Ready | undefined; write: StorageWrite };
 
 interface SimNode {
@@ -108,7 +109,7 @@ export class Simulation {
   /** Steps taken (events processed). */
   steps = 0;
   /** Messages delivered, dropped and duplicated so far. */
-  readonly counters = { delivered: 0, dropped: 0, duplicated: 0, crashes: 0 };
+  readonly counters = { delivered: 0, dropped: 0, duplicated: 0, crashes: 0, amnesias: 0, identityRefusals: 0 };
   private readonly queue = new EventQueue<SimEvent>();
   private readonly nodes = new Map<number, SimNode>();
   private readonly config: Partial<Omit<Config, 'nodeId' | 'peers'>>;
@@ -142,7 +143,7 @@ export class Simulation {
     this.nodes.set(id, {
       id,
       actor: undefined,
-      disk: new SimDisk(),
+      disk: new SimDisk(this.newIncarnation()),
       incarnation: 0,
       applied: [],
       diskBusyUntil: 0,
@@ -153,6 +154,13 @@ export class Simulation {
       snapshotsSent: 0,
     });
     this.start(id);
+  }
+
+  /** A disk incarnation drawn from the seed (hex, like a data directory's). */
+  private newIncarnation(): string {
+    let hex = '';
+    for (let i = 0; i < 4; i++) hex += this.rng.int(0, 2 ** 31).toString(16).padStart(8, '0');
+    return hex;
   }
 
   private nodeConfig(id: number): Readonly<Config> {
@@ -195,8 +203,11 @@ export class Simulation {
       confState: stable.confStateSync(),
       join: n.joined,
       bootstrap: 'log',
+      incarnation: n.disk.incarnation,
+      peerIncarnations: stable.peerIncarnationsSync(),
       seed: this.rng.int(1, 2 ** 31),
     });
+    n.actor.refusals$.subscribe(() => this.counters.identityRefusals++);
     n.applied = [];
     n.reads = [];
     n.diskBusyUntil = this.now;
@@ -230,7 +241,7 @@ export class Simulation {
           break;
         }
         this.counters.delivered++;
-        n.actor.step(ev.msg);
+        n.actor.step(ev.msg, ev.sender);
         this.drain(n);
         break;
       }
@@ -273,8 +284,8 @@ export class Simulation {
       const raft = actor.raft;
       if (rd.softState?.raftState === 'leader') this.safety.leaderElected(n.id, raft.term, raft.log, n.disk.durable);
       if (rd.entries.length > 0) this.safety.entriesWritten(n.id, rd.entries, raft.log);
-      if (rd.hardState || rd.entries.length > 0 || rd.snapshot) {
-        this.diskWrite(n, { hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot }, rd);
+      if (rd.hardState || rd.entries.length > 0 || rd.snapshot || rd.peerIncarnations) {
+        this.diskWrite(n, { hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot, peerIncarnations: rd.peerIncarnations }, rd);
       }
       if (rd.snapshot) {
         // Installed from the leader: the state machine becomes the snapshot's.
@@ -286,7 +297,7 @@ export class Simulation {
       for (const m of rd.messages) {
         if (m.type === MessageType.MsgSnap && m.chunk?.offset === 0) n.snapshotsSent++;
         this.safety.messageSent(m, n.disk.durable);
-        this.transmit(m);
+        this.transmit(m, { incarnation: n.disk.incarnation, knowsYouAs: actor.peers.known(m.to) });
       }
       if (rd.readStates) n.reads.push(...rd.readStates);
       if (rd.committedEntries.length > 0) {
@@ -331,7 +342,7 @@ export class Simulation {
     n.applied.push({ index: e.index, term: e.term, data: e.data });
     if (e.type === EntryType.ConfChange) {
       const cc = decodeConfChange(e.data);
-      const confState = n.actor!.applyConfChange(cc);
+      const confState = n.actor!.applyConfChange(cc, e.index);
       this.diskWrite(n, { confState });
       return;
     }
@@ -354,7 +365,7 @@ export class Simulation {
   }
 
   /** Puts a message on the simulated wire, with the current faults. */
-  private transmit(m: Message): void {
+  private transmit(m: Message, sender: SenderIdentity): void {
     if (!this.connected(m.from, m.to) || this.rng.chance(this.faults.dropRate)) {
       this.counters.dropped++;
       return;
@@ -368,7 +379,7 @@ export class Simulation {
         at = Math.max(at, this.linkClock.get(link) ?? 0);
         this.linkClock.set(link, at);
       }
-      this.queue.push(at, { kind: 'deliver', msg: m });
+      this.queue.push(at, { kind: 'deliver', msg: m, sender });
     }
   }
 
@@ -414,6 +425,23 @@ export class Simulation {
     this.queue.removeWhere((e) => e.kind === 'persisted' && e.node === id);
     n.disk.lostWrites += before - this.queue.size;
     this.counters.crashes++;
+  }
+
+  /**
+   * The amnesia fault: the node's disk is wiped (a new, empty data directory with a new
+   * incarnation) and it restarts under its old id, as an operator would start it with `--join`.
+   * Its peers must refuse it: it can never vote, acknowledge or be counted under that id again
+   * (docs/membership.md). The safety checker forgets its old durable state: the new directory is
+   * a new member as far as its own disk goes; what must not happen is that it counts as the old one.
+   */
+  amnesia(id: number): void {
+    const n = this.sim(id);
+    this.crash(id);
+    n.disk.wipe(this.newIncarnation());
+    n.joined = true;
+    this.counters.amnesias++;
+    this.safety.wiped(id);
+    this.start(id);
   }
 
   /** Starts a crashed node again from its disk. */
