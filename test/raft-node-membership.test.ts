@@ -90,10 +90,12 @@ test('snapshots, a joining node, removal and leadership transfer', async () => {
 
     // Leadership transfer to an up-to-date voter.
     const target = members.find((m) => m !== leader)!;
-    const t0 = Date.now();
+    const termBefore = leader.node.status().term;
     await leader.node.transferLeadership(target.id);
     assert.is(target.node.isLeader(), true);
-    assert.ok(Date.now() - t0 < tuning.electionTick * tuning.tickInterval * 2, 'within an election timeout');
+    // A transfer is one election started at once by TimeoutNow (thesis §3.10), not a timeout-driven
+    // one: the target leads in the very next term. (How fast, in ms, belongs to npm run bench.)
+    assert.is(target.node.status().term, termBefore + 1, 'the target won the first election after the transfer');
     leader = target;
     const after = await leader.node.propose(put('after-transfer', 'ok'));
     assert.ok(after.result.ok);
