@@ -79,7 +79,7 @@ test(`a node killed ${KILLS} times mid-proposal loses no acknowledged proposal (
   let nextSeq = 1;
   try {
     for (let k = 0; k < KILLS; k++) {
-      const run = await runUntilKilled(dir, port!, nextSeq, rng.int(1, 120));
+      const run = await runUntilKilled(dir, port!, nextSeq, rng.int(1, 64));
       assert.ok(run.stateAtStart >= everAcked.size, `run ${k}: restarted with ${run.stateAtStart} commands applied, ${everAcked.size} were acknowledged`);
       for (const [s, i] of run.acked) everAcked.set(s, i);
       nextSeq += 100_000; // each run proposes fresh commands
