@@ -91,7 +91,7 @@ for (const file of files) {
   } else if (fileFailed > 0) {
     problems.push(`${file}: ${fileFailed} failed`);
   }
-  if (r.total === 0 && r.code === 0) {
+  if (r.total === 0 && r.skips === 0 && r.code === 0) {
     fileFailed += 1;
     problems.push(`${file}: ran no test`);
   }
