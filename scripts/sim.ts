@@ -4,7 +4,7 @@
  *   npm run sim -- --seed 1234              replay one seed (prints its summary or its failure)
  *   npm run sim -- --seeds 500 --ticks 5000 --nodes 5
  *   npm run sim -- --membership --seeds 5000     membership-churn schedules instead
- * Prints a summary; exits 1 if any seed fails, listing the seeds that replay the failures.
+ * Prints a summary; exits 1 if any seed fails, with the command that replays each failing seed.
  */
 import { fork } from 'node:child_process';
 import { cpus } from 'node:os';
@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { runRandomSchedule, type ScheduleResult } from '../src/sim/random-schedule.ts';
 import { runMembershipSchedule } from '../src/sim/membership-schedule.ts';
+import { ScheduleFailure, replayCommand } from '../src/sim/schedule-failure.ts';
 
 const { values } = parseArgs({
   options: {
@@ -43,7 +44,11 @@ function runOne(seed: number): Outcome {
     }
     return { seed, result: runRandomSchedule(seed, { ticks, nodes }) };
   } catch (err) {
-    return { seed, error: (err as Error).message };
+    // A ScheduleFailure already ends with its replay command; anything else (a bug in this
+    // script) gets one too, so no failing seed is ever reported without it.
+    const replay = replayCommand(seed, { membership: values.membership, ticks, nodes });
+    const error = err instanceof ScheduleFailure ? err.message : `seed ${seed}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n    replay: ${replay}`;
+    return { seed, error };
   }
 }
 
@@ -78,7 +83,7 @@ if (values.worker) {
         };
         child.on('message', (o: Outcome) => {
           outcomes.push(o);
-          if (o.error) console.log(`seed ${o.seed}: ${o.error}`);
+          if (o.error) console.log(o.error);
           if (outcomes.length % 100 === 0) console.log(`${outcomes.length}/${count} seeds...`);
           feed();
         });
@@ -104,5 +109,6 @@ if (values.worker) {
     console.log(`  proposals    ${sum('proposed')} proposed, ${sum('committed')} committed`);
   }
   console.log(`  failures     ${failed.length}${failed.length ? ': seeds ' + failed.map((f) => f.seed).join(', ') : ''}`);
+  for (const f of failed.slice(0, 20)) console.log(`    ${replayCommand(f.seed, { membership: values.membership, ticks, nodes })}`);
   process.exit(failed.length === 0 ? 0 : 1);
 }

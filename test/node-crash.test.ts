@@ -4,7 +4,9 @@
  * directory each time. Every proposal whose promise resolved before a kill must still be in the
  * log afterwards, at the index it was reported at, with its data (Raft Figure 2: nothing is
  * acknowledged before it is durable), and the restarted node must apply all of them again, in order.
- * NODE_CRASH_SEED=<n> replays a run.
+ * The kill points come from the seed: each run is killed once the parent has read the K-th
+ * acknowledgement, K drawn from the seed (never a wall-clock delay). NODE_CRASH_SEED=<n> runs
+ * another seed (`random` picks one and prints it); a failure prints the command that replays it.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -18,9 +20,11 @@ import { unwrapProposal } from '../src/io/proposal-envelope.ts';
 import { EntryType } from '../src/raft/raftpb.ts';
 import { Rng } from '../src/raft/rng.ts';
 import { freePorts } from './fixtures/free-ports.ts';
+import { seedFromEnv, withReplay } from './helpers/seeds.ts';
 
 const script = fileURLToPath(new URL('./fixtures/node-crash-proposer.ts', import.meta.url));
-const seed = Number(process.env.NODE_CRASH_SEED ?? Math.floor(Math.random() * 1e9));
+const seed = seedFromEnv('NODE_CRASH_SEED', 20261201);
+const replay = `NODE_CRASH_SEED=${seed} npm test -- node-crash`;
 const KILLS = 20;
 
 interface Run {
@@ -28,7 +32,8 @@ interface Run {
   stateAtStart: number;
 }
 
-async function runUntilKilled(dir: string, port: number, firstSeq: number, killAfterMs: number): Promise<Run> {
+/** Runs the proposer until it has acknowledged `killAtAck` proposals, then SIGKILLs it. */
+async function runUntilKilled(dir: string, port: number, firstSeq: number, killAtAck: number): Promise<Run> {
   const child = spawn(process.execPath, ['--import', 'tsx', script, dir, String(port), String(firstSeq)], { stdio: ['ignore', 'pipe', 'pipe'] });
   const acked = new Map<number, number>();
   let stateAtStart = -1;
@@ -43,24 +48,30 @@ async function runUntilKilled(dir: string, port: number, firstSeq: number, killA
     while ((nl = buf.indexOf('\n')) >= 0) {
       const [kind, a, b] = buf.slice(0, nl).split(' ');
       buf = buf.slice(nl + 1);
-      if (kind === 'OK') acked.set(Number(a), Number(b));
+      if (kind === 'OK') {
+        acked.set(Number(a), Number(b));
+        if (acked.size === killAtAck) child.kill('SIGKILL');
+      }
       if (kind === 'STATE') {
         stateAtStart = Number(a);
-        if (!started) {
-          started = true;
-          setTimeout(() => child.kill('SIGKILL'), killAfterMs);
-        }
+        started = true;
       }
     }
   });
-  const guard = setTimeout(() => child.kill('SIGKILL'), 20_000);
+  // A safety net, not a timing assertion: a node that stops acknowledging fails the test here.
+  let stuck = false;
+  const guard = setTimeout(() => {
+    stuck = true;
+    child.kill('SIGKILL');
+  }, 60_000);
   await killed;
   clearTimeout(guard);
   assert.ok(started, `the node started (stderr: ${err.slice(0, 500)})`);
+  assert.not.ok(stuck, `the node acknowledged only ${acked.size} of ${killAtAck} proposals in a minute (stderr: ${err.slice(0, 500)})`);
   return { acked, stateAtStart };
 }
 
-test(`a node killed ${KILLS} times mid-proposal loses no acknowledged proposal (seed ${seed})`, async () => {
+test(`a node killed ${KILLS} times mid-proposal loses no acknowledged proposal (seed ${seed})`, withReplay(replay, async () => {
   const rng = new Rng(seed);
   const dir = mkdtempSync(join(tmpdir(), 'actor-raft-node-crash-'));
   const [port] = await freePorts(1);
@@ -68,7 +79,7 @@ test(`a node killed ${KILLS} times mid-proposal loses no acknowledged proposal (
   let nextSeq = 1;
   try {
     for (let k = 0; k < KILLS; k++) {
-      const run = await runUntilKilled(dir, port!, nextSeq, rng.int(30, 250));
+      const run = await runUntilKilled(dir, port!, nextSeq, rng.int(1, 64));
       assert.ok(run.stateAtStart >= everAcked.size, `run ${k}: restarted with ${run.stateAtStart} commands applied, ${everAcked.size} were acknowledged`);
       for (const [s, i] of run.acked) everAcked.set(s, i);
       nextSeq += 100_000; // each run proposes fresh commands
@@ -99,6 +110,6 @@ test(`a node killed ${KILLS} times mid-proposal loses no acknowledged proposal (
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-});
+}));
 
 test.run();

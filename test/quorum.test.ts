@@ -15,6 +15,11 @@ test('committed index is the highest index a majority holds', () => {
     [[5, 5, 1, 1], 1],
     [[9, 8, 7, 2, 1], 7],
     [[0, 0, 10], 0],
+    // Unsorted matches: the answer is not where the input happens to put it.
+    [[3, 1, 2], 2],
+    [[1, 5, 2, 4, 3], 3],
+    [[4, 1, 3, 2], 2],
+    [[2, 9, 1, 8, 3], 3],
   ];
   for (const [matches, want] of cases) {
     const voters = matches.map((_, i) => i + 1);

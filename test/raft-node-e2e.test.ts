@@ -148,7 +148,6 @@ test('three processes: 1000 writes, SIGKILL of the leader, restart, identical st
         `${Math.round(ackedBeforeKill / (msBeforeKill / 1000))}/s before the kill); ${attempts} attempts, ${failures} refused or failed; ` +
         `new leader ${newLeaderAfterMs} ms after SIGKILL; restarted member caught up in ${catchUpMs} ms; test ${total} ms`,
     );
-    assert.ok(total < 60_000, `the test took ${total} ms`);
   } catch (err) {
     console.error(cluster.output().split('\n').slice(-80).join('\n'));
     throw err;

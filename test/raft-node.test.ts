@@ -217,7 +217,12 @@ test('HTTP API: writes, CAS, reads, leader hints, limits and errors', async () =
 
     let r = await call(L, 'PUT', '/kv/a%2Fb', 'one');
     assert.is(r.status, 200);
-    assert.equal({ ...json(r), index: 0, term: 0 }, { ok: true, key: 'a/b', prev: null, index: 0, term: 0 });
+    const first = json(r);
+    assert.equal({ ...first, index: 'checked below', term: 'checked below' }, { ok: true, key: 'a/b', prev: null, index: 'checked below', term: 'checked below' });
+    // The write's log position: past the leader's no-op, applied on the leader, in its current term.
+    assert.ok(Number.isSafeInteger(first.index) && (first.index as number) > 1, `index ${String(first.index)}`);
+    assert.ok(leader.node.status().applied >= (first.index as number), 'answered once applied');
+    assert.is(first.term, leader.node.status().term);
     r = await call(L, 'PUT', '/kv/a%2Fb', 'two');
     assert.is(json(r).prev, 'one');
     r = await call(F, 'GET', '/kv/a%2Fb');

@@ -1,18 +1,20 @@
 /**
  * Randomized fault schedules: every seed runs 2,000 ticks of drops, delays, reordering,
  * duplicates, partitions, crash/restart and amnesia (a wiped disk under an old node id) with every
- * safety rule checked after every step, then
- * demands liveness once the faults stop. A failure names the seed; replay it with
- * `npm run sim -- --seed N`.
+ * safety rule checked after every step, then demands liveness once the faults stop. A failure names
+ * each failing seed and the command that replays it (`npm run sim -- --seed N`). Seeds 1..200 by
+ * default; SIM_SEEDS=<n> runs n seeds and SIM_FROM=<first seed> (or `random`) moves the range.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { runRandomSchedule } from '../src/sim/random-schedule.ts';
+import { countFromEnv, seedFromEnv } from './helpers/seeds.ts';
 
-const SEEDS = Number(process.env.SIM_SEEDS ?? 200);
+const SEEDS = countFromEnv('SIM_SEEDS', 200);
+const FROM = seedFromEnv('SIM_FROM', 1);
 const TICKS = 2000;
 
-test(`${SEEDS} seeded fault schedules x ${TICKS} ticks: no safety violation, progress after healing`, () => {
+test(`${SEEDS} seeded fault schedules (seeds ${FROM}..${FROM + SEEDS - 1}) x ${TICKS} ticks: no safety violation, progress after healing`, () => {
   let proposed = 0;
   let committed = 0;
   let crashes = 0;
@@ -20,7 +22,7 @@ test(`${SEEDS} seeded fault schedules x ${TICKS} ticks: no safety violation, pro
   let elections = 0;
   let amnesias = 0;
   const failures: string[] = [];
-  for (let seed = 1; seed <= SEEDS; seed++) {
+  for (let seed = FROM; seed < FROM + SEEDS; seed++) {
     try {
       const r = runRandomSchedule(seed, { ticks: TICKS });
       proposed += r.proposed;

@@ -6,7 +6,10 @@
  * acknowledged is lost (Raft Figure 2: persisted before responding), no write is half there, and
  * every entry decodes to the data derived from its index and term.
  *
- * CRASH_SEED=<n> replays a run; CRASH_KILLS=<n> changes the number of kills (default 20).
+ * The kill points come from the seed: each writer is killed once the parent has read the K-th
+ * write line it submitted, K drawn from the seed (never a wall-clock delay). CRASH_SEED=<n> runs
+ * another seed (`CRASH_SEED=random` picks one and prints it); CRASH_KILLS=<n> changes the number of
+ * kills (default 20). A failure prints the command that replays it.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -15,10 +18,12 @@ import * as assert from 'uvu/assert';
 import { DiskStorage } from '../src/io/disk-storage.ts';
 import type { HardState } from '../src/raft/raftpb.ts';
 import { dataFor, seededRandom, tempDir } from './fixtures/log-fixtures.ts';
+import { countFromEnv, seedFromEnv, withReplay } from './helpers/seeds.ts';
 
 const writerScript = fileURLToPath(new URL('./fixtures/crash-writer.ts', import.meta.url));
-const seed = Number(process.env['CRASH_SEED'] ?? Math.floor(Math.random() * 1e9));
-const kills = Number(process.env['CRASH_KILLS'] ?? 20);
+const seed = seedFromEnv('CRASH_SEED', 20261201);
+const kills = countFromEnv('CRASH_KILLS', 20);
+const replay = `CRASH_SEED=${seed} CRASH_KILLS=${kills} npm test -- storage-crash`;
 /** Writers started ahead of their turn. */
 const WARM_WRITERS = 2;
 
@@ -71,7 +76,8 @@ function parse(stdout: string, stderr: string, signal: NodeJS.Signals | null): C
 
 /** A writer process started ahead of time: loaded, waiting for `go` before touching the directory. */
 interface PreparedWriter {
-  go(delayMs: number): Promise<ChildRun>;
+  /** Lets the writer run and kills it once it has announced its `killAtWrite`-th write. */
+  go(killAtWrite: number): Promise<ChildRun>;
   kill(): void;
 }
 
@@ -85,20 +91,23 @@ function prepareWriter(dir: string, childSeed: number): PreparedWriter {
   });
   let stdout = '';
   let stderr = '';
-  let killDelay: number | undefined;
-  let armed = false;
+  let killAt: number | undefined;
+  let writesSeen = 0;
+  let scanned = 0;
   const closed = new Promise<NodeJS.Signals | null>((resolve) => child.on('close', (_code, signal) => resolve(signal)));
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   child.stdout!.on('data', (d: Buffer) => {
     stdout += d.toString();
-    if (!armed && killDelay !== undefined && stdout.includes('\nW ')) {
-      armed = true; // it is writing: kill it a few to tens of milliseconds from now
-      setTimeout(() => child.kill('SIGKILL'), killDelay);
+    if (killAt === undefined) return;
+    // Count whole write lines; kill at the seeded one, while the writes before it are in flight.
+    for (let nl = stdout.indexOf('\n', scanned); nl >= 0; nl = stdout.indexOf('\n', scanned)) {
+      if (stdout.startsWith('W ', scanned) && ++writesSeen === killAt) child.kill('SIGKILL');
+      scanned = nl + 1;
     }
   });
   return {
-    async go(delayMs) {
-      killDelay = delayMs;
+    async go(killAtWrite) {
+      killAt = killAtWrite;
       child.stdin!.end('go\n');
       const signal = await closed;
       return parse(stdout, stderr, signal);
@@ -166,7 +175,7 @@ function matches(disk: DiskLog, model: LogModel): boolean {
   return true;
 }
 
-test(`SIGKILL at random points never loses a persisted write nor leaves half of one (seed ${seed}, ${kills} kills)`, async () => {
+test(`SIGKILL at seeded points never loses a persisted write nor leaves half of one (seed ${seed}, ${kills} kills)`, withReplay(replay, async () => {
   const random = seededRandom(seed);
   const dir = tempDir('crash-');
   let base: LogModel = { first: 1, terms: [], hardState: { term: 0, vote: 0, commit: 0 } };
@@ -184,9 +193,10 @@ test(`SIGKILL at random points never loses a persisted write nor leaves half of 
       topUp();
       const writer = warming.shift()!;
       topUp();
-      const delay = 3 + Math.floor(random() * 60);
-      const run = await writer.go(delay);
-      const where = `seed ${seed}, kill ${kill} (after ${delay} ms)`;
+      // Mostly early kills (a write or two in), some deep into a run of group commits.
+      const killAtWrite = random() < 0.3 ? 1 + Math.floor(random() * 3) : 2 + Math.floor(random() * 150);
+      const run = await writer.go(killAtWrite);
+      const where = `seed ${seed}, kill ${kill} (at write ${killAtWrite})`;
       assert.is(run.signal, 'SIGKILL', `the writer died on its own at ${where}: ${run.stderr}`);
       const disk = await readDisk(dir.path);
 
@@ -224,6 +234,6 @@ test(`SIGKILL at random points never loses a persisted write nor leaves half of 
     await new Promise((resolve) => setTimeout(resolve, 50));
     dir.remove();
   }
-});
+}));
 
 test.run();

@@ -15,3 +15,5 @@ export {
 } from './linearizability.ts';
 export { registerModel, kvModel, type RegisterInput, type RegisterOutput, type KvInput, type KvOutput, type KvState } from './linearizability-models.ts';
 export { KvClientDriver, SimKvStateMachine, runHistorySchedule, HistoryViolation, type KvClientOptions, type HistoryScheduleOptions, type HistoryScheduleResult } from './kv-client-driver.ts';
+export { SimulationError } from './simulation-error.ts';
+export { ScheduleFailure, replayCommand } from './schedule-failure.ts';

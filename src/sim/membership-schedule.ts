@@ -7,18 +7,30 @@
 import { Rng } from '../raft/rng.ts';
 import type { ProposalOutcome } from '../raft/raft-state.ts';
 import { LivenessFailure } from './random-schedule.ts';
+import { ScheduleFailure, replayCommand } from './schedule-failure.ts';
 import { Simulation } from './simulation.ts';
 
 export interface MembershipResult {
   readonly seed: number;
   readonly changes: number;
   readonly finalVoters: readonly number[];
+  /** The members the schedule removed (two followers, then the leader of the moment). */
+  readonly removed: readonly number[];
   readonly steps: number;
 }
 
 const enc = new TextEncoder();
 
+/** Runs one seed; any exception comes out as a ScheduleFailure with the command that replays it. */
 export function runMembershipSchedule(seed: number, opts: { maxTicksPerChange?: number } = {}): MembershipResult {
+  try {
+    return runChurn(seed, opts);
+  } catch (err) {
+    throw new ScheduleFailure(seed, replayCommand(seed, { membership: true }), err);
+  }
+}
+
+function runChurn(seed: number, opts: { maxTicksPerChange?: number }): MembershipResult {
   const rng = new Rng(seed ^ 0x9e3779b9);
   const sim = new Simulation({
     seed,
@@ -161,5 +173,5 @@ export function runMembershipSchedule(seed: number, opts: { maxTicksPerChange?: 
   sim.runFor(5);
   const digests = new Set(members().map((id) => `${sim.status(id).applied}:${sim.digest(id)}`));
   if (digests.size !== 1) throw new LivenessFailure(seed, `members' states differ: ${[...digests].join(', ')}`);
-  return { seed, changes, finalVoters: sim.membership(l).voters, steps: sim.steps };
+  return { seed, changes, finalVoters: sim.membership(l).voters, removed: [...removed], steps: sim.steps };
 }

@@ -12,6 +12,7 @@
  * must be applied on every node.
  */
 import { Rng } from '../raft/rng.ts';
+import { ScheduleFailure, replayCommand } from './schedule-failure.ts';
 import { Simulation } from './simulation.ts';
 
 export interface ScheduleOptions {
@@ -42,14 +43,26 @@ export interface ScheduleResult {
 
 export class LivenessFailure extends Error {
   constructor(seed: number, what: string) {
-    super(`liveness failure: ${what} (seed ${seed}; replay with this seed)`);
+    super(`liveness failure: ${what} (seed ${seed})`);
     this.name = 'LivenessFailure';
   }
 }
 
 const enc = new TextEncoder();
 
+/**
+ * Runs one seed. Any exception (safety violation, liveness failure, a bug anywhere) comes out as
+ * a ScheduleFailure naming the seed and the `npm run sim` command that replays it.
+ */
 export function runRandomSchedule(seed: number, opts: ScheduleOptions = {}): ScheduleResult {
+  try {
+    return runSchedule(seed, opts);
+  } catch (err) {
+    throw new ScheduleFailure(seed, replayCommand(seed, { ticks: opts.ticks, nodes: opts.nodes }), err);
+  }
+}
+
+function runSchedule(seed: number, opts: ScheduleOptions): ScheduleResult {
   const rng = new Rng(seed ^ 0x5bd1e995);
   const nodes = opts.nodes ?? (rng.chance(0.5) ? 3 : 5);
   const ticks = opts.ticks ?? 2000;

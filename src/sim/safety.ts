@@ -37,7 +37,7 @@ export class SafetyViolation extends Error {
     readonly seed: number,
     readonly step: number,
   ) {
-    super(`safety violation: ${rule}: ${detail} (seed ${seed}, step ${step}; replay with this seed)`);
+    super(`safety violation: ${rule}: ${detail} (seed ${seed}, step ${step})`);
     this.name = 'SafetyViolation';
   }
 }

@@ -19,7 +19,8 @@ import type { StateType } from '../raft/state-type.ts';
 import type { StorageWrite } from '../io/storage.ts';
 import { EventQueue } from './event-queue.ts';
 import { type NetworkFaults, perfectNetwork } from './network-faults.ts';
-import { SafetyChecker } from './safety.ts';
+import { SafetyChecker, SafetyViolation } from './safety.ts';
+import { SimulationError } from './simulation-error.ts';
 import { SimDisk } from './sim-disk.ts';
 import type { SenderIdentity } from '../raft/member-identity.ts';
 
@@ -220,6 +221,15 @@ export class Simulation {
 
   /** Processes the next event. Returns false when nothing is scheduled. */
   step(): boolean {
+    try {
+      return this.stepOnce();
+    } catch (err) {
+      if (err instanceof SafetyViolation || err instanceof SimulationError) throw err;
+      throw new SimulationError(this.seed, this.steps, err);
+    }
+  }
+
+  private stepOnce(): boolean {
     const next = this.queue.pop();
     if (!next) return false;
     this.now = next.at;
