@@ -4,6 +4,9 @@
  */
 export { createNode, RaftNode, type Node, type NodeOptions, type StartOptions, type NodeStatus, type AppliedEvent, type Logger, type MemberInfo } from './actors/raft-node.ts';
 export type { ProposeResult } from './actors/pending-requests.ts';
+export type { MetricsSnapshot, PeerMetrics } from './metrics/metrics-snapshot.ts';
+export type { HistogramSnapshot } from './metrics/histogram.ts';
+export { formatPrometheus, PROMETHEUS_CONTENT_TYPE } from './metrics/prometheus-text.ts';
 export { NodeActor, type NodeActorOptions } from './actors/node-actor.ts';
 export { StorageActor } from './actors/storage-actor.ts';
 export { TransportActor } from './actors/transport-actor.ts';

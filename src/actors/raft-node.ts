@@ -56,6 +56,8 @@ import type { StateMachine } from '../state-machine.ts';
 import { type IdentityRefusal, NodeActor } from './node-actor.ts';
 import { PendingRequests, type ProposeResult } from './pending-requests.ts';
 import { StorageActor } from './storage-actor.ts';
+import type { MetricsSnapshot, PeerMetrics } from '../metrics/metrics-snapshot.ts';
+import { NodeMetrics } from '../metrics/node-metrics.ts';
 import { TransportActor } from './transport-actor.ts';
 
 export interface Logger {
@@ -111,6 +113,8 @@ export interface NodeOptions {
    * Only with `initialClusterState: 'new'`.
    */
   readonly bootstrapConfirmed?: boolean;
+  /** `metrics$` emits a snapshot every this many ticks (default 10: once a second at 100 ms ticks). */
+  readonly metricsIntervalTicks?: number | undefined;
 }
 
 /** Options of `start()`. */
@@ -192,12 +196,24 @@ export class RaftNode<R = unknown> implements Node {
   private readonly appliedSubject = new Subject<AppliedEvent>();
   private readonly errorSubject = new Subject<Error>();
   private readonly circuitSubject = new Subject<CircuitChange>();
+  private readonly metricsSubject = new Subject<MetricsSnapshot>();
+  /** Counters kept where things happen; the rest of `metrics()` is read from the actors' stats. */
+  private readonly counters = new NodeMetrics();
+  private lastRole: string = StateType.Follower;
   /** Every Ready the node produces (in manual mode: the ones the application must handle). */
   readonly ready$: Observable<Ready> = this.readySubject.asObservable();
   /** Role and leader, on every change. */
   readonly state$: Observable<SoftState>;
   /** The known leader id (0: none), on every change. */
   readonly leader$: Observable<number>;
+  /**
+   * Snapshots of `metrics()`: one at once when the node is running, then one every
+   * `metricsIntervalTicks` ticks while anyone subscribes (nothing is computed when nobody does).
+   */
+  readonly metrics$: Observable<MetricsSnapshot> = new Observable<MetricsSnapshot>((subscriber) => {
+    if (this.node) subscriber.next(this.metrics());
+    return this.metricsSubject.subscribe(subscriber);
+  });
   /** Every entry applied to the state machine, in order. */
   readonly applied$: Observable<AppliedEvent> = this.appliedSubject.asObservable();
   /** Fatal and non-fatal errors: disk failures, state machine failures, transport trouble. */
@@ -255,7 +271,9 @@ export class RaftNode<R = unknown> implements Node {
       throw new ConfigError('listen', `must be host:port, got ${JSON.stringify(this.opts.listen)}`);
     }
     this.proposer = { nodeId: this.config.nodeId, instance: newInstanceId() };
-    this.pending = new PendingRequests(this.proposer);
+    this.pending = new PendingRequests(this.proposer, this.counters.recordProposalApplied);
+    const every = options.metricsIntervalTicks;
+    if (every !== undefined && (!Number.isSafeInteger(every) || every < 1)) throw new ConfigError('metricsIntervalTicks', `must be a positive integer, got ${String(every)}`);
     this.stateSubject = new BehaviorSubject<SoftState>({ lead: 0, raftState: StateType.Follower });
     this.state$ = this.stateSubject.asObservable();
     this.leader$ = this.state$.pipe(
@@ -370,7 +388,7 @@ export class RaftNode<R = unknown> implements Node {
       this.lastLead = 0;
       this.stateSubject.next(this.node.softState());
       if (!this.opts.manual) {
-        this.storageActor = new StorageActor(this.storage);
+        this.storageActor = new StorageActor(this.storage, { onWrite: this.counters.recordWrite });
         this.subs.push(
           this.storageActor.persisted$.subscribe({ next: (seq) => this.onPersisted(seq), error: (err: Error) => this.fatal(err) }),
           this.storageActor.errors$.subscribe((err) => this.errorSubject.next(err)),
@@ -567,6 +585,7 @@ export class RaftNode<R = unknown> implements Node {
     const signal = opts.signal;
     if (signal?.aborted) return Promise.reject(signal.reason);
     void node;
+    this.counters.proposals++;
     const seq = this.pending.newSeq();
     return new Promise<ProposeResult<R>>((resolve, reject) => {
       const onAbort = () => this.pending.fail(seq, signal!.reason instanceof Error ? signal!.reason : new Error(String(signal!.reason)));
@@ -640,6 +659,54 @@ export class RaftNode<R = unknown> implements Node {
     return { id: this.id, term: r.term, vote: r.vote, commit: r.log.committed, applied: r.log.applied, lead: r.lead, raftState: n.stateType(), progress, circuits };
   }
 
+  /**
+   * The figures of this member now: counters since this RaftNode was created (they survive
+   * stop()/start()), the durable-write and commit-latency histograms, and per-peer traffic and
+   * circuit state of the TCP transport (read from the running transport, so they start from zero
+   * with each start()). Cheap enough to call on every scrape; docs/observability.md lists it all.
+   */
+  metrics(): MetricsSnapshot {
+    const c = this.counters;
+    const r = this.node?.raft;
+    const ta = this.transportActor?.stats();
+    const t = this.transportActor?.transport;
+    const tcp = t instanceof BidirectionalTransport ? t.stats() : undefined;
+    const peers: Record<number, PeerMetrics> = {};
+    if (tcp) {
+      for (const [id, p] of Object.entries(tcp.peers)) {
+        peers[Number(id)] = { address: p.address, connected: p.connected, circuit: p.circuit, messagesSent: p.messagesSent, bytesSent: p.bytesSent, messagesReceived: p.messagesReceived, bytesReceived: p.bytesReceived };
+      }
+    }
+    return {
+      nodeId: this.id,
+      takenAt: Date.now(),
+      role: this.node ? this.node.stateType() : StateType.Follower,
+      term: r?.term ?? 0,
+      leader: r?.lead ?? 0,
+      commitIndex: r?.log.committed ?? 0,
+      appliedIndex: this.lastAppliedIndex,
+      proposals: c.proposals,
+      commits: c.commits,
+      applies: c.applies,
+      elections: c.elections,
+      leaderChanges: c.leaderChanges,
+      snapshotsSent: ta?.snapshotsSent ?? 0,
+      snapshotsReceived: c.snapshotsReceived,
+      snapshotsTaken: c.snapshotsTaken,
+      messagesDropped: {
+        queueFull: ta?.droppedQueueFull ?? 0,
+        ...(tcp ? tcp.dropped : {}),
+        stopped: (ta?.droppedStopped ?? 0) + (tcp?.dropped.stopped ?? 0),
+      },
+      invalidMessages: tcp?.invalidMessages ?? 0,
+      oversizedFrames: tcp?.oversizedFrames ?? 0,
+      commitLatencySeconds: c.commitLatencySeconds.snapshot(),
+      fsyncSeconds: c.fsyncSeconds.snapshot(),
+      fsyncBatchEntries: c.fsyncBatchEntries.snapshot(),
+      peers,
+    };
+  }
+
   // ----- manual mode (etcd style) -----
 
   /** Manual mode: deliver a message from a peer. */
@@ -680,6 +747,7 @@ export class RaftNode<R = unknown> implements Node {
     this.guarded(() => this.node!.tick());
     this.pending.expire(this.ticks);
     this.scheduleFlush();
+    if (this.metricsSubject.observed && this.ticks % (this.opts.metricsIntervalTicks ?? 10) === 0) this.metricsSubject.next(this.metrics());
   }
 
   /**
@@ -825,6 +893,11 @@ export class RaftNode<R = unknown> implements Node {
   private observe(rd: Ready): void {
     if (rd.softState) {
       this.stateSubject.next(rd.softState);
+      if (rd.softState.raftState !== this.lastRole) {
+        if (rd.softState.raftState === StateType.Candidate) this.counters.elections++;
+        this.lastRole = rd.softState.raftState;
+      }
+      if (rd.softState.lead !== this.lastLead && rd.softState.lead !== 0) this.counters.leaderChanges++;
       if (rd.softState.lead !== this.lastLead) {
         this.log.info('leader changed', { id: this.id, leader: rd.softState.lead, role: rd.softState.raftState });
         if (this.lastLead !== 0) {
@@ -840,6 +913,7 @@ export class RaftNode<R = unknown> implements Node {
       if (isFrom(env, this.proposer)) this.pending.located(env.seq, e.index, e.term);
     }
     this.pending.logWritten(rd.entries);
+    this.counters.commits += rd.committedEntries.length;
     if (rd.snapshot) {
       this.learnAddresses(rd.snapshot.metadata.confState);
       this.lastSnapshotIndex = Math.max(this.lastSnapshotIndex, rd.snapshot.metadata.index);
@@ -888,6 +962,7 @@ export class RaftNode<R = unknown> implements Node {
   private apply(entries: readonly Entry[]): void {
     this.applying = this.applying.then(async () => {
       if (!this.applies()) return;
+      const appliedBefore = this.lastAppliedIndex;
       for (const e of entries) {
         // Handed out before a snapshot from the leader was installed, and covered by it.
         if (e.index <= this.lastAppliedIndex) continue;
@@ -909,6 +984,7 @@ export class RaftNode<R = unknown> implements Node {
       }
       if (!this.applies()) return;
       const last = Math.max(this.lastAppliedIndex, entries[entries.length - 1]!.index);
+      this.counters.applies += last - Math.max(appliedBefore, entries[0]!.index - 1);
       this.lastAppliedIndex = last;
       this.node!.applied(last);
       this.pending.appliedUpTo(last);
@@ -994,6 +1070,7 @@ export class RaftNode<R = unknown> implements Node {
           const snap = node.createSnapshot(index, bytes, confState);
           this.lastSnapshotIndex = index;
           this.submitWrite({ snapshot: snap });
+          this.counters.snapshotsTaken++;
           this.log.info('snapshot taken', { index, bytes: bytes.byteLength, firstIndex: node.raft.log.firstIndex() });
         } catch (err) {
           this.errorSubject.next(new Error(`could not record the snapshot at ${index}: ${(err as Error).message}`, { cause: err }));
@@ -1091,6 +1168,7 @@ export class RaftNode<R = unknown> implements Node {
       }
       this.lastAppliedIndex = Math.max(this.lastAppliedIndex, index);
       this.pending.appliedUpTo(index);
+      this.counters.snapshotsReceived++;
       this.log.info('snapshot installed', { index, bytes: data.byteLength });
       this.scheduleFlush();
     });

@@ -27,6 +27,11 @@ export interface StorageActorOptions {
   readonly maxBatchEntries?: number;
   /** At most this many bytes of entry data are merged into one storage write (default 4 MiB). */
   readonly maxBatchBytes?: number;
+  /**
+   * Called after each durable write with the entries it carried and its duration in seconds (for
+   * fsync latency and group-commit batch size metrics). Once per write, never per entry.
+   */
+  readonly onWrite?: (entries: number, seconds: number) => void;
 }
 
 const DEFAULT_MAX_BATCH_ENTRIES = 8192;
@@ -295,6 +300,7 @@ export class StorageActor {
   private readonly persisted = new Subject<number>();
   private readonly errors = new Subject<Error>();
   private readonly limits: MergeLimits;
+  private readonly onWrite: ((entries: number, seconds: number) => void) | undefined;
   private readonly drained: Promise<void>;
   private lastSubmitted = 0;
   private lastPersisted = 0;
@@ -311,6 +317,7 @@ export class StorageActor {
       maxBatchEntries: positiveOption('maxBatchEntries', options.maxBatchEntries, DEFAULT_MAX_BATCH_ENTRIES),
       maxBatchBytes: positiveOption('maxBatchBytes', options.maxBatchBytes, DEFAULT_MAX_BATCH_BYTES),
     };
+    this.onWrite = options.onWrite;
     this.persisted$ = this.persisted.asObservable();
     this.errors$ = this.errors.asObservable();
     this.drained = new Promise<void>((resolve) => {
@@ -376,9 +383,13 @@ export class StorageActor {
     return from(merged).pipe(
       concatMap((m) =>
         defer(() => {
+          const entries = m.write.entries?.length ?? 0;
           this.storageWrites++;
-          this.entriesWritten += m.write.entries?.length ?? 0;
-          return this.storage.write(m.write);
+          this.entriesWritten += entries;
+          const onWrite = this.onWrite;
+          if (!onWrite) return this.storage.write(m.write);
+          const started = performance.now();
+          return this.storage.write(m.write).then(() => onWrite(entries, (performance.now() - started) / 1000));
         }).pipe(map(() => m.lastSeq)),
       ),
     );

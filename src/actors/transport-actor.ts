@@ -18,7 +18,7 @@
 import { Subject, asapScheduler, map, observeOn } from 'rxjs';
 import type { SenderIdentity } from '../raft/member-identity.ts';
 import type { Observable, SchedulerLike, Subscription } from 'rxjs';
-import type { Message } from '../raft/raftpb.ts';
+import { type Message, MessageType } from '../raft/raftpb.ts';
 import { isBatchTransport } from '../io/transport.ts';
 import type { MessageHandler, Transport } from '../io/transport.ts';
 
@@ -43,6 +43,8 @@ export interface TransportActorStats {
   readonly droppedStopped: number;
   /** Exceptions from the hosted transport's send (it should never throw; we still contain it). */
   readonly sendErrors: number;
+  /** Snapshot transfers started: first chunks (MsgSnap at offset 0) queued for a peer. */
+  readonly snapshotsSent: number;
   /** Messages waiting for the next flush right now. */
   readonly queued: number;
 }
@@ -113,7 +115,7 @@ export class TransportActor implements Transport {
   private readonly flushSub: Subscription;
   private flushScheduled = false;
   private stopped = false;
-  private counters = { enqueued: 0, flushed: 0, batches: 0, droppedQueueFull: 0, droppedStopped: 0, sendErrors: 0 };
+  private counters = { enqueued: 0, flushed: 0, batches: 0, droppedQueueFull: 0, droppedStopped: 0, sendErrors: 0, snapshotsSent: 0 };
 
   constructor(options: TransportActorOptions) {
     this.maxQueuedPerPeer = options.maxQueuedPerPeer ?? 4096;
@@ -158,6 +160,8 @@ export class TransportActor implements Transport {
     }
     if (q.push(msg)) this.counters.droppedQueueFull++;
     this.counters.enqueued++;
+    // A snapshot travels in chunks (several MsgSnap); the first chunk starts one transfer.
+    if (msg.type === MessageType.MsgSnap && (msg.chunk?.offset ?? 0) === 0) this.counters.snapshotsSent++;
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       this.turns.next();

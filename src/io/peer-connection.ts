@@ -133,6 +133,11 @@ export class PeerConnection {
     return this.theirHello?.boot ?? this.theirHello?.incarnation;
   }
 
+  /** Bytes read from the socket so far (the kernel's count, nothing added on the read path). */
+  get bytesRead(): number {
+    return this.socket.bytesRead;
+  }
+
   /** Bytes accepted by `write` but not yet handed to the kernel: the backpressure signal. */
   get bufferedBytes(): number {
     return this.socket.writableLength;

@@ -112,6 +112,14 @@ export interface PeerStats {
   /** Authenticated connections currently usable for writing (1 in steady state). */
   readonly connections: number;
   readonly circuit: CircuitState;
+  /** Messages written to this peer's sockets. */
+  readonly messagesSent: number;
+  /** Frame bytes written to this peer. */
+  readonly bytesSent: number;
+  /** Valid messages received from this peer. */
+  readonly messagesReceived: number;
+  /** Bytes read from this peer's authenticated connections, handshakes included. */
+  readonly bytesReceived: number;
 }
 
 export interface TransportStats {
@@ -172,6 +180,11 @@ interface PeerLink {
   circuit: CircuitState;
   readonly circuitSub: Subscription;
   everConnected: boolean;
+  messagesSent: number;
+  bytesSent: number;
+  messagesReceived: number;
+  /** Bytes read by this peer's connections that have closed (open ones are read from their sockets). */
+  closedBytesReceived: number;
 }
 
 export class BidirectionalTransport implements BatchTransport {
@@ -367,6 +380,10 @@ export class BidirectionalTransport implements BatchTransport {
         this.circuitChanges.next({ peerId: id, state });
       }),
       everConnected: false,
+      messagesSent: 0,
+      bytesSent: 0,
+      messagesReceived: 0,
+      closedBytesReceived: 0,
     };
     return link;
   }
@@ -405,8 +422,11 @@ export class BidirectionalTransport implements BatchTransport {
       else bodies.push(body);
     }
     if (bodies.length === 0) return;
-    this.counters.bytesSent += conn.writeFrames(bodies);
+    const written = conn.writeFrames(bodies);
+    this.counters.bytesSent += written;
     this.counters.sent += bodies.length;
+    link!.bytesSent += written;
+    link!.messagesSent += bodies.length;
   }
 
   private blockedReason(link: PeerLink): DropReason | undefined {
@@ -549,6 +569,8 @@ export class BidirectionalTransport implements BatchTransport {
 
   private deliver(msg: Message, sender: PeerReport | undefined): void {
     this.counters.received++;
+    const link = this.peers.get(msg.from);
+    if (link) link.messagesReceived++;
     try {
       this.handler(msg, sender);
     } catch {
@@ -592,6 +614,7 @@ export class BidirectionalTransport implements BatchTransport {
     for (const other of link.connections) {
       if (!Buffer.from(other.remoteRun!).equals(conn.remoteRun!)) {
         link.connections.delete(other);
+        link.closedBytesReceived += other.bytesRead;
         other.destroy();
       }
     }
@@ -608,6 +631,7 @@ export class BidirectionalTransport implements BatchTransport {
     for (const loser of ranked.slice(1)) {
       if (loser.role === 'dialer') {
         link.connections.delete(loser);
+        link.closedBytesReceived += loser.bytesRead;
         loser.end();
       }
     }
@@ -634,6 +658,7 @@ export class BidirectionalTransport implements BatchTransport {
       return;
     }
     if (!link.connections.delete(conn)) return;
+    link.closedBytesReceived += conn.bytesRead;
     if (link.active === conn) this.chooseActive(link);
     if (link.connections.size === 0) this.peerFailed(link);
   }
@@ -648,6 +673,10 @@ export class BidirectionalTransport implements BatchTransport {
         connected: link.active !== undefined,
         connections: link.connections.size,
         circuit: link.circuit,
+        messagesSent: link.messagesSent,
+        bytesSent: link.bytesSent,
+        messagesReceived: link.messagesReceived,
+        bytesReceived: link.closedBytesReceived + sumBytesRead(link.connections),
       };
     }
     return {
@@ -663,6 +692,12 @@ export class BidirectionalTransport implements BatchTransport {
   circuitState(peerId: number): CircuitState | undefined {
     return this.peers.get(peerId)?.breaker.state();
   }
+}
+
+function sumBytesRead(connections: Iterable<PeerConnection>): number {
+  let n = 0;
+  for (const c of connections) n += c.bytesRead;
+  return n;
 }
 
 function compareConnections(a: PeerConnection, b: PeerConnection, preferredDialer: number): number {

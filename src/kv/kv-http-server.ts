@@ -10,6 +10,7 @@
  *   POST   /members  {"id","address","learner"}         add a member (learner: true for a learner)
  *   DELETE /members/:id                                 remove a member
  *   POST   /members/:id/promote                         make a learner a voter
+ *   GET    /metrics                                     the member's figures in the Prometheus text format
  *   GET    /health                                      200 when ready to serve (a leader is known and
  *                                                       this node applied what was committed when it
  *                                                       started), 503 otherwise: for load balancers
@@ -27,6 +28,7 @@ import type { AddressInfo } from 'node:net';
 import type { RaftNode } from '../actors/raft-node.ts';
 import { isValidAddress } from '../config.ts';
 import { ConfChangeInProgressError, NotLeaderError, ProposalDroppedError, ProposalOutcomeUnknownError, StoppedError } from '../errors.ts';
+import { PROMETHEUS_CONTENT_TYPE, formatPrometheus } from '../metrics/prometheus-text.ts';
 import { causeChain, httpAnswer } from './http-errors.ts';
 import { type KvCommand, type KvResult, KvStateMachine, MAX_KEY_BYTES, encodeCommand, validateCommand } from './kv-state-machine.ts';
 
@@ -154,6 +156,10 @@ export class KvHttpServer {
       if (req.method !== 'GET' && req.method !== 'HEAD') throw this.methodNotAllowed('GET');
       return this.status(res);
     }
+    if (path === '/metrics') {
+      if (req.method !== 'GET' && req.method !== 'HEAD') throw this.methodNotAllowed('GET');
+      return this.metrics(req, res);
+    }
     if (path === '/health') {
       if (req.method !== 'GET' && req.method !== 'HEAD') throw this.methodNotAllowed('GET');
       return this.health(res);
@@ -186,7 +192,14 @@ export class KvHttpServer {
       }
     }
     if (path === '/members' || path.startsWith('/members/')) return this.membership(req, res, url, path);
-    throw new HttpError(404, `no route for ${req.method} ${path}; try /kv/<key>, /members, /status or /health`);
+    throw new HttpError(404, `no route for ${req.method} ${path}; try /kv/<key>, /members, /status, /metrics or /health`);
+  }
+
+  /** Prometheus scrapes this: the node's metrics() in text exposition format 0.0.4. */
+  private metrics(req: IncomingMessage, res: ServerResponse): void {
+    const body = formatPrometheus(this.node.metrics());
+    res.writeHead(200, { 'content-type': PROMETHEUS_CONTENT_TYPE, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+    res.end(req.method === 'HEAD' ? undefined : body);
   }
 
   private methodNotAllowed(allow: string): HttpError {
