@@ -12,6 +12,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type RaftNode, createNode } from '../src/actors/raft-node.ts';
 import { type KvHttpServer, createKvHttpServer } from '../src/kv/kv-http-server.ts';
+import { formatPrometheus } from '../src/metrics/prometheus-text.ts';
 import { type KvResult, KvStateMachine, encodeCommand } from '../src/kv/kv-state-machine.ts';
 import { freePorts } from './fixtures/free-ports.ts';
 
@@ -155,6 +156,13 @@ for (const [name, text] of malformed) {
 
 // ---- a real cluster -----------------------------------------------------------------------------
 
+/** Polls `cond` every 10 ms; fails naming `what` after 20 s instead of hanging the suite. */
+async function until(cond: () => boolean, what: string): Promise<void> {
+  for (const deadline = Date.now() + 20_000; !cond(); await new Promise((r) => setTimeout(r, 10))) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+  }
+}
+
 function get(address: string, path: string): Promise<{ status: number; type: string; text: string }> {
   return new Promise((resolve, reject) => {
     const req = request(`http://${address}${path}`, { agent: false }, (res) => {
@@ -202,7 +210,7 @@ test('GET /metrics on a 3-member TCP cluster with DiskStorage: strict text, coun
     // The leader's own commit of its first entry: wait until every member applied it, so the
     // figures before the proposals are settled.
     const first = await leader.node.propose(encodeCommand({ op: 'put', key: 'warm', value: 'up' }));
-    for (const m of members) while (m.node.status().applied < first.index) await new Promise((r) => setTimeout(r, 10));
+    for (const m of members) await until(() => m.node.status().applied >= first.index, `member ${m.node.id} to apply ${first.index}`);
 
     const before = await scrape(leader.address);
     const followerBefore = await scrape(follower.address);
@@ -212,7 +220,7 @@ test('GET /metrics on a 3-member TCP cluster with DiskStorage: strict text, coun
     const streamed = firstValueFrom(leader.node.metrics$.pipe(filter((s) => s.applies >= value(before, 'raft_applies_total') + PROPOSALS), take(1)));
     await Promise.all(Array.from({ length: PROPOSALS }, (_, i) => leader.node.propose(encodeCommand({ op: 'put', key: `k${i}`, value: 'x'.repeat(100) }))));
     const last = leader.node.status().commit;
-    for (const m of members) while (m.node.status().applied < last) await new Promise((r) => setTimeout(r, 10));
+    for (const m of members) await until(() => m.node.status().applied >= last, `member ${m.node.id} to apply ${last}`);
     const after = await scrape(leader.address);
     const followerAfter = await scrape(follower.address);
 
@@ -266,6 +274,36 @@ test('GET /metrics on a 3-member TCP cluster with DiskStorage: strict text, coun
   } finally {
     for (const m of members) await m.http.close().catch(() => {});
     for (const m of members) await m.node.stop().catch(() => {});
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('snapshots: taken and sent on the leader, received by a member that starts behind the compacted log', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'actor-raft-metrics-snap-'));
+  const ports = await freePorts(3);
+  const peers = ports.map((p, i) => ({ id: i + 1, address: `127.0.0.1:${p}` }));
+  const tuning = { tickInterval: 10, snapshotInterval: 20, snapshotCatchUpEntries: 2 };
+  const nodes = peers.map((p) => createNode<KvResult>({ nodeId: p.id, peers, dataDir: join(root, String(p.id)), ...tuning }, new KvStateMachine(), { secret: 'metrics-test-secret' }));
+  const late = nodes[2]!;
+  try {
+    await Promise.all(nodes.slice(0, 2).map((n) => n.start()));
+    const leaderId = await nodes[0]!.waitForLeader({ signal: AbortSignal.timeout(15_000) });
+    const leader = nodes[leaderId - 1]!;
+    for (let i = 0; i < 60; i++) await leader.propose(encodeCommand({ op: 'put', key: `s${i}`, value: 'v' }));
+    await until(() => leader.metrics().snapshotsTaken > 0, 'the leader to take a snapshot');
+    assert.is(late.metrics().snapshotsReceived, 0);
+    await late.start();
+    const target = leader.status().commit;
+    await until(() => late.metrics().appliedIndex >= target, `the late member to apply ${target}`);
+    const l = parsePrometheus(formatPrometheus(leader.metrics()));
+    const f = parsePrometheus(formatPrometheus(late.metrics()));
+    assert.ok(value(l, 'raft_snapshots_taken_total') >= 1);
+    assert.ok(value(l, 'raft_snapshots_sent_total') >= 1);
+    assert.ok(value(f, 'raft_snapshots_received_total') >= 1);
+    assert.is(value(f, 'raft_snapshots_sent_total'), 0);
+    assert.is(value(l, 'raft_snapshots_received_total'), 0);
+  } finally {
+    for (const n of nodes) await n.stop().catch(() => {});
     rmSync(root, { recursive: true, force: true });
   }
 });
