@@ -189,6 +189,8 @@ interface Member {
   address: string;
 }
 
+/** 128 random bits in hex, as members share in production. */
+const SECRET = '5f0c2a9e4b7d13e86a2f9c0d7e4b1a36';
 const PROPOSALS = 40;
 
 test('GET /metrics on a 3-member TCP cluster with DiskStorage: strict text, counters and histograms move with proposals, per-peer bytes on both sides', async () => {
@@ -199,7 +201,7 @@ test('GET /metrics on a 3-member TCP cluster with DiskStorage: strict text, coun
   try {
     for (const p of peers) {
       const kv = new KvStateMachine();
-      const node = createNode<KvResult>({ nodeId: p.id, peers, dataDir: join(root, String(p.id)), tickInterval: 20 }, kv, { secret: 'metrics-test-secret', metricsIntervalTicks: 1 });
+      const node = createNode<KvResult>({ nodeId: p.id, peers, dataDir: join(root, String(p.id)), tickInterval: 20 }, kv, { secret: SECRET, metricsIntervalTicks: 1 });
       members.push({ node, http: createKvHttpServer({ node, kv }), address: '' });
     }
     await Promise.all(members.map((m) => m.node.start()));
@@ -262,6 +264,7 @@ test('GET /metrics on a 3-member TCP cluster with DiskStorage: strict text, coun
     }
     assert.is(value(after, 'raft_messages_dropped_total', { reason: 'unknownPeer' }), 0);
     assert.is(value(after, 'raft_invalid_messages_total'), 0);
+    assert.is(value(after, 'raft_rejected_frames_total'), 0);
 
     // The same figures on metrics$, emitted on the node's ticks.
     const snap = await streamed;
@@ -283,7 +286,7 @@ test('snapshots: taken and sent on the leader, received by a member that starts 
   const ports = await freePorts(3);
   const peers = ports.map((p, i) => ({ id: i + 1, address: `127.0.0.1:${p}` }));
   const tuning = { tickInterval: 10, snapshotInterval: 20, snapshotCatchUpEntries: 2 };
-  const nodes = peers.map((p) => createNode<KvResult>({ nodeId: p.id, peers, dataDir: join(root, String(p.id)), ...tuning }, new KvStateMachine(), { secret: 'metrics-test-secret' }));
+  const nodes = peers.map((p) => createNode<KvResult>({ nodeId: p.id, peers, dataDir: join(root, String(p.id)), ...tuning }, new KvStateMachine(), { secret: SECRET }));
   const late = nodes[2]!;
   try {
     await Promise.all(nodes.slice(0, 2).map((n) => n.start()));

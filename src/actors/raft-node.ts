@@ -699,6 +699,7 @@ export class RaftNode<R = unknown> implements Node {
         stopped: (ta?.droppedStopped ?? 0) + (tcp?.dropped.stopped ?? 0),
       },
       invalidMessages: tcp?.invalidMessages ?? 0,
+      rejectedFrames: tcp?.rejectedFrames ?? 0,
       oversizedFrames: tcp?.oversizedFrames ?? 0,
       commitLatencySeconds: c.commitLatencySeconds.snapshot(),
       fsyncSeconds: c.fsyncSeconds.snapshot(),

@@ -50,6 +50,8 @@ export interface MetricsSnapshot {
   readonly messagesDropped: Readonly<Record<string, number>>;
   /** Frames from authenticated peers that did not decode to a valid message. */
   readonly invalidMessages: number;
+  /** Sealed frames that failed authentication or were malformed (their connection was closed). */
+  readonly rejectedFrames: number;
   /** Frames above the size cap (their connection was closed). */
   readonly oversizedFrames: number;
   /** `propose()` until the entry was applied here, in seconds; proposals made on this member only. */

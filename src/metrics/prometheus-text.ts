@@ -67,6 +67,7 @@ export function formatPrometheus(m: MetricsSnapshot): string {
   w.family('raft_messages_dropped_total', 'counter', 'Raft messages dropped before reaching a socket, by reason.');
   for (const reason of Object.keys(m.messagesDropped).sort()) w.sample('raft_messages_dropped_total', m.messagesDropped[reason]!, { reason });
   counter('raft_invalid_messages_total', 'Frames from authenticated peers that did not decode to a valid message.', m.invalidMessages);
+  counter('raft_rejected_frames_total', 'Sealed frames that failed authentication or were malformed (the connection was closed).', m.rejectedFrames);
   counter('raft_oversized_frames_total', 'Frames above the size cap (the connection was closed).', m.oversizedFrames);
 
   w.family('raft_commit_latency_seconds', 'histogram', 'From propose() to the entry applied on this member, for proposals made here.').histogram('raft_commit_latency_seconds', m.commitLatencySeconds);
