@@ -311,16 +311,32 @@ test('snapshots: taken and sent on the leader, received by a member that starts 
   }
 });
 
-test('HEAD /metrics answers without a body; POST /metrics is 405', async () => {
+test('/metrics needs the bearer token like every route; HEAD answers without a body; POST is 405', async () => {
   const [port] = await freePorts(1);
   const kv = new KvStateMachine();
   const node = createNode<KvResult>({ nodeId: 1, peers: [{ id: 1, address: `127.0.0.1:${port}` }], dataDir: '', tickInterval: 10 }, kv);
-  const http = createKvHttpServer({ node, kv });
+  const token = 'metrics-scrape-token';
+  const http = createKvHttpServer({ node, kv, token });
+  const status = (headers: Record<string, string>) =>
+    new Promise<number>((resolve, reject) => {
+      const req = request(`http://${address}/metrics`, { headers, agent: false }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      });
+      req.on('error', reject);
+      req.end();
+    });
   await node.start();
   const address = await http.listen('127.0.0.1:0');
   try {
+    const cases: [Record<string, string>, number][] = [
+      [{}, 401],
+      [{ authorization: 'Bearer wrong' }, 401],
+      [{ authorization: `Bearer ${token}` }, 200],
+    ];
+    for (const [headers, expected] of cases) assert.is(await status(headers), expected, JSON.stringify(headers));
     const head = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = request(`http://${address}/metrics`, { method: 'HEAD', agent: false }, (res) => {
+      const req = request(`http://${address}/metrics`, { method: 'HEAD', headers: { authorization: `Bearer ${token}` }, agent: false }, (res) => {
         let body = '';
         res.on('data', (c: Buffer) => (body += c.toString()));
         res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
@@ -331,7 +347,7 @@ test('HEAD /metrics answers without a body; POST /metrics is 405', async () => {
     assert.is(head.status, 200);
     assert.is(head.body, '');
     const post = await new Promise<number>((resolve, reject) => {
-      const req = request(`http://${address}/metrics`, { method: 'POST', agent: false }, (res) => {
+      const req = request(`http://${address}/metrics`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, agent: false }, (res) => {
         res.resume();
         res.on('end', () => resolve(res.statusCode ?? 0));
       });
