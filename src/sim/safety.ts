@@ -87,11 +87,14 @@ export class SafetyChecker {
   }
 
   /** Election Safety, and Leader Completeness at the moment a node becomes leader. */
-  leaderElected(node: number, term: number, log: RaftLog, disk?: MemoryStorage): void {
+  leaderElected(node: number, term: number, log: RaftLog, disk?: MemoryStorage, voters?: readonly number[]): void {
     if (disk) {
-      // The candidate's own vote counts only once durable (Figure 2), as any other vote.
+      // The candidate's own vote counts only once durable (Figure 2), as any other vote. A
+      // candidate that a majority of the OTHER voters granted durably needs no vote of its own
+      // (etcd counts its self-vote only after the write too, and may win before it), so that
+      // election is justified whatever its own disk holds.
       const hs = disk.hardStateSync();
-      if (hs.term !== term || hs.vote !== node) {
+      if ((hs.term !== term || hs.vote !== node) && !(voters && this.othersGranted(node, term, voters) >= Math.floor(voters.length / 2) + 1)) {
         this.fail('persist before vote', `node ${node} leads term ${term} before its vote for itself is durable (disk: term ${hs.term}, vote ${hs.vote})`);
       }
     }
@@ -267,6 +270,13 @@ export class SafetyChecker {
   }
 
   /** The vote leaves only once exactly that term and vote are on disk; a node grants one vote per term, across restarts. */
+  /** How many voters other than `node` sent it a (durable) granted vote in `term`. */
+  private othersGranted(node: number, term: number, voters: readonly number[]): number {
+    let n = 0;
+    for (const v of voters) if (v !== node && this.votesGranted.get(v)?.get(term) === node) n++;
+    return n;
+  }
+
   private voteSent(m: Message, disk: MemoryStorage): void {
     const hs = disk.hardStateSync();
     if (hs.term !== m.term || hs.vote !== m.to) {

@@ -292,7 +292,7 @@ export class Simulation {
     const actor = n.actor!;
     for (let rd = actor.takeReady(); rd; rd = actor.takeReady()) {
       const raft = actor.raft;
-      if (rd.softState?.raftState === 'leader') this.safety.leaderElected(n.id, raft.term, raft.log, n.disk.durable);
+      if (rd.softState?.raftState === 'leader') this.safety.leaderElected(n.id, raft.term, raft.log, n.disk.durable, raft.tracker.voters);
       if (rd.entries.length > 0) this.safety.entriesWritten(n.id, rd.entries, raft.log);
       if (rd.hardState || rd.entries.length > 0 || rd.snapshot || rd.peerIncarnations) {
         this.diskWrite(n, { hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot, peerIncarnations: rd.peerIncarnations }, rd);
