@@ -8,6 +8,7 @@
  * itself included, names it in `--peers` by its proxy's address 127.0.0.1:<proxy_i>. A member added
  * later is added with its proxy address too, so no Raft byte bypasses the proxies.
  */
+import { randomBytes } from 'node:crypto';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { closeSync, createWriteStream, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeSync } from 'node:fs';
 import { Agent, request } from 'node:http';
@@ -111,7 +112,7 @@ export interface StatusView {
 export class ChaosCluster {
   readonly members: ChaosMember[] = [];
   readonly rules = new LinkRules();
-  private secret = 'chaos-secret-' + process.pid;
+  private secret = randomBytes(32).toString('hex');
   /** Each member's data directory is a tmpfs of its own (root only), so its disk can be filled. */
   diskMounts = false;
 
