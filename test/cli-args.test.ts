@@ -68,6 +68,7 @@ const bad: [string, string[], RegExp, Record<string, string>?][] = [
   ['weak --http-token', [...GOOD, '--http-token', 'letmein'], /HTTP token is too weak/],
   ['--tls-cert alone', [...GOOD, '--tls-cert', 'c.pem'], /needs all of --tls-cert, --tls-key and --tls-ca/],
   ['--http-tls-key alone', [...GOOD, '--http-tls-key', 'k.pem'], /needs both --http-tls-cert and --http-tls-key/],
+  ['--http-tls-ca alone', [...GOOD, '--http-tls-ca', 'ca.pem'], /needs both --http-tls-cert and --http-tls-key/],
   ['secret takes no arguments', ['secret', '--bits', '8'], /takes no arguments/],
 ];
 
@@ -123,6 +124,8 @@ test('security flags: TLS files, HTTP token (flag or environment), --http-insecu
   }
   const https = parseCli([...GOOD, '--http-tls-cert', 'h.pem', '--http-tls-key', 'hk.pem'], {}) as NodeCommand;
   assert.equal(https.httpTls, { cert: 'h.pem', key: 'hk.pem' });
+  const withCa = parseCli([...GOOD, '--http-tls-cert', 'h.pem', '--http-tls-key', 'hk.pem', '--http-tls-ca', 'ca.pem'], {}) as NodeCommand;
+  assert.equal(withCa.httpTls, { cert: 'h.pem', key: 'hk.pem', ca: 'ca.pem' });
   assert.equal(parseCli(['secret'], {}), { command: 'secret' });
   assert.ok(parseCli(withFlag('--cluster-id', 'c'.repeat(256)), {}));
 });

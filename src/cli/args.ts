@@ -39,8 +39,12 @@ export interface NodeCommand {
   readonly tls: { readonly cert: string; readonly key: string; readonly ca: string } | undefined;
   /** Bearer token the HTTP API requires (from --http-token or ACTOR_RAFT_HTTP_TOKEN). */
   readonly httpToken: string | undefined;
-  /** Serve the HTTP API over HTTPS with these PEM files. */
-  readonly httpTls: { readonly cert: string; readonly key: string } | undefined;
+  /**
+   * Serve the HTTP API over HTTPS with these PEM files. `ca`, when given, is what the leader's
+   * certificate must chain to when a follower relays a membership request; without it the
+   * member's own certificate is trusted (one self-signed certificate shared by the cluster).
+   */
+  readonly httpTls: { readonly cert: string; readonly key: string; readonly ca?: string } | undefined;
 }
 
 export interface SecretCommand {
@@ -113,6 +117,9 @@ Usage:
                              reach it can read, write and delete)
       --http-tls-cert FILE   serve the HTTP API over HTTPS with this certificate (PEM) ...
       --http-tls-key FILE    ... and this private key (PEM)
+      --http-tls-ca FILE     CA (PEM) the leader's HTTPS certificate must chain to when a follower
+                             relays a membership request (default: this member's own certificate,
+                             for a cluster sharing one self-signed certificate)
       --cluster-id X         cluster name; members of other clusters are refused (default actor-raft)
       --tick MS              milliseconds per Raft tick (default 100)
       --election-tick N      ticks without a leader before campaigning (default 10)
@@ -234,6 +241,7 @@ const nodeOptions = {
   'http-insecure': { type: 'boolean' },
   'http-tls-cert': { type: 'string' },
   'http-tls-key': { type: 'string' },
+  'http-tls-ca': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -463,9 +471,11 @@ function parseTlsFiles(v: Record<string, string | boolean | undefined>): NodeCom
 function parseHttpTlsFiles(v: Record<string, string | boolean | undefined>): NodeCommand['httpTls'] {
   const cert = v['http-tls-cert'] as string | undefined;
   const key = v['http-tls-key'] as string | undefined;
-  if (cert === undefined && key === undefined) return undefined;
+  const ca = v['http-tls-ca'] as string | undefined;
+  if (cert === undefined && key === undefined && ca === undefined) return undefined;
   if (!cert || !key) throw new UsageError('HTTPS needs both --http-tls-cert and --http-tls-key');
-  return { cert, key };
+  if (ca === '') throw new UsageError('--http-tls-ca needs a file');
+  return ca === undefined ? { cert, key } : { cert, key, ca };
 }
 
 /** True for 127.0.0.0/8, ::1 and localhost: addresses only this machine can reach. */

@@ -104,7 +104,9 @@ async function runNode(cmd: NodeCommand): Promise<number> {
     httpPeers: cmd.httpPeers,
     requestTimeoutMs: cmd.requestTimeoutMs,
     token: cmd.httpToken,
-    tls: cmd.httpTls ? { cert: readFileSync(cmd.httpTls.cert), key: readFileSync(cmd.httpTls.key) } : undefined,
+    tls: cmd.httpTls
+      ? { cert: readFileSync(cmd.httpTls.cert), key: readFileSync(cmd.httpTls.key), ...(cmd.httpTls.ca === undefined ? {} : { ca: readFileSync(cmd.httpTls.ca) }) }
+      : undefined,
   });
   if (!cmd.httpToken && !isLoopbackAddress(cmd.http)) {
     log.warn('the HTTP API listens on a non-loopback address without a token (--http-insecure): anyone who reaches it can read, write and delete', { http: cmd.http });

@@ -15,6 +15,7 @@
  * earlier moment and contradicts nothing. That case is caught at run time instead, when the leader
  * says entries are committed that this member no longer holds (see `checkLeaderCommit`).
  */
+import { MAX_RAFT_NUMBER } from '../raft/bounds.ts';
 import type { ConfState, HardState } from '../raft/raftpb.ts';
 
 /** What a store knows about itself after reading its records (no entry data needed). */
@@ -57,6 +58,8 @@ export interface Inconsistency {
 /** Returns the first contradiction among a store's records, or undefined when they agree. */
 export function findInconsistency(s: DurableSummary): Inconsistency | undefined {
   const { log, hardState: hs, snapshot: snap } = s;
+  const beyond = findBeyondBound(s);
+  if (beyond) return beyond;
   if (s.missingEntry !== undefined) {
     return {
       key: `entry/${s.missingEntry}`,
@@ -117,6 +120,32 @@ export function findInconsistency(s: DurableSummary): Inconsistency | undefined 
     const both = s.confState.voters.filter((v) => s.confState!.learners.includes(v));
     if (both.length > 0) {
       return { key: 'confState', detail: `node(s) ${both.join(', ')} are both voters and learners` };
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Terms and indexes above MAX_RAFT_NUMBER (2^48) are refused on the wire; one found on disk was
+ * not written by this implementation (a forged or corrupted record, or a foreign store). The node
+ * could not run on it anyway: it refuses to raise its term past the bound, so a member loaded with
+ * such a term could never campaign again, and `index + 1` would no longer be exact near 2^53.
+ * The vote is a node id, not a count, and is not bounded here (node ids may go up to 2^53 - 1).
+ */
+function findBeyondBound(s: DurableSummary): Inconsistency | undefined {
+  const fields: [key: string, what: string, value: number | undefined][] = [
+    ['hardState', 'term', s.hardState?.term],
+    ['hardState', 'commit index', s.hardState?.commit],
+    ['logStart', 'log start index', s.log.startIndex],
+    ['logStart', 'log start term', s.log.startTerm],
+    [`entry/${s.log.lastIndex}`, 'last entry index', s.log.lastIndex],
+    [`entry/${s.log.lastIndex}`, 'last entry term', s.log.lastTerm],
+    ['snapshotMeta', 'snapshot index', s.snapshot?.index],
+    ['snapshotMeta', 'snapshot term', s.snapshot?.term],
+  ];
+  for (const [key, what, value] of fields) {
+    if (value !== undefined && !(value <= MAX_RAFT_NUMBER)) {
+      return { key, detail: `the ${what} is ${value}, above the bound 2^48 (${MAX_RAFT_NUMBER}) of every Raft term and index: the record was not written by this implementation` };
     }
   }
   return undefined;

@@ -18,12 +18,13 @@
  * Every error is JSON `{ error, ... }`. When a request needs the leader and this node cannot serve
  * it, the answer names the leader: `{ error, leader, leaderAddress, leaderHttp }`, with 421 when
  * a leader is known (and a `Location` header with the same path on the leader's HTTP address) or
- * 503 when none is. Membership changes on a follower are relayed to the leader's HTTP address.
+ * 503 when none is. Membership changes on a follower are relayed to the leader's HTTP address
+ * (over HTTPS, verifying the leader's certificate, when this server serves HTTPS).
  * Statuses come from one table (`http-errors.ts`).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { type IncomingMessage, type Server, type ServerResponse, createServer, request as httpRequest } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createHttpsServer, request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { RaftNode } from '../actors/raft-node.ts';
 import { isValidAddress } from '../config.ts';
@@ -55,8 +56,13 @@ export interface KvHttpServerOptions {
   readonly requestTimeoutMs?: number;
   /** When set, every request must carry `Authorization: Bearer <token>`; others get 401. */
   readonly token?: string;
-  /** Serve HTTPS with this certificate and key (PEM) instead of plain HTTP. */
-  readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
+  /**
+   * Serve HTTPS with this certificate and key (PEM) instead of plain HTTP. Membership requests
+   * relayed to the leader then go over HTTPS too, and the leader's certificate must be signed by
+   * `ca` (PEM). Without `ca` the server's own certificate is the only trusted one: that fits a
+   * cluster sharing one self-signed certificate; members with their own certificates need `ca`.
+   */
+  readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer; readonly ca?: string | Buffer };
 }
 
 class HttpError extends Error {
@@ -84,6 +90,8 @@ export class KvHttpServer {
   /** SHA-256 of the token: compared in constant time with the hash of what a request presents. */
   private readonly tokenHash: Buffer | undefined;
   readonly scheme: 'http' | 'https';
+  /** The certificate authority the leader's certificate must chain to when relaying over HTTPS. */
+  private readonly relayCa: string | Buffer | undefined;
 
   constructor(opts: KvHttpServerOptions) {
     this.node = opts.node;
@@ -102,6 +110,7 @@ export class KvHttpServer {
       this.handle(req, res).catch((err: unknown) => this.fail(res, req, err));
     };
     this.scheme = opts.tls ? 'https' : 'http';
+    this.relayCa = opts.tls ? (opts.tls.ca ?? opts.tls.cert) : undefined;
     this.server = opts.tls ? createHttpsServer({ cert: opts.tls.cert, key: opts.tls.key }, onRequest) : createServer(onRequest);
     this.server.keepAliveTimeout = 5000;
   }
@@ -330,9 +339,13 @@ export class KvHttpServer {
     }
     if (body !== undefined) headers['content-length'] = String(Buffer.byteLength(body));
     const mutation = req.method !== 'GET' && req.method !== 'HEAD';
+    const upstream = { host: target.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(target.slice(i + 1)), method: req.method, path: req.url, headers, agent: false as const, timeout: this.timeoutMs + 1000 };
+    // Members serve one scheme: an HTTPS member relays over HTTPS and checks who answers, so the
+    // bearer token it forwards is only ever shown to a certified leader.
+    const send = (onAnswer: (up: IncomingMessage) => void) =>
+      this.relayCa === undefined ? httpRequest(upstream, onAnswer) : httpsRequest({ ...upstream, ca: this.relayCa, rejectUnauthorized: true }, onAnswer);
     return new Promise((resolve, reject) => {
-      const out = httpRequest(
-        { host: target.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(target.slice(i + 1)), method: req.method, path: req.url, headers, agent: false, timeout: this.timeoutMs + 1000 },
+      const out = send(
         (up) => {
           const chunks: Buffer[] = [];
           up.on('data', (c: Buffer) => chunks.push(c));
@@ -350,10 +363,14 @@ export class KvHttpServer {
           });
         },
       );
+      // Over HTTPS nothing is sent before the handshake verified the leader: a failure before it
+      // (an untrusted certificate, a plain-HTTP leader) changed nothing, whatever its error code.
+      let handshaken = this.relayCa === undefined;
+      out.on('socket', (socket) => socket.once('secureConnect', () => (handshaken = true)));
       out.on('timeout', () => out.destroy(new Error(`no answer within ${this.timeoutMs + 1000} ms`)));
       out.on('error', (err: Error & { code?: string }) => {
-        const where = `the leader (node ${leader} at http://${target})`;
-        if (mutation && !NOT_CONNECTED.has(err.code ?? '')) {
+        const where = `the leader (node ${leader} at ${this.scheme}://${target})`;
+        if (mutation && handshaken && !NOT_CONNECTED.has(err.code ?? '')) {
           reject(new HttpError(504, `${where} did not answer: ${err.message}; the change may or may not have been applied`, { ...hint, retryable: false, outcome: 'unknown' }));
         } else {
           reject(new HttpError(503, `${where} could not be reached: ${err.message}; nothing was changed, retry shortly`, { ...hint, retryable: true }, { 'retry-after': '1' }));
@@ -484,7 +501,7 @@ export class KvHttpServer {
       if (!hint.leader) return new HttpError(503, 'no leader is known right now; retry shortly', { ...hint, retryable: true }, { 'retry-after': '1' });
       const headers: Record<string, string> = { 'x-raft-leader': String(hint.leader) };
       if (hint.leaderHttp) headers.location = `${this.scheme}://${hint.leaderHttp}${req.url ?? '/'}`;
-      return new HttpError(421, `this node is not the leader; send the request to node ${hint.leader}${hint.leaderHttp ? ` at http://${hint.leaderHttp}` : ''}`, { ...hint, retryable: true }, headers);
+      return new HttpError(421, `this node is not the leader; send the request to node ${hint.leader}${hint.leaderHttp ? ` at ${this.scheme}://${hint.leaderHttp}` : ''}`, { ...hint, retryable: true }, headers);
     }
     const message = err instanceof Error ? err.message : String(err);
     if (err instanceof ProposalDroppedError || err instanceof ConfChangeInProgressError) {
