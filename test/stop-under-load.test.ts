@@ -43,7 +43,7 @@ test('stopping a follower and then the leader under write load: 2xx means applie
   const members: Member[] = peers.map((p) => {
     const kv = new KvStateMachine();
     const node = createNode<KvResult>({ nodeId: p.id, peers, tickInterval: 10, electionTick: 10, heartbeatTick: 1 }, kv, {
-      secret: 'stop under load',
+      secret: 'stop under load: a secret above the 128-bit floor',
       clusterId: 'stop-under-load',
       storage: new MemoryStorage(),
     });
@@ -144,7 +144,7 @@ test('stop() applies every entry known committed before it resolves; what is lef
   const peers = ports.map((port, i) => ({ id: i + 1, address: `127.0.0.1:${port}` }));
   const members = peers.map((p) => {
     const kv = new SlowKv();
-    const node = createNode<KvResult>({ nodeId: p.id, peers, tickInterval: 10, electionTick: 10, heartbeatTick: 1 }, kv, { secret: 'slow apply', clusterId: 'slow-apply', storage: new MemoryStorage() });
+    const node = createNode<KvResult>({ nodeId: p.id, peers, tickInterval: 10, electionTick: 10, heartbeatTick: 1 }, kv, { secret: 'slow apply: a secret above the 128-bit floor', clusterId: 'slow-apply', storage: new MemoryStorage() });
     return { id: p.id, node, kv };
   });
   try {
