@@ -14,13 +14,7 @@ import { fileURLToPath } from 'node:url';
  * The only skips allowed: `{ file, count, reason }`. A prerequisite a suite needs is installed by
  * `.ci/run`, not skipped; any skip not declared here, or more skips than declared, fails the run.
  */
-const DECLARED_SKIPS = [
-  {
-    file: 'fsync-before-ack.test.ts',
-    count: 1,
-    reason: 'peer frames are encrypted by default (ChaCha20-Poly1305) and `actor-raft node` cannot yet choose the none cipher, so the strace trace cannot be decoded; needs a --frame-cipher flag',
-  },
-];
+const DECLARED_SKIPS = [];
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const env = { ...process.env, NO_COLOR: '1' };

@@ -10,6 +10,8 @@
  * (MsgAppResp) and each granted vote (MsgVoteResp) member 2 sent, finds the log write that put
  * the acknowledged entry (or the vote's hard state) into the write-ahead log, and requires an
  * fdatasync/fsync of that log file to have returned before the response's socket write began.
+ * Peer frames are sealed; the handshake is not, so the checker derives each connection's keys from
+ * the two hellos in the trace and the cluster secret, and opens member 2's records in order.
  *
  * strace is a prerequisite (`.ci/run` installs it); without it this test fails rather than skips.
  */
@@ -19,7 +21,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ProcessCluster, closeHttpAgent, httpRequest, waitFor } from './fixtures/cli-cluster.ts';
+import { validateSecret } from '../src/config.ts';
+import { DEFAULT_FRAME_CIPHER } from '../src/io/frame-cipher.ts';
+import { CLUSTER_SECRET, ProcessCluster, closeHttpAgent, httpRequest, waitFor } from './fixtures/cli-cluster.ts';
 import { checkTrace, parseTrace } from './fixtures/strace-trace.ts';
 
 const TRACED = 2;
@@ -35,9 +39,7 @@ function straceAvailable(): boolean {
   }
 }
 
-// Skipped (declared in scripts/test.mjs): peer frames are encrypted by default now, and
-// `actor-raft node` has no flag to choose the 'none' frame cipher, so the trace cannot be decoded.
-test.skip('every append acknowledgement and granted vote leaves the process only after an fdatasync of its write', async () => {
+test('every append acknowledgement and granted vote leaves the process only after an fdatasync of its write', async () => {
   assert.ok(straceAvailable(), 'strace is required for this test: apt-get install strace (.ci/run installs it)');
   const cluster = await ProcessCluster.create(3, { tickMs: 50 });
   const traced = cluster.member(TRACED);
@@ -46,7 +48,7 @@ test.skip('every append acknowledgement and granted vote leaves the process only
     await Promise.all([1, 3].map((id) => cluster.start(id)));
     // A long election timeout keeps member 2 a follower and voter: it never campaigns first.
     await cluster.start(TRACED, ['--election-tick', '200'], {
-      wrap: ['strace', '-f', '-qq', '-yy', '-xx', '-s', '1048576', '-e', 'trace=write,writev,fdatasync,fsync', '-e', 'signal=none', '-o', traceFile],
+      wrap: ['strace', '-f', '-qq', '-yy', '-xx', '-s', '1048576', '-e', 'trace=write,writev,sendmsg,read,recvfrom,fdatasync,fsync', '-e', 'signal=none', '-o', traceFile],
     });
     let key = 0;
     for (let round = 0; round < ROUNDS; round++) {
@@ -68,7 +70,10 @@ test.skip('every append acknowledgement and granted vote leaves the process only
     }
     await cluster.terminate(TRACED); // strace writes out the whole trace when its tracee exits
     const raftAddresses = cluster.members.map((m) => m.raft);
-    const verdict = checkTrace(parseTrace(readFileSync(traceFile, 'utf8'), traced.dataDir, raftAddresses));
+    const verdict = checkTrace(parseTrace(readFileSync(traceFile, 'utf8'), traced.dataDir, raftAddresses), {
+      secret: validateSecret(CLUSTER_SECRET),
+      cipher: DEFAULT_FRAME_CIPHER as Exclude<typeof DEFAULT_FRAME_CIPHER, 'none'>,
+    });
     console.log(`    member 2 sent ${verdict.appendAcks} append acks and ${verdict.votes} votes; the trace holds ${verdict.syncs} syncs of its data dir`);
     assert.ok(verdict.appendAcks >= ROUNDS * WRITES_PER_ROUND / 5, `append acks seen in the trace: ${verdict.appendAcks}`);
     assert.ok(verdict.votes >= ROUNDS, `granted votes seen in the trace: ${verdict.votes}`);
