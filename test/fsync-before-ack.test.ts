@@ -5,8 +5,8 @@
  * A SIGKILL keeps the page cache, so a crash test cannot tell a synced write from an unsynced
  * one. This test watches the system calls instead: member 2 of a three-process cluster runs under
  * `strace -f`, which records every write to its LevelDB write-ahead log, every fdatasync/fsync,
- * and every byte it sends to its peers. The other members replicate writes to it and, as they are
- * killed in turn, ask it for votes. From the trace the test decodes each append acknowledgement
+ * and every byte it sends to and receives from its peers. The leader replicates writes to it; when
+ * the leader is killed, the other member asks it for its vote. From the trace the test decodes each append acknowledgement
  * (MsgAppResp) and each granted vote (MsgVoteResp) member 2 sent, finds the log write that put
  * the acknowledged entry (or the vote's hard state) into the write-ahead log, and requires an
  * fdatasync/fsync of that log file to have returned before the response's socket write began.
@@ -27,8 +27,11 @@ import { CLUSTER_SECRET, ProcessCluster, closeHttpAgent, httpRequest, waitFor } 
 import { checkTrace, parseTrace } from './fixtures/strace-trace.ts';
 
 const TRACED = 2;
-const WRITES_PER_ROUND = 30;
-const ROUNDS = 2; // each round ends by killing the leader, so member 2 votes ROUNDS times at least
+const WRITES_PER_ROUND = 15;
+const ROUNDS = 1; // each round ends by killing the leader, so member 2 votes ROUNDS times at least
+// A round lasts about member 2's election timeout: it refuses votes for that long after it last
+// heard from the killed leader (the check-quorum lease; Raft thesis §4.2.3, disruptive servers), and it must stay long so
+// that member 2 does not campaign itself. One round gives one vote; more only add time.
 
 function straceAvailable(): boolean {
   try {
@@ -66,7 +69,7 @@ test('every append acknowledgement and granted vote leaves the process only afte
         const l = await cluster.agreedLeader();
         return l !== undefined && l !== leader ? l : undefined;
       }, 'a new leader elected with member 2 vote', 30_000);
-      await cluster.start(leader);
+      if (round < ROUNDS - 1) await cluster.start(leader);
     }
     await cluster.terminate(TRACED); // strace writes out the whole trace when its tracee exits
     const raftAddresses = cluster.members.map((m) => m.raft);
@@ -75,9 +78,9 @@ test('every append acknowledgement and granted vote leaves the process only afte
       cipher: DEFAULT_FRAME_CIPHER as Exclude<typeof DEFAULT_FRAME_CIPHER, 'none'>,
     });
     console.log(`    member 2 sent ${verdict.appendAcks} append acks and ${verdict.votes} votes; the trace holds ${verdict.syncs} syncs of its data dir`);
+    assert.equal(verdict.violations.slice(0, 10), [], `${verdict.violations.length} responses left before their write was synced`);
     assert.ok(verdict.appendAcks >= ROUNDS * WRITES_PER_ROUND / 5, `append acks seen in the trace: ${verdict.appendAcks}`);
     assert.ok(verdict.votes >= ROUNDS, `granted votes seen in the trace: ${verdict.votes}`);
-    assert.equal(verdict.violations.slice(0, 10), [], `${verdict.violations.length} responses left before their write was synced`);
   } catch (err) {
     console.error(cluster.output().split('\n').slice(-40).join('\n'));
     const kept = join(tmpdir(), `actor-raft-member-2-${process.pid}.strace`);
