@@ -42,8 +42,28 @@ function straceAvailable(): boolean {
   }
 }
 
+/**
+ * Member 2 can still win the election after the kill, when its own randomized timeout fires just as
+ * its vote refusal ends and before the other member campaigns again (a few percent of runs). It then
+ * grants no vote, so that run proves nothing about votes: it is run again with a fresh cluster,
+ * at most twice more. Its append acks are still checked.
+ */
+class Member2Led extends Error {}
+
 test('every append acknowledgement and granted vote leaves the process only after an fdatasync of its write', async () => {
   assert.ok(straceAvailable(), 'strace is required for this test: apt-get install strace (.ci/run installs it)');
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await traceOneCluster();
+      return;
+    } catch (err) {
+      if (!(err instanceof Member2Led) || attempt === 3) throw err;
+      console.log(`    attempt ${attempt}: member 2 won the election itself and granted no vote; running again`);
+    }
+  }
+});
+
+async function traceOneCluster(): Promise<void> {
   const cluster = await ProcessCluster.create(3, { tickMs: 50 });
   const traced = cluster.member(TRACED);
   const traceFile = join(traced.dataDir, '..', 'member-2.strace');
@@ -54,6 +74,7 @@ test('every append acknowledgement and granted vote leaves the process only afte
       wrap: ['strace', '-f', '-qq', '-yy', '-xx', '-s', '1048576', '-e', 'trace=write,writev,sendmsg,read,recvfrom,fdatasync,fsync', '-e', 'signal=none', '-o', traceFile],
     });
     let key = 0;
+    let lastLeader = 0;
     for (let round = 0; round < ROUNDS; round++) {
       const leader = await waitFor(() => cluster.agreedLeader(), `a leader (round ${round})`, 30_000);
       assert.is.not(leader, TRACED, 'member 2, with the long election timeout, never leads');
@@ -65,10 +86,11 @@ test('every append acknowledgement and granted vote leaves the process only afte
       }
       // Kill the leader: the other one campaigns and needs member 2's vote; then bring it back.
       await cluster.kill(leader);
-      await waitFor(async () => {
+      const next = await waitFor(async () => {
         const l = await cluster.agreedLeader();
         return l !== undefined && l !== leader ? l : undefined;
       }, 'a new leader elected with member 2 vote', 30_000);
+      lastLeader = next;
       if (round < ROUNDS - 1) await cluster.start(leader);
     }
     await cluster.terminate(TRACED); // strace writes out the whole trace when its tracee exits
@@ -79,9 +101,11 @@ test('every append acknowledgement and granted vote leaves the process only afte
     });
     console.log(`    member 2 sent ${verdict.appendAcks} append acks and ${verdict.votes} votes; the trace holds ${verdict.syncs} syncs of its data dir`);
     assert.equal(verdict.violations.slice(0, 10), [], `${verdict.violations.length} responses left before their write was synced`);
+    if (verdict.votes === 0 && lastLeader === TRACED) throw new Member2Led();
     assert.ok(verdict.appendAcks >= ROUNDS * WRITES_PER_ROUND / 5, `append acks seen in the trace: ${verdict.appendAcks}`);
     assert.ok(verdict.votes >= ROUNDS, `granted votes seen in the trace: ${verdict.votes}`);
   } catch (err) {
+    if (err instanceof Member2Led) throw err;
     console.error(cluster.output().split('\n').slice(-40).join('\n'));
     const kept = join(tmpdir(), `actor-raft-member-2-${process.pid}.strace`);
     if (existsSync(traceFile)) copyFileSync(traceFile, kept);
@@ -91,6 +115,6 @@ test('every append acknowledgement and granted vote leaves the process only afte
     await cluster.destroy();
     closeHttpAgent();
   }
-});
+}
 
 test.run();
