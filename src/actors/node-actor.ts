@@ -250,8 +250,28 @@ export class NodeActor {
         return false;
       case 'strangerHere':
         this.refuse({ kind: 'knownAsOther', peer: from, knownAs: v.knownAs, self: this.peers.self });
+        this.handOverLeadershipRefusedBy(from);
         return false;
     }
+  }
+
+  /**
+   * A voter knows this leader's id by another data directory: it recorded the old one and has not
+   * yet applied the RemoveNode that voids that record (it lagged behind the replacement), or this
+   * leader is a wiped member nobody replaced. Either way it refuses everything this leader sends,
+   * so it could never receive that RemoveNode (or anything else) while this node leads: a lagging
+   * member would stay locked out for good. Raft only replicates from the leader (§5.3), so the
+   * leader steps aside (leadership transfer, thesis §3.10) for another voter, which the refuser
+   * may accept and then bring up to date. The target is drawn at random among the other voters,
+   * so two replaced members that the refuser both rejects cannot hand leadership back and forth
+   * for ever; a target it rejects too hands over again when the refuser next speaks.
+   */
+  private handOverLeadershipRefusedBy(refuser: number): void {
+    const r = this.raft;
+    if (this.stateType() !== StateType.Leader || r.leadTransferee !== 0 || !r.tracker.isVoter(refuser)) return;
+    const others = r.tracker.voters.filter((id) => id !== r.id && id !== refuser);
+    if (others.length === 0) return;
+    this.send({ type: 'TRANSFER_LEADERSHIP', to: r.rng.pick(others) });
   }
 
   private hold(msg: Message, sender: SenderIdentity): void {
