@@ -194,7 +194,14 @@ test('an on-path injector without the secret (flip, inject, replay, reorder, dro
   const attacks = () => [...to3.done, ...to2.done];
   const members = await cluster(peers, { 2: `127.0.0.1:${real2}`, 3: `127.0.0.1:${real3}` });
   try {
-    const leader = await leaderOf(members);
+    // The injectors sit on the 2-3 link, which carries traffic only when 2 or 3 leads (followers
+    // talk to the leader alone): move leadership off node 1 first.
+    let leader = await leaderOf(members);
+    for (let tries = 0; leader.id === 1; tries++) {
+      assert.ok(tries < 20, 'leadership moved from node 1 to node 2');
+      await leader.node.transferLeadership(2).catch(() => {}); // abandoned transfers are retried
+      leader = await leaderOf(members);
+    }
     const termsBefore = terms(members);
     let written = 0;
     const deadline = Date.now() + 60_000;
