@@ -14,6 +14,8 @@
  * without acknowledging anything it did not persist; then free the disk and restart it; needs each
  * data directory on a small tmpfs of its own, which the runner mounts when it runs as root).
  */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { Rng } from '../src/raft/rng.ts';
 import { CLI_HAS_IDENTITY, type ChaosCluster, type ChaosMember, sleep } from './chaos-cluster.ts';
 
@@ -201,15 +203,24 @@ export class Nemesis {
     this.note(`kill -9 member ${m.id} and wipe its data directory`);
     c.kill(m);
     c.wipe(m);
+    const logFile = join(c.root, `node-${m.id}.log`);
+    const logBefore = existsSync(logFile) ? statSync(logFile).size : 0;
     c.start(m);
-    // Refused: the process exits (an empty directory without --initial-cluster-state new or --join).
+    // Refused: the process exits (an empty directory without --initial-cluster-state new or --join),
+    // or, started with --join, it keeps running but its peers refuse it and it logs the line that
+    // names the replace procedure (docs/membership.md).
+    const refusedInLog = () => existsSync(logFile) && readFileSync(logFile).subarray(logBefore).toString('utf8').includes('must not rejoin under its old identity');
     const until = Date.now() + 60_000;
-    while (m.child && Date.now() < until) await sleep(200);
-    if (m.child) {
+    while (m.child && !refusedInLog() && Date.now() < until) await sleep(200);
+    if (!m.child) this.note(`member ${m.id} with a wiped disk was refused (its process exited)`);
+    else if (refusedInLog()) {
+      this.note(`member ${m.id} with a wiped disk was refused by its peers (it logged the replace procedure)`);
+      c.kill(m);
+    } else {
       this.note(`member ${m.id} started on an empty data directory under its old id: NOT refused`);
       this.violations.push(`member ${m.id} restarted with a wiped data directory and was not refused`);
       c.kill(m);
-    } else this.note(`member ${m.id} with a wiped disk was refused (its process exited)`);
+    }
     return this.replace(m, leader.id);
   }
 
