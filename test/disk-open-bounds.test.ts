@@ -4,26 +4,14 @@
  * loaded with it could never campaign past its term. Written on a real LevelDB directory through
  * the store's own keys and codec, behind DiskStorage's back.
  */
-import { Level } from 'level';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { StorageInconsistentError } from '../src/errors.ts';
 import { decode, encode } from '../src/io/codec.ts';
 import { DiskStorage, diskKeys } from '../src/io/disk-storage.ts';
 import { MAX_RAFT_NUMBER } from '../src/raft/bounds.ts';
-import { entries, rejects, tempDir } from './fixtures/log-fixtures.ts';
+import { entries, rejects, tempDir, type RawDb, withRawDb } from './fixtures/log-fixtures.ts';
 
-type RawDb = Level<Uint8Array, Uint8Array>;
-
-async function withRawDb(dir: string, fn: (db: RawDb) => Promise<void>): Promise<void> {
-  const db: RawDb = new Level<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view' });
-  await db.open();
-  try {
-    await fn(db);
-  } finally {
-    await db.close();
-  }
-}
 
 const over = MAX_RAFT_NUMBER + 1;
 

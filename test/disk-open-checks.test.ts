@@ -9,26 +9,14 @@
  */
 import { readdirSync, statSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
-import { Level } from 'level';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { StorageCorruptionError, StorageInconsistentError } from '../src/errors.ts';
 import { decode, encode } from '../src/io/codec.ts';
 import { DiskStorage, describeKey, diskKeys } from '../src/io/disk-storage.ts';
 import { loadPersistedState } from '../src/io/load-state.ts';
-import { entries, rejects, tempDir } from './fixtures/log-fixtures.ts';
+import { entries, rejects, tempDir, type RawDb, withRawDb } from './fixtures/log-fixtures.ts';
 
-type RawDb = Level<Uint8Array, Uint8Array>;
-
-async function withRawDb<T>(dir: string, fn: (db: RawDb) => Promise<T>): Promise<T> {
-  const db: RawDb = new Level<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view' });
-  await db.open();
-  try {
-    return await fn(db);
-  } finally {
-    await db.close();
-  }
-}
 
 /** A healthy member's directory: snapshot at 5 (term 2), entries 6..12 (term 3), term 4, commit 10. */
 async function healthyDir(): Promise<{ path: string; remove(): void }> {

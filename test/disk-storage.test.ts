@@ -5,7 +5,6 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { Level } from 'level';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
@@ -18,20 +17,8 @@ import {
 } from '../src/errors.ts';
 import { encode } from '../src/io/codec.ts';
 import { DiskStorage, describeKey, diskKeys } from '../src/io/disk-storage.ts';
-import { entries, entry, plainEntries, rejects, tempDir } from './fixtures/log-fixtures.ts';
+import { entries, entry, plainEntries, rejects, tempDir, type RawDb, withRawDb } from './fixtures/log-fixtures.ts';
 
-type RawDb = Level<Uint8Array, Uint8Array>;
-
-/** Opens the directory with plain `level`, bypassing DiskStorage, to inspect or damage it. */
-async function withRawDb<T>(dir: string, fn: (db: RawDb) => Promise<T>): Promise<T> {
-  const db: RawDb = new Level<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view' });
-  await db.open();
-  try {
-    return await fn(db);
-  } finally {
-    await db.close();
-  }
-}
 
 async function rawKeyNames(dir: string, prefix: string): Promise<string[]> {
   return withRawDb(dir, async (db) => {
