@@ -19,12 +19,12 @@ import { BidirectionalTransport } from '../src/io/tcp-transport.ts';
 import { EntryType, MessageType, message } from '../src/raft/raftpb.ts';
 import type { Message } from '../src/raft/raftpb.ts';
 
-const ROUNDS = 5;
+const ROUNDS = 7;
 const MESSAGES_PER_ROUND = 20_000;
 const WINDOW = 256;
 const BATCH = 16;
 const ROUND_TRIPS = 2000;
-const CIPHERS: readonly FrameCipherName[] = ['none', 'aes-256-gcm', 'chacha20-poly1305'];
+const CIPHERS: readonly FrameCipherName[] = ['none', 'hmac-sha256', 'aes-256-gcm', 'chacha20-poly1305'];
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
@@ -73,12 +73,15 @@ async function throughput(): Promise<void> {
   const msgs = Array.from({ length: BATCH }, (_, i) => appendMessage(i * 64));
   const rates = new Map<FrameCipherName, number[]>(CIPHERS.map((c) => [c, []]));
   const mbs = new Map<FrameCipherName, number[]>(CIPHERS.map((c) => [c, []]));
+  /** CPU µs per message (both ends run in this process): robust to other load on a shared machine. */
+  const cpu = new Map<FrameCipherName, number[]>(CIPHERS.map((c) => [c, []]));
   for (let round = 0; round < ROUNDS; round++) {
     for (const cipher of CIPHERS) {
       const { a, counter } = setups.get(cipher)!;
       counter.received = 0;
       const bytes0 = a.stats().bytesSent;
       const t0 = performance.now();
+      const cpu0 = process.cpuUsage();
       let sent = 0;
       while (sent < MESSAGES_PER_ROUND) {
         while (sent - counter.received < WINDOW && sent < MESSAGES_PER_ROUND) {
@@ -89,15 +92,24 @@ async function throughput(): Promise<void> {
       }
       while (counter.received < sent) await new Promise<void>((r) => (counter.wake = r));
       const secs = (performance.now() - t0) / 1000;
+      const used = process.cpuUsage(cpu0);
+      cpu.get(cipher)!.push((used.user + used.system) / sent);
       rates.get(cipher)!.push(sent / secs);
       mbs.get(cipher)!.push((a.stats().bytesSent - bytes0) / secs / 1e6);
     }
   }
   console.log(`throughput: 64 entries × 128 B per MsgApp, ${MESSAGES_PER_ROUND} messages × ${ROUNDS} rounds, batches of ${BATCH} (one sealed record per batch)`);
-  const plain = median(rates.get('none')!);
+  // Costs are medians of per-round ratios: the rounds of each cipher run back to back, so a pair
+  // shares the machine's load at that moment, which the medians of separate series do not.
+  const paired = (series: Map<FrameCipherName, number[]>, cipher: FrameCipherName, cost: (plain: number, x: number) => number) =>
+    median(series.get(cipher)!.map((x, i) => cost(series.get('none')![i]!, x)));
   for (const cipher of CIPHERS) {
     const r = median(rates.get(cipher)!);
-    const cost = cipher === 'none' ? '' : `   cost vs plain ${(((plain - r) / plain) * 100).toFixed(1)} %`;
+    const rateCost = paired(rates, cipher, (p, x) => (p - x) / p) * 100;
+    const cpuCost = paired(cpu, cipher, (p, x) => (x - p) / x) * 100;
+    const cost = cipher === 'none'
+      ? `   CPU ${median(cpu.get(cipher)!).toFixed(1)} µs/msg`
+      : `   cost vs plain ${rateCost.toFixed(1)} % of msgs/s (paired rounds), ${cpuCost.toFixed(1)} % of CPU per msg`;
     console.log(
       `  ${cipher.padEnd(18)} median ${Math.round(r).toLocaleString('en-US').padStart(7)} msgs/s  ${median(mbs.get(cipher)!).toFixed(1)} MB/s${cost}   rounds: ${rates.get(cipher)!.map((x) => Math.round(x)).join(', ')}`,
     );
