@@ -3,47 +3,16 @@
  * that names the offending field.
  */
 import { ConfigError } from './errors.ts';
+import type { RaftConfig } from './raft/raft-config.ts';
 
-/** A cluster member: its id and the `host:port` its peers dial. */
-export interface Peer {
-  readonly id: number;
-  readonly address: string;
-}
+export type { Peer } from './raft/raft-config.ts';
 
-export interface Config {
-  /** Unique, non-zero identifier of this node in the cluster. */
-  nodeId: number;
-  /** The initial members. To bootstrap a new cluster list all of them; a joining node may list a subset. */
-  peers: Peer[];
+/** Every option of a node: the core's (RaftConfig) and the host's. */
+export interface Config extends RaftConfig {
   /** Where Raft state is persisted. Empty: keep everything in memory (tests, demos). */
   dataDir: string;
   /** Milliseconds between ticks. The Raft paper suggests elections in the 100–500 ms range. Default 100. */
   tickInterval: number;
-  /** Ticks without hearing from a leader before a follower campaigns. Must exceed heartbeatTick. Default 10. */
-  electionTick: number;
-  /** Ticks between leader heartbeats. Default 1. */
-  heartbeatTick: number;
-  /** Upper bound, in bytes of entry data, of one append message. Default 1 MiB. */
-  maxSizePerMsg: number;
-  /** Append messages in flight to one follower before the leader waits for acks. Default 256. */
-  maxInflightMsgs: number;
-  /** Applied entries between snapshots. Default 10000. */
-  snapshotInterval: number;
-  /** Entries kept behind a snapshot so slightly lagging followers catch up from the log. Default 5000. */
-  snapshotCatchUpEntries: number;
-  /** Run the PreVote phase before raising the term (thesis §9.6). Default true. */
-  preVote: boolean;
-  /** Leader steps down when it has not heard from a quorum for an election timeout. Default true. */
-  checkQuorum: boolean;
-  /** Reject proposals on followers instead of forwarding them to the leader. Default false. */
-  disableProposalForwarding: boolean;
-  /**
-   * Largest snapshot, in bytes, this node accepts from a leader. A transfer that declares more is
-   * refused before anything is allocated for it, so a damaged or hostile chunk header cannot make
-   * a follower reserve memory or disk it does not have. Set it above your largest state machine
-   * snapshot. Default 1 GiB.
-   */
-  maxSnapshotBytes: number;
 }
 
 /** A Config with the defaults of a typical deployment (and of the Go package). */

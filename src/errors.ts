@@ -3,13 +3,10 @@
  * with `instanceof` and users read a message that says what to do.
  */
 
-/** Base class: every actor-raft error is a `RaftError`. */
-export class RaftError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = new.target.name;
-  }
-}
+import { RaftError } from './raft/errors.ts';
+
+// The core (src/raft) throws these itself and imports nothing outside src/raft, so they live there.
+export { RaftError, CompactedError, UnavailableError, SnapshotOutOfDateError } from './raft/errors.ts';
 
 /** A `Config` field is missing or out of range. `field` names it. */
 export class ConfigError extends RaftError {
@@ -46,27 +43,6 @@ export class ProposalDroppedError extends RaftError {
 export class StoppedError extends RaftError {
   constructor(what = 'node') {
     super(`${what} is stopped`);
-  }
-}
-
-/** The requested log range was compacted into a snapshot (etcd's ErrCompacted). */
-export class CompactedError extends RaftError {
-  constructor(index: number, firstIndex: number) {
-    super(`requested index ${index} is unavailable due to compaction (first index is ${firstIndex})`);
-  }
-}
-
-/** The requested log range is past the end of the log (etcd's ErrUnavailable). */
-export class UnavailableError extends RaftError {
-  constructor(index: number, lastIndex: number) {
-    super(`requested entry at index ${index} is unavailable (last index is ${lastIndex})`);
-  }
-}
-
-/** A snapshot older than the one already held was offered (etcd's ErrSnapOutOfDate). */
-export class SnapshotOutOfDateError extends RaftError {
-  constructor(index: number, current: number) {
-    super(`snapshot at index ${index} is older than the current snapshot at index ${current}`);
   }
 }
 

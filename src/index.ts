@@ -1,15 +1,13 @@
 /**
  * actor-raft: Raft consensus for Node.js, as XState statecharts and RxJS actors.
- * The public API only: re-exports, no logic.
+ * The public API only: re-exports, no logic. What a custom host or a test drives directly (the
+ * actors, the machines) is under `actor-raft/internals` (src/internals.ts).
  */
 export { createNode, RaftNode, type Node, type NodeOptions, type StartOptions, type NodeStatus, type AppliedEvent, type Logger, type MemberInfo } from './actors/raft-node.ts';
 export type { ProposeResult } from './actors/pending-requests.ts';
 export type { MetricsSnapshot, PeerMetrics } from './metrics/metrics-snapshot.ts';
 export type { HistogramSnapshot } from './metrics/histogram.ts';
 export { formatPrometheus, PROMETHEUS_CONTENT_TYPE } from './metrics/prometheus-text.ts';
-export { NodeActor, type NodeActorOptions } from './actors/node-actor.ts';
-export { StorageActor } from './actors/storage-actor.ts';
-export { TransportActor } from './actors/transport-actor.ts';
 export { type Config, type Peer, defaultConfig, resolveConfig, validateConfig } from './config.ts';
 export * from './errors.ts';
 export type { StateMachine } from './state-machine.ts';
@@ -18,12 +16,7 @@ export { MemoryStorage } from './io/memory-storage.ts';
 export { DiskStorage } from './io/disk-storage.ts';
 export { type Transport, type MessageHandler } from './io/transport.ts';
 export { BidirectionalTransport } from './io/tcp-transport.ts';
-export { Backoff, newBackoff } from './io/backoff.ts';
-export { CircuitBreaker, CircuitState, newCircuitBreaker, type CircuitBreakerOptions } from './io/circuit-breaker.ts';
 export * from './raft/raftpb.ts';
 export { StateType, type SoftState } from './raft/state-type.ts';
 export { type Ready, isReadyEmpty } from './raft/ready.ts';
 export type { ReadState } from './raft/read-only.ts';
-export { roleMachine } from './machines/role.machine.ts';
-export { replicatorMachine } from './machines/replicator.machine.ts';
-export { circuitBreakerMachine } from './machines/circuit-breaker.machine.ts';

@@ -15,7 +15,7 @@ import {
   StorageLockedError,
   StoppedError,
 } from '../src/errors.ts';
-import { encode } from '../src/io/codec.ts';
+import { encode } from '../src/raft/codec.ts';
 import { DiskStorage, describeKey, diskKeys } from '../src/io/disk-storage.ts';
 import { entries, entry, plainEntries, rejects, tempDir, type RawDb, withRawDb } from './fixtures/log-fixtures.ts';
 

@@ -4,7 +4,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { encode } from '../src/io/codec.ts';
+import { encode } from '../src/raft/codec.ts';
 import { type KvCommand, KvStateMachine, MAX_KEY_BYTES, decodeCommand, encodeCommand } from '../src/kv/kv-state-machine.ts';
 
 const cases: [string, KvCommand, Record<string, unknown>][] = [

@@ -176,4 +176,14 @@ test('src/index.ts only re-exports: no statement but `export … from`', () => {
   assert.equal(logic, [], 'src/index.ts holds something other than re-exports');
 });
 
+test('the actors and machines are exported from src/internals.ts and not from src/index.ts', async () => {
+  const api = Object.keys(await import('../src/index.ts'));
+  const internals = Object.keys(await import('../src/internals.ts'));
+  for (const name of ['NodeActor', 'StorageActor', 'TransportActor', 'roleMachine', 'replicatorMachine', 'circuitBreakerMachine', 'RaftState', 'MemoryLog']) {
+    assert.not.ok(api.includes(name), `src/index.ts exports the internal ${name}`);
+    assert.ok(internals.includes(name), `src/internals.ts lacks ${name}`);
+  }
+  for (const name of ['createNode', 'RaftNode', 'DiskStorage', 'MemoryStorage', 'NotLeaderError', 'CompactedError', 'formatPrometheus']) assert.ok(api.includes(name), `src/index.ts lacks the public ${name}`);
+});
+
 test.run();

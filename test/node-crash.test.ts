@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { DiskStorage } from '../src/io/disk-storage.ts';
-import { unwrapProposal } from '../src/io/proposal-envelope.ts';
+import { unwrapProposal } from '../src/actors/proposal-envelope.ts';
 import { EntryType } from '../src/raft/raftpb.ts';
 import { Rng } from '../src/raft/rng.ts';
 import { freePorts } from './fixtures/free-ports.ts';

@@ -6,7 +6,8 @@
  *   (b) a plain `node` script runs a seeded simulation from `actor-raft/sim`,
  *   (c) TypeScript 5 with `strict`, `exactOptionalPropertyTypes`, `moduleResolution: nodenext` and
  *       `skipLibCheck: false` type-checks docs/api.md's program plus the options users pass
- *       (`secret: process.env.RAFT_SECRET`, `@statelyai/inspect`'s inspector) against the shipped types.
+ *       (`secret: process.env.RAFT_SECRET`, `@statelyai/inspect`'s inspector) against the shipped types,
+ *   (d) the actors and machines are found under `actor-raft/internals`, and not in `actor-raft`.
  * Installs use the npm cache (`--prefer-offline`), so a second run takes seconds.
  */
 import { spawnSync } from 'node:child_process';
@@ -40,7 +41,7 @@ test('npm pack builds a tarball with compiled JavaScript, declarations and sourc
   assert.is(r.status, 0, r.all);
   const [info] = JSON.parse(r.stdout.slice(r.stdout.indexOf('['))) as { filename: string; files: { path: string }[] }[];
   const files = new Set(info!.files.map((f) => f.path));
-  for (const f of ['dist/index.js', 'dist/index.d.ts', 'dist/index.js.map', 'dist/sim/index.js', 'dist/sim/index.d.ts', 'dist/cli/main.js', 'bin/actor-raft.mjs', 'package.json', 'README.md']) {
+  for (const f of ['dist/index.js', 'dist/index.d.ts', 'dist/index.js.map', 'dist/sim/index.js', 'dist/sim/index.d.ts', 'dist/internals.js', 'dist/internals.d.ts', 'dist/cli/main.js', 'bin/actor-raft.mjs', 'package.json', 'README.md']) {
     assert.ok(files.has(f), `the tarball lacks ${f}`);
   }
   assert.not.ok([...files].some((f) => f.startsWith('test/')), 'tests are not published');
@@ -85,6 +86,23 @@ console.log(JSON.stringify({ kind: out.kind, applied: [1, 2, 3].map((id) => sim.
   for (const n of result.applied) assert.ok(n >= 1, `every node applied the proposal: ${r.stdout}`);
 });
 
+test('(d) plain node finds the actors and machines under actor-raft/internals, and not in actor-raft', () => {
+  assert.ok(installed, 'the install step failed');
+  writeFileSync(
+    join(app, 'internals.mjs'),
+    `import * as api from 'actor-raft';
+import * as internals from 'actor-raft/internals';
+const names = ['NodeActor', 'StorageActor', 'TransportActor', 'roleMachine', 'replicatorMachine', 'circuitBreakerMachine'];
+console.log(JSON.stringify({ inApi: names.filter((n) => n in api), inInternals: names.filter((n) => typeof internals[n] === 'function' || typeof internals[n]?.transition === 'function') }));
+`,
+  );
+  const r = run(process.execPath, ['internals.mjs'], app, 60_000);
+  assert.is(r.status, 0, r.all);
+  const got = JSON.parse(r.stdout.trim().split('\n').pop()!) as { inApi: string[]; inInternals: string[] };
+  assert.equal(got.inApi, []);
+  assert.equal(got.inInternals, ['NodeActor', 'StorageActor', 'TransportActor', 'roleMachine', 'replicatorMachine', 'circuitBreakerMachine']);
+});
+
 test('(c) a strict TypeScript 5 consumer type-checks against the shipped types', () => {
   assert.ok(installed, 'the install step failed');
   const api = docExamples(new URL('../', import.meta.url)).runnable.find((e) => e.where.startsWith('docs/api.md'))!;
@@ -92,7 +110,8 @@ test('(c) a strict TypeScript 5 consumer type-checks against the shipped types',
   writeFileSync(
     join(app, 'options.ts'),
     `import { createWebSocketInspector } from '@statelyai/inspect';
-import { type NodeOptions, type StateMachine, createNode, newCircuitBreaker, CircuitState, NotLeaderError } from 'actor-raft';
+import { type NodeOptions, type StateMachine, createNode, NotLeaderError } from 'actor-raft';
+import { newCircuitBreaker, CircuitState, NodeActor } from 'actor-raft/internals';
 import { Simulation, type SimulationOptions } from 'actor-raft/sim';
 
 const sm: StateMachine<number> = { apply: (d) => d.length, snapshot: () => new Uint8Array(), restore: () => {} };
@@ -104,7 +123,8 @@ const started: Promise<void> = node.start({ waitForLeader: true });
 const closed: boolean = newCircuitBreaker().state() === CircuitState.Closed;
 const simOptions: SimulationOptions = { seed: 1, nodes: 3 };
 const sim = new Simulation(simOptions);
-export { leader, started, closed, sim, NotLeaderError };
+const actor: typeof NodeActor | undefined = undefined;
+export { leader, started, closed, sim, NotLeaderError, actor };
 `,
   );
   writeFileSync(

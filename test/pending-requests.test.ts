@@ -7,7 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { PendingRequests } from '../src/actors/pending-requests.ts';
 import { ProposalDroppedError, ProposalOutcomeUnknownError } from '../src/errors.ts';
-import { type Proposer, unwrapProposal, wrapProposal } from '../src/io/proposal-envelope.ts';
+import { type Proposer, unwrapProposal, wrapProposal } from '../src/actors/proposal-envelope.ts';
 import { type Entry, EntryType } from '../src/raft/raftpb.ts';
 
 const me: Proposer = { nodeId: 1, instance: 1234 };

@@ -61,7 +61,7 @@ test('DiskStorage: a bad peer record is refused before it is written, and a dama
     await s.close();
     // Damage the record on disk: [id, incarnation, since] rows with a broken incarnation.
     const db = new Level<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view' });
-    const { encode } = await import('../src/io/codec.ts');
+    const { encode } = await import('../src/raft/codec.ts');
     await db.put(Uint8Array.of(0x70), encode([[2, 'not-hex', 3]]));
     await db.close();
     await DiskStorage.open(dir, { nodeId: 1 }).then(

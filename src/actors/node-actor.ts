@@ -12,7 +12,7 @@ import { type Observable, Subject } from 'rxjs';
 import { type Actor, type InspectionEvent, createActor } from 'xstate';
 import { StoppedError } from '../errors.ts';
 import type { Config } from '../config.ts';
-import { MemoryStorage } from '../io/memory-storage.ts';
+import { MemoryLog } from '../raft/memory-log.ts';
 import { type RoleEvent, roleMachine, rpcEvent } from '../machines/role.machine.ts';
 import { type ConfChange, ConfChangeType, type ConfState, type Entry, EntryType, type HardState, type Message, MessageType, type Snapshot, hardStateEqual } from '../raft/raftpb.ts';
 import {
@@ -32,7 +32,7 @@ import { type SoftState, StateType } from '../raft/state-type.ts';
 export interface NodeActorOptions {
   readonly config: Readonly<Config>;
   /** The persisted log, loaded into memory (empty for a new node). */
-  readonly stable?: MemoryStorage;
+  readonly stable?: MemoryLog;
   readonly hardState?: HardState;
   readonly confState?: ConfState;
   /** Joining an existing cluster: no configuration until the leader sends it. */
@@ -126,7 +126,7 @@ export class NodeActor {
   constructor(opts: NodeActorOptions) {
     this.raft = new RaftState({
       config: opts.config,
-      stable: opts.stable ?? new MemoryStorage(),
+      stable: opts.stable ?? new MemoryLog(),
       hardState: opts.hardState,
       confState: opts.confState,
       join: opts.join || opts.bootstrap === 'log',

@@ -5,7 +5,7 @@
  */
 import { ProposalDroppedError, ProposalOutcomeUnknownError, type RaftError } from '../errors.ts';
 import { type Entry, EntryType } from '../raft/raftpb.ts';
-import { type Envelope, type Proposer, isFrom, unwrapProposal } from '../io/proposal-envelope.ts';
+import { type Envelope, type Proposer, isFrom, unwrapProposal } from './proposal-envelope.ts';
 
 export interface ProposeResult<R = unknown> {
   readonly index: number;

@@ -32,7 +32,7 @@ import { checkLeaderCommit } from '../io/durable-consistency.ts';
 import { DiskStorage } from '../io/disk-storage.ts';
 import { loadPersistedState } from '../io/load-state.ts';
 import { MemoryStorage } from '../io/memory-storage.ts';
-import { isFrom, newInstanceId, unwrapProposal, wrapProposal } from '../io/proposal-envelope.ts';
+import { isFrom, newInstanceId, unwrapProposal, wrapProposal } from './proposal-envelope.ts';
 import type { Storage, StorageWrite } from '../io/storage.ts';
 import { BidirectionalTransport, type CircuitChange, type TransportStats, type TransportTlsOptions } from '../io/tcp-transport.ts';
 import type { MessageHandler, Transport } from '../io/transport.ts';

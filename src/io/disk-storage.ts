@@ -52,7 +52,7 @@ import {
   emptyHardState,
 } from '../raft/raftpb.ts';
 import { INCARNATION_BYTES, type PeerIncarnation, type PeerIncarnations, isIncarnation } from '../raft/member-identity.ts';
-import { decode, encode } from './codec.ts';
+import { decode, encode } from '../raft/codec.ts';
 import { isDiskFull } from './disk-full.ts';
 import { findInconsistency } from './durable-consistency.ts';
 import type { InitialState, MemberIdentityRecord, Storage, StorageWrite } from './storage.ts';

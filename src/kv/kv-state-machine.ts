@@ -8,7 +8,7 @@
  * client's garbage cannot stop the cluster (a throwing apply is fatal for a RaftNode).
  */
 import { createHash } from 'node:crypto';
-import { decode, encode } from '../io/codec.ts';
+import { decode, encode } from '../raft/codec.ts';
 import type { StateMachine } from '../state-machine.ts';
 
 /** Longest key, in UTF-8 bytes. */

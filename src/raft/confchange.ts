@@ -8,7 +8,7 @@
  * lives in the log like any other change, so a node that joins later replays the same history
  * and arrives at the same configuration.
  */
-import { decode, encode } from '../io/codec.ts';
+import { decode, encode } from './codec.ts';
 import { type ConfChange, ConfChangeType, type Entry, EntryType } from './raftpb.ts';
 
 export function encodeConfChange(cc: ConfChange): Uint8Array {

@@ -1,12 +1,12 @@
 /**
  * The replicated log as one node sees it: a stable part (persisted; held in memory in a
- * MemoryStorage, bounded by compaction) followed by the unstable tail. Mirrors etcd's raftLog.
+ * MemoryLog, bounded by compaction) followed by the unstable tail. Mirrors etcd's raftLog.
  *
  * Index arithmetic follows the paper: the first entry has index 1; index 0 with term 0 is the
  * empty log's sentinel, and after compaction the snapshot's (index, term) takes its place.
  */
-import { CompactedError, UnavailableError } from '../errors.ts';
-import { MemoryStorage } from '../io/memory-storage.ts';
+import { CompactedError, UnavailableError } from './errors.ts';
+import { MemoryLog } from './memory-log.ts';
 import type { Entry, Snapshot } from './raftpb.ts';
 import { Unstable } from './unstable.ts';
 
@@ -24,7 +24,7 @@ export function limitSize(ents: Entry[], maxBytes: number): Entry[] {
 
 export class RaftLog {
   /** Persisted entries and snapshot, in memory. */
-  readonly stable: MemoryStorage;
+  readonly stable: MemoryLog;
   readonly unstable: Unstable;
   /** Highest index known to be committed (Raft §5.3). */
   committed: number;
@@ -33,7 +33,7 @@ export class RaftLog {
   /** Highest index the state machine reported applied. */
   applied: number;
 
-  constructor(stable: MemoryStorage = new MemoryStorage()) {
+  constructor(stable: MemoryLog = new MemoryLog()) {
     this.stable = stable;
     const first = stable.firstIndexSync();
     const last = stable.lastIndexSync();

@@ -7,8 +7,8 @@
  * Log entries live in `log` and are never copied into XState context: the machines hold a
  * reference to this object and mutate it in their actions (DESIGN.md, "Hot path").
  */
-import type { Config } from '../config.ts';
-import { MemoryStorage } from '../io/memory-storage.ts';
+import type { RaftConfig as Config } from './raft-config.ts';
+import { MemoryLog } from './memory-log.ts';
 import { MAX_RAFT_NUMBER } from './bounds.ts';
 import { RaftLog } from './raft-log.ts';
 import {
@@ -46,7 +46,7 @@ export type ProposalOutcome =
 export interface RaftStateOptions {
   readonly config: Readonly<Config>;
   /** The persisted log, loaded into memory. */
-  readonly stable?: MemoryStorage;
+  readonly stable?: MemoryLog;
   readonly hardState?: HardState;
   readonly confState?: ConfState;
   /**
@@ -167,7 +167,7 @@ export class RaftState {
     this.rng = new Rng(opts.seed ?? cfg.nodeId * 7919);
     this.validateSnapshot = opts.validateSnapshot;
     this.snapshotReception = opts.snapshotReception ?? 'install';
-    this.log = new RaftLog(opts.stable ?? new MemoryStorage());
+    this.log = new RaftLog(opts.stable ?? new MemoryLog());
     const hs = opts.hardState ?? { term: 0, vote: 0, commit: 0 };
     this.term = hs.term;
     this.vote = hs.vote;

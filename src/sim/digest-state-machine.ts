@@ -4,7 +4,7 @@
  * mix of log replay and snapshots that got them there. Its snapshot is the digest itself, plus
  * optional padding so tests can make snapshots of any size.
  */
-import { decode, encode } from '../io/codec.ts';
+import { decode, encode } from '../raft/codec.ts';
 
 export interface SimStateMachine {
   apply(data: Uint8Array, index: number): unknown;

@@ -15,7 +15,7 @@
  * it already applied (by the client's serial number) so that duplicates cannot break
  * linearizability.
  */
-import { decode, encode } from '../io/codec.ts';
+import { decode, encode } from '../raft/codec.ts';
 import { Rng } from '../raft/rng.ts';
 import type { SimStateMachine } from './digest-state-machine.ts';
 import { type CheckResult, type Operation, checkLinearizable } from './linearizability.ts';

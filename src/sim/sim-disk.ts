@@ -5,7 +5,7 @@
  * incarnation drawn when it is created; `wipe()` replaces the disk with an empty one and a new
  * incarnation (the amnesia fault).
  */
-import { encode } from '../io/codec.ts';
+import { encode } from '../raft/codec.ts';
 import { MemoryStorage } from '../io/memory-storage.ts';
 import type { StorageWrite } from '../io/storage.ts';
 
