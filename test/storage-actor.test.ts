@@ -7,7 +7,8 @@
 import { firstValueFrom, lastValueFrom, toArray } from 'rxjs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { StorageActor, mergeWrites, type QueuedWrite } from '../src/actors/storage-actor.ts';
+import { StorageActor } from '../src/actors/storage-actor.ts';
+import { mergeWrites, type QueuedWrite } from '../src/actors/merge-writes.ts';
 import { StoppedError, StorageWriteFailedError, UnavailableError } from '../src/errors.ts';
 import { DiskStorage } from '../src/io/disk-storage.ts';
 import { MemoryStorage } from '../src/io/memory-storage.ts';
