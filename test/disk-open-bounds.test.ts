@@ -8,7 +8,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { StorageInconsistentError } from '../src/errors.ts';
 import { decode, encode } from '../src/raft/codec.ts';
-import { DiskStorage, diskKeys } from '../src/io/disk-storage.ts';
+import { DiskStorage } from '../src/io/disk-storage.ts';
+import { diskKeys } from '../src/io/disk-keys.ts';
 import { MAX_RAFT_NUMBER } from '../src/raft/bounds.ts';
 import { entries, rejects, tempDir, type RawDb, withRawDb } from './fixtures/log-fixtures.ts';
 

@@ -13,7 +13,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { StorageCorruptionError, StorageInconsistentError } from '../src/errors.ts';
 import { decode, encode } from '../src/raft/codec.ts';
-import { DiskStorage, describeKey, diskKeys } from '../src/io/disk-storage.ts';
+import { DiskStorage } from '../src/io/disk-storage.ts';
+import { describeKey, diskKeys } from '../src/io/disk-keys.ts';
 import { loadPersistedState } from '../src/io/load-state.ts';
 import { entries, rejects, tempDir, type RawDb, withRawDb } from './fixtures/log-fixtures.ts';
 

@@ -16,7 +16,8 @@ import {
   StoppedError,
 } from '../src/errors.ts';
 import { encode } from '../src/raft/codec.ts';
-import { DiskStorage, describeKey, diskKeys } from '../src/io/disk-storage.ts';
+import { DiskStorage } from '../src/io/disk-storage.ts';
+import { describeKey, diskKeys } from '../src/io/disk-keys.ts';
 import { entries, entry, plainEntries, rejects, tempDir, type RawDb, withRawDb } from './fixtures/log-fixtures.ts';
 
 

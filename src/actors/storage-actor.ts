@@ -13,7 +13,7 @@
  * good: it is never reported as persisted, neither is anything after it, and `persisted$` errors —
  * a node must not acknowledge what is not on disk.
  */
-import { type Observable, Subject, type Subscription, defer, from, map, concatMap } from 'rxjs';
+import { type Observable, Subject, defer, from, map, concatMap } from 'rxjs';
 import { StoppedError, StorageWriteFailedError } from '../errors.ts';
 import type { Storage, StorageWrite } from '../io/storage.ts';
 import { isDiskFull } from '../io/disk-full.ts';
