@@ -21,6 +21,8 @@ import type { TransportTlsOptions } from '../io/tcp-transport.ts';
 import { MemberIdentityError } from '../errors.ts';
 import { type ClusterCommand, type LogLevel, type NodeCommand, USAGE, UsageError, isLoopbackAddress, parseCli } from './args.ts';
 import { runMember } from './member.ts';
+import { type ControlMessage, RunnerLink, type RunnerMessage } from './runner-link.ts';
+import type { RunnerAnswer } from '../dashboard/dashboard-routes.ts';
 
 const LEVELS: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
@@ -78,12 +80,16 @@ async function runNode(cmd: NodeCommand): Promise<number> {
     },
   };
   // Loaded here, not at the top: `actor-raft cluster` (the runner) then starts without the library.
-  const [{ createNode }, { KV_MAX_SIZE_PER_MSG, createKvHttpServer }, { KvStateMachine }] = await Promise.all([
+  const [{ createNode }, { KV_MAX_SIZE_PER_MSG, createKvHttpServer }, { KvStateMachine, encodeCommand }, { DashboardRoutes }, { MemberFeed }] = await Promise.all([
     import('../actors/raft-node.ts'),
     import('../kv/kv-http-server.ts'),
     import('../kv/kv-state-machine.ts'),
+    import('../dashboard/dashboard-routes.ts'),
+    import('../dashboard/member-feed.ts'),
   ]);
   const kv = new KvStateMachine();
+  // The dashboard's view of this member: its role changes with their causes come from inspection.
+  const feed = new MemberFeed(cmd.id);
   const node = createNode<KvResult>(
     {
       nodeId: cmd.id,
@@ -96,13 +102,24 @@ async function runNode(cmd: NodeCommand): Promise<number> {
       disableProposalForwarding: cmd.disableForwarding,
     },
     kv,
-    { secret: cmd.secret, clusterId: cmd.clusterId, listen: cmd.listen, logger: libLog, initialClusterState: cmd.initialClusterState, join: cmd.join, tls: raftTls(cmd) },
+    { secret: cmd.secret, clusterId: cmd.clusterId, listen: cmd.listen, logger: libLog, initialClusterState: cmd.initialClusterState, join: cmd.join, tls: raftTls(cmd), inspect: feed.inspect },
   );
+  feed.attach(node);
+  const runner = new RunnerLink(cmd.httpPeers);
+  const dashboard = new DashboardRoutes({
+    node,
+    feed,
+    httpPeers: () => runner.httpPeers,
+    scheme: cmd.httpTls ? 'https' : 'http',
+    runner,
+    write: (i, signal) => node.propose(encodeCommand({ op: 'put', key: `burst/${i}`, value: new Date().toISOString() }), { signal }),
+  });
   const http = createKvHttpServer({
     node,
     kv,
-    httpPeers: cmd.httpPeers,
+    httpPeers: runner.httpPeers,
     requestTimeoutMs: cmd.requestTimeoutMs,
+    dashboard,
     token: cmd.httpToken,
     tls: cmd.httpTls
       ? { cert: readFileSync(cmd.httpTls.cert), key: readFileSync(cmd.httpTls.key), ...(cmd.httpTls.ca === undefined ? {} : { ca: readFileSync(cmd.httpTls.ca) }) }
@@ -173,6 +190,7 @@ async function runNode(cmd: NodeCommand): Promise<number> {
   log.info('ready', {
     raft: cmd.listen ?? cmd.peers.find((p) => p.id === cmd.id)!.address,
     http: `${http.scheme}://${http.address()}`,
+    dashboard: `${http.scheme}://${http.address()}/dashboard`,
     data: cmd.dataDir || '(memory)',
     members: cmd.peers.length,
   });
@@ -199,6 +217,10 @@ interface Member {
   rejoining: boolean;
   /** The leader's commit index when the rejoining member was first seen up. */
   rejoinTarget: number | undefined;
+  /** Added from the dashboard: starts with --join. */
+  joining?: boolean;
+  /** Removed from the dashboard: stopped and never restarted. */
+  retired?: boolean;
 }
 
 interface ClusterFile {
@@ -285,8 +307,10 @@ async function runLockedCluster(cmd: ClusterCommand, dataDir: string): Promise<n
   for (let i = 1; i <= cmd.nodes; i++) {
     members.push({ id: i, raft: `${hostPart}:${cmd.basePort + i - 1}`, http: `${hostPart}:${cmd.httpBasePort + i - 1}`, dataDir: join(dataDir, String(i)), child: undefined, exited: false, up: false, everUp: false, rejoining: false, rejoinTarget: undefined });
   }
-  const peers = members.map((m) => `${m.id}=${m.raft}`).join(',');
-  const httpPeers = members.map((m) => `${m.id}=${m.http}`).join(',');
+  // Read at each launch: members added from the dashboard join the lists.
+  const current = () => members.filter((m) => !m.retired);
+  const peerList = () => current().map((m) => `${m.id}=${m.raft}`).join(',');
+  const httpPeerList = () => current().map((m) => `${m.id}=${m.http}`).join(',');
   let stopping = false;
   let allExited: () => void = () => {};
   const finished = new Promise<void>((r) => (allExited = r));
@@ -305,16 +329,16 @@ async function runLockedCluster(cmd: ClusterCommand, dataDir: string): Promise<n
       [
         ...loader, self, 'node',
         '--id', String(m.id),
-        '--peers', peers,
+        '--peers', peerList(),
         '--http', m.http,
-        '--http-peers', httpPeers,
+        '--http-peers', httpPeerList(),
         '--data', m.dataDir,
         '--cluster-id', cmd.clusterId,
         '--tick', String(cmd.tickMs),
         '--log-level', cmd.logLevel,
         // First run: every member's directory is new, so they found the cluster together. Later runs
         // resume; a member whose directory went missing is then refused instead of silently re-founding.
-        ...(resumed ? [] : ['--initial-cluster-state', 'new']),
+        ...(m.joining ? ['--join'] : resumed ? [] : ['--initial-cluster-state', 'new']),
       ],
       { env: { ...process.env, ACTOR_RAFT_SECRET: secret, ...(httpToken ? { ACTOR_RAFT_HTTP_TOKEN: httpToken } : {}) }, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] },
     );
@@ -333,8 +357,10 @@ async function runLockedCluster(cmd: ClusterCommand, dataDir: string): Promise<n
       }
     });
     child.on('message', (msg: { type?: string }) => {
+      if (msg?.type === 'control') return void dashboardControl(m, msg as ControlMessage);
       if (msg?.type !== 'ready' || stopping) return;
       m.up = true;
+      announceRunner(m);
       if (m.everUp) {
         out(`node ${m.id} is up again (pid ${child.pid}); catching up...`);
       } else {
@@ -348,6 +374,11 @@ async function runLockedCluster(cmd: ClusterCommand, dataDir: string): Promise<n
       m.exited = true;
       m.up = false;
       m.rejoining = false;
+      if (m.retired) {
+        out(`${new Date().toISOString()} node ${m.id} stopped (removed from the cluster)`);
+        if (members.every((x) => x.exited) && stopping) allExited();
+        return;
+      }
       if (!stopping) out(`${new Date().toISOString()} node ${m.id} exited unexpectedly (${signal ?? `code ${code}`}); ${restartHint(m.id)} (log: ${logOf(m)})`);
       if (!members.every((x) => x.exited)) return;
       if (stopping) allExited();
@@ -364,13 +395,65 @@ async function runLockedCluster(cmd: ClusterCommand, dataDir: string): Promise<n
   /** A restart request from the keyboard (or a line on stdin). */
   const restart = (word: string) => {
     if (stopping || word === '') return;
-    const m = members.find((x) => String(x.id) === word);
-    if (!m) return out(`no member ${JSON.stringify(word)}; the members are 1..${members.length}`);
-    if (!m.exited) return out(`node ${m.id} is running (pid ${m.child?.pid}); nothing to restart`);
+    const r = restartMember(word);
+    out(r.ok ? `${new Date().toISOString()} ${r.message}` : r.message);
+  };
+
+  /** Starts a member that exited again, on its data. */
+  const restartMember = (word: string): { ok: boolean; message: string } => {
+    const m = members.find((x) => String(x.id) === word && !x.retired);
+    if (!m) return { ok: false, message: `no member ${JSON.stringify(word)}; the members are ${current().map((x) => x.id).join(', ')}` };
+    if (!m.exited) return { ok: false, message: `node ${m.id} is running (pid ${m.child?.pid}); nothing to restart` };
     const child = launch(m);
     m.rejoining = true;
     m.rejoinTarget = undefined;
-    out(`${new Date().toISOString()} restarting node ${m.id} (pid ${child.pid}) on its data in ${join(cmd.dataDir, String(m.id))}`);
+    return { ok: true, message: `restarting node ${m.id} (pid ${child.pid}) on its data in ${join(cmd.dataDir, String(m.id))}` };
+  };
+
+  /** Tells a member it runs under this runner (its dashboard offers the runner's controls) and where everyone's HTTP is. */
+  const announceRunner = (m: Member) => {
+    if (m.child?.connected) m.child.send({ type: 'runner', httpPeers: current().map((x) => [x.id, x.http] as const) } satisfies RunnerMessage);
+  };
+
+  /** A control from a member's dashboard (src/dashboard/dashboard-routes.ts): answered over IPC. */
+  const dashboardControl = (from: Member, msg: ControlMessage) => {
+    const answer = (a: RunnerAnswer) => {
+      if (from.child?.connected) from.child.send({ type: 'control-answer', seq: msg.seq, answer: a } satisfies RunnerMessage);
+      if (a.ok) out(`${new Date().toISOString()} dashboard (via node ${from.id}): ${a.message}`);
+    };
+    if (stopping) return answer({ ok: false, message: 'the cluster is stopping' });
+    const req = msg.request;
+    const m = 'id' in req ? members.find((x) => x.id === req.id && !x.retired) : undefined;
+    if ('id' in req && !m) return answer({ ok: false, message: `no member ${req.id}` });
+    switch (req.action) {
+      case 'kill':
+        if (m!.exited || !m!.child) return answer({ ok: false, message: `node ${m!.id} is not running` });
+        m!.child.kill('SIGKILL');
+        return answer({ ok: true, message: `killed node ${m!.id} (pid ${m!.child.pid}) with SIGKILL` });
+      case 'restart':
+        return answer(restartMember(String(m!.id)));
+      case 'allocate': {
+        const id = Math.max(...members.map((x) => x.id)) + 1;
+        if (cmd.basePort + id - 1 > 65535 || cmd.httpBasePort + id - 1 > 65535) return answer({ ok: false, message: 'no ports left for another member' });
+        const added: Member = { id, raft: `${hostPart}:${cmd.basePort + id - 1}`, http: `${hostPart}:${cmd.httpBasePort + id - 1}`, dataDir: join(dataDir, String(id)), child: undefined, exited: true, up: false, everUp: false, rejoining: false, rejoinTarget: undefined, joining: true };
+        members.push(added);
+        return answer({ ok: true, message: `member ${id} will use raft ${added.raft}, http ${added.http}`, member: { id, raft: added.raft, http: added.http } });
+      }
+      case 'launch': {
+        if (!m!.exited) return answer({ ok: false, message: `node ${m!.id} is running` });
+        const child = launch(m!);
+        for (const x of current()) if (x !== m && x.up) announceRunner(x);
+        return answer({ ok: true, message: `started node ${m!.id} (pid ${child.pid}) to join the cluster; data in ${join(cmd.dataDir, String(m!.id))}` });
+      }
+      case 'retire':
+        m!.retired = true;
+        if (!m!.exited) m!.child?.kill('SIGTERM');
+        for (const x of current()) if (x.up) announceRunner(x);
+        return answer({ ok: true, message: `node ${m!.id} was removed; stopping its process` });
+      case 'partition':
+      case 'heal':
+        return answer({ ok: false, message: 'partitions are not available in this runner' });
+    }
   };
 
   let failedAtStart = false;
@@ -380,6 +463,7 @@ async function runLockedCluster(cmd: ClusterCommand, dataDir: string): Promise<n
     const child = launch(m);
     out(`  node ${m.id}  pid ${child.pid}  http://${m.http}  raft ${m.raft}  log ${logOf(m)}`);
   }
+  out(`dashboard: http://${members[0]!.http}/dashboard   (live view of every member; kill, restart, writes, leadership, membership)`);
   const auth = httpToken ? `-H "Authorization: Bearer $(cat ${join(cmd.dataDir, 'http-token')})" ` : '';
   if (httpToken) out(`the HTTP API is reachable from other machines: every request needs the token in ${join(cmd.dataDir, 'http-token')}`);
   out(`try:  curl ${auth}-X PUT --data hello http://${members[0]!.http}/kv/greeting   then   curl ${auth}http://${members[members.length - 1]!.http}/kv/greeting`);
