@@ -19,35 +19,12 @@ import type { KvResult } from '../kv/kv-state-machine.ts';
 import { DataRootLockedError, lockDataRoot } from './data-lock.ts';
 import type { TransportTlsOptions } from '../io/tcp-transport.ts';
 import { MemberIdentityError } from '../errors.ts';
-import { type ClusterCommand, type LogLevel, type NodeCommand, USAGE, UsageError, isLoopbackAddress, parseCli } from './args.ts';
+import { jsonLogger, prettyLine } from '../io/json-logger.ts';
+import { structuredLogger } from '../io/structured-logger.ts';
+import { type ClusterCommand, type NodeCommand, USAGE, UsageError, isLoopbackAddress, parseCli } from './args.ts';
 import { runMember } from './member.ts';
 import { type ControlMessage, RunnerLink, type RunnerMessage } from './runner-link.ts';
 import type { RunnerAnswer } from '../dashboard/dashboard-routes.ts';
-
-const LEVELS: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
-
-function formatFields(fields: Record<string, unknown> | undefined): string {
-  if (!fields) return '';
-  return Object.entries(fields)
-    .map(([k, v]) => ` ${k}=${typeof v === 'string' && !/\s/.test(v) ? v : JSON.stringify(v)}`)
-    .join('');
-}
-
-/** Plain text lines: info and debug on stdout, warnings and errors on stderr. */
-function textLogger(level: LogLevel, prefix: string): Logger {
-  const min = LEVELS[level];
-  const line = (lvl: LogLevel, msg: string, fields?: Record<string, unknown>) => {
-    if (LEVELS[lvl] < min) return;
-    const text = `${new Date().toISOString()} ${lvl.toUpperCase().padEnd(5)} ${prefix}${msg}${formatFields(fields)}\n`;
-    (LEVELS[lvl] >= LEVELS.warn ? process.stderr : process.stdout).write(text);
-  };
-  return {
-    debug: (m, f) => line('debug', m, f),
-    info: (m, f) => line('info', m, f),
-    warn: (m, f) => line('warn', m, f),
-    error: (m, f) => line('error', m, f),
-  };
-}
 
 // ----- actor-raft node -----
 
@@ -64,7 +41,10 @@ function raftTls(cmd: NodeCommand): TransportTlsOptions | undefined {
 }
 
 async function runNode(cmd: NodeCommand): Promise<number> {
-  const log = textLogger(cmd.logLevel, `node ${cmd.id}: `);
+  // Structured records (member, term, event): JSON lines, or pretty text on a terminal.
+  const sink = jsonLogger({ level: cmd.logLevel, format: cmd.logFormat ?? (process.stdout.isTTY ? 'pretty' : 'json') });
+  let termNow: () => number | undefined = () => undefined;
+  const log = structuredLogger(sink, { member: cmd.id, term: () => termNow() });
   let fatal: string | undefined;
   let shutdown: (reason: string, code: number) => void = () => {};
   // The library's own logger: its "leader changed" line is replaced by ours (which names the HTTP address).
@@ -105,6 +85,7 @@ async function runNode(cmd: NodeCommand): Promise<number> {
     { secret: cmd.secret, clusterId: cmd.clusterId, listen: cmd.listen, logger: libLog, initialClusterState: cmd.initialClusterState, join: cmd.join, tls: raftTls(cmd), inspect: feed.inspect },
   );
   feed.attach(node);
+  termNow = () => node.status().term;
   const runner = new RunnerLink(cmd.httpPeers);
   const dashboard = new DashboardRoutes({
     node,
@@ -201,6 +182,16 @@ async function runNode(cmd: NodeCommand): Promise<number> {
 }
 
 // ----- actor-raft cluster -----
+
+/** A member's JSON log line as pretty text for the runner's terminal (other lines as they are). */
+function readableLine(line: string): string {
+  if (!line.startsWith('{')) return line;
+  try {
+    return prettyLine(JSON.parse(line) as Record<string, unknown>);
+  } catch {
+    return line;
+  }
+}
 
 interface Member {
   readonly id: number;
@@ -336,6 +327,7 @@ async function runLockedCluster(cmd: ClusterCommand, dataDir: string): Promise<n
         '--cluster-id', cmd.clusterId,
         '--tick', String(cmd.tickMs),
         '--log-level', cmd.logLevel,
+        '--log-format', 'json',
         // First run: every member's directory is new, so they found the cluster together. Later runs
         // resume; a member whose directory went missing is then refused instead of silently re-founding.
         ...(m.joining ? ['--join'] : resumed ? [] : ['--initial-cluster-state', 'new']),
@@ -352,7 +344,7 @@ async function runLockedCluster(cmd: ClusterCommand, dataDir: string): Promise<n
       errBuf += chunk.toString('utf8');
       let nl: number;
       while ((nl = errBuf.indexOf('\n')) >= 0) {
-        process.stderr.write(`[node ${m.id}] ${errBuf.slice(0, nl)}\n`);
+        process.stderr.write(`[node ${m.id}] ${readableLine(errBuf.slice(0, nl))}\n`);
         errBuf = errBuf.slice(nl + 1);
       }
     });
