@@ -24,6 +24,7 @@ import { structuredLogger } from '../io/structured-logger.ts';
 import { type ClusterCommand, type NodeCommand, USAGE, UsageError, isLoopbackAddress, parseCli } from './args.ts';
 import { runMember } from './member.ts';
 import { type ControlMessage, RunnerLink, type RunnerMessage } from './runner-link.ts';
+import { Isolation, LinkProxy, freePort } from './link-proxy.ts';
 import type { RunnerAnswer } from '../dashboard/dashboard-routes.ts';
 
 // ----- actor-raft node -----
@@ -208,6 +209,8 @@ interface Member {
   rejoining: boolean;
   /** The leader's commit index when the rejoining member was first seen up. */
   rejoinTarget: number | undefined;
+  /** Where the member really binds its Raft port: its advertised address is the runner's proxy (link-proxy.ts). */
+  listen?: string;
   /** Added from the dashboard: starts with --join. */
   joining?: boolean;
   /** Removed from the dashboard: stopped and never restarted. */
@@ -300,6 +303,23 @@ async function runLockedCluster(cmd: ClusterCommand, dataDir: string): Promise<n
   }
   // Read at each launch: members added from the dashboard join the lists.
   const current = () => members.filter((m) => !m.retired);
+  // Raft traffic passes through one proxy per member, so the dashboard can partition and heal.
+  const isolation = new Isolation();
+  const proxies = new Map<number, LinkProxy>();
+  const proxyFor = async (m: Member): Promise<void> => {
+    const port = await freePort(cmd.host);
+    m.listen = `${hostPart}:${port}`;
+    const proxy = new LinkProxy(m.id, { host: cmd.host, port }, isolation);
+    await proxy.listen(cmd.host, Number(m.raft.slice(m.raft.lastIndexOf(':') + 1)));
+    proxies.set(m.id, proxy);
+  };
+  try {
+    for (const m of members) await proxyFor(m);
+  } catch (err) {
+    await Promise.all([...proxies.values()].map((p) => p.close()));
+    process.stderr.write(`actor-raft: cannot listen on the Raft ports ${cmd.basePort}..${cmd.basePort + cmd.nodes - 1}: ${(err as Error).message}\n`);
+    return 1;
+  }
   const peerList = () => current().map((m) => `${m.id}=${m.raft}`).join(',');
   const httpPeerList = () => current().map((m) => `${m.id}=${m.http}`).join(',');
   let stopping = false;
@@ -321,6 +341,7 @@ async function runLockedCluster(cmd: ClusterCommand, dataDir: string): Promise<n
         ...loader, self, 'node',
         '--id', String(m.id),
         '--peers', peerList(),
+        ...(m.listen ? ['--listen', m.listen] : []),
         '--http', m.http,
         '--http-peers', httpPeerList(),
         '--data', m.dataDir,
@@ -424,6 +445,14 @@ async function runLockedCluster(cmd: ClusterCommand, dataDir: string): Promise<n
         return answer({ ok: true, message: `killed node ${m!.id} (pid ${m!.child.pid}) with SIGKILL` });
       case 'restart':
         return answer(restartMember(String(m!.id)));
+      case 'partition':
+        isolation.isolate(m!.id);
+        for (const p of proxies.values()) p.enforce();
+        return answer({ ok: true, message: `node ${m!.id} is cut off from the others (isolated: ${isolation.members.join(', ')}); heal to reconnect` });
+      case 'heal':
+        if (isolation.members.length === 0) return answer({ ok: false, message: 'nothing to heal: no member is partitioned' });
+        isolation.heal();
+        return answer({ ok: true, message: 'healed: every member can reach every other again' });
       case 'allocate': {
         const id = Math.max(...members.map((x) => x.id)) + 1;
         if (cmd.basePort + id - 1 > 65535 || cmd.httpBasePort + id - 1 > 65535) return answer({ ok: false, message: 'no ports left for another member' });
@@ -433,6 +462,13 @@ async function runLockedCluster(cmd: ClusterCommand, dataDir: string): Promise<n
       }
       case 'launch': {
         if (!m!.exited) return answer({ ok: false, message: `node ${m!.id} is running` });
+        if (!proxies.has(m!.id)) {
+          proxyFor(m!).then(
+            () => dashboardControl(from, msg),
+            (err: Error) => answer({ ok: false, message: `cannot listen on ${m!.raft}: ${err.message}` }),
+          );
+          return;
+        }
         const child = launch(m!);
         for (const x of current()) if (x !== m && x.up) announceRunner(x);
         return answer({ ok: true, message: `started node ${m!.id} (pid ${child.pid}) to join the cluster; data in ${join(cmd.dataDir, String(m!.id))}` });
@@ -442,9 +478,6 @@ async function runLockedCluster(cmd: ClusterCommand, dataDir: string): Promise<n
         if (!m!.exited) m!.child?.kill('SIGTERM');
         for (const x of current()) if (x.up) announceRunner(x);
         return answer({ ok: true, message: `node ${m!.id} was removed; stopping its process` });
-      case 'partition':
-      case 'heal':
-        return answer({ ok: false, message: 'partitions are not available in this runner' });
     }
   };
 
@@ -494,7 +527,8 @@ async function runLockedCluster(cmd: ClusterCommand, dataDir: string): Promise<n
   let noLeaderSince = 0;
   const poll = setInterval(async () => {
     if (stopping) return;
-    const statuses = await Promise.all(members.map((m) => (m.exited ? undefined : fetchStatus(m.http, 1000, httpToken))));
+    const live = current();
+    const statuses = await Promise.all(live.map((m) => (m.exited ? undefined : fetchStatus(m.http, 1000, httpToken))));
     if (stopping) return;
     let leader: { id: number; term: number; commit: number } | undefined;
     for (const s of statuses) {
@@ -505,11 +539,11 @@ async function runLockedCluster(cmd: ClusterCommand, dataDir: string): Promise<n
       if (leader.id !== lastLeader || leader.term !== lastTerm) {
         const m = members.find((x) => x.id === leader!.id)!;
         const up = statuses.filter(Boolean).length;
-        out(`${new Date().toISOString()} leader: node ${leader.id} (http://${m.http}), term ${leader.term}, ${up}/${members.length} members up${lastLeader === undefined ? ` — elected ${sinceStart()} after the command started` : ''}`);
+        out(`${new Date().toISOString()} leader: node ${leader.id} (http://${m.http}), term ${leader.term}, ${up}/${live.length} members up${lastLeader === undefined ? ` — elected ${sinceStart()} after the command started` : ''}`);
         lastLeader = leader.id;
         lastTerm = leader.term;
       }
-      members.forEach((m, i) => {
+      live.forEach((m, i) => {
         const s = statuses[i];
         if (!m.rejoining || !m.up || !s) return;
         m.rejoinTarget ??= leader!.commit;
@@ -549,6 +583,7 @@ async function runLockedCluster(cmd: ClusterCommand, dataDir: string): Promise<n
   await finished;
   clearInterval(poll);
   closeInput();
+  await Promise.all([...proxies.values()].map((p) => p.close()));
   if (failedAtStart) return 1;
   out('cluster stopped; data kept in ' + cmd.dataDir);
   return 0;

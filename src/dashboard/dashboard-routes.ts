@@ -260,9 +260,7 @@ export class DashboardRoutes {
     this.requireLeader();
     const target = to ?? bestFollower(node);
     if (target === undefined) throw new DashboardError(409, 'no follower to hand leadership to');
-    const transferLeadership = (node as unknown as { transferLeadership?: (to: number, opts?: { signal?: AbortSignal }) => Promise<unknown> }).transferLeadership;
-    if (typeof transferLeadership !== 'function') throw new DashboardError(501, 'this build of the library has no transferLeadership()');
-    await transferLeadership.call(node, target, { signal: AbortSignal.timeout(10_000) });
+    await node.transferLeadership(target, { signal: AbortSignal.timeout(10_000) });
     return { ok: true, message: `leadership handed from member ${node.id} to member ${target}` };
   }
 
