@@ -9,7 +9,9 @@ import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { createNode } from '../src/actors/raft-node.ts';
 import { jsonLogger, prettyLine } from '../src/io/json-logger.ts';
+import { type KvResult, KvStateMachine } from '../src/kv/kv-state-machine.ts';
 import { eventName, isPinoLike, structuredLogger } from '../src/io/structured-logger.ts';
 import { freePortRange } from './fixtures/port-range.ts';
 
@@ -69,6 +71,27 @@ test('a real pino logger is recognized and called pino-style: member, term, even
   assert.is(b.event, 'refusedAnInboundConnection');
   assert.is(b.reason, 'bad cluster id');
   assert.is(c.event, 'myEvent', "a call's own event wins");
+});
+
+test('createNode({ logger: pino }): the library logs to pino in its shape, each record with member, term and event', async () => {
+  const { logger, lines } = capturingPino('info');
+  const [port] = [await freePortRange(1)];
+  const node = createNode<KvResult>({ nodeId: 5, peers: [{ id: 5, address: `127.0.0.1:${port}` }], tickInterval: 10, electionTick: 10, heartbeatTick: 1 }, new KvStateMachine(), { logger });
+  try {
+    await node.start({ waitForLeader: true, signal: AbortSignal.timeout(30_000) });
+  } finally {
+    await node.stop();
+  }
+  await new Promise((r) => setImmediate(r));
+  const byEvent = new Map(lines.map((l) => [l.event, l]));
+  for (const event of ['nodeStarted', 'leaderChanged', 'nodeStopped']) {
+    const r = byEvent.get(event);
+    assert.ok(r, `${event} in ${JSON.stringify(lines)}`);
+    assert.is(r!.member, 5, JSON.stringify(r));
+    assert.is(r!.level, 30, JSON.stringify(r));
+    assert.type(r!.msg, 'string');
+  }
+  assert.ok((byEvent.get('leaderChanged')!.term as number) >= 1, 'the term of the election that made it leader');
 });
 
 test('a message-first logger (the Logger shape) still receives (msg, fields), with the added fields', () => {
