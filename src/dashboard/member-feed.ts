@@ -221,7 +221,9 @@ function eventText(event: { type: string; msg?: Message }): string {
 
 /** The rule of the role statechart a step stands for. */
 function ruleOf(from: string, to: string, event: { type: string; msg?: Message } | undefined, term: number): string {
-  const higherTerm = event?.msg !== undefined && event.msg.term >= term && event.type === 'MESSAGE';
+  // A message at our term or above: from a leader, or a term that ends this role (the RPC events
+  // raised from MESSAGE carry the message too).
+  const higherTerm = event?.msg !== undefined && event.msg.term >= term;
   const key = `${from}>${to}`;
   switch (key) {
     case 'start>follower':
