@@ -4,7 +4,8 @@
  * member processes on loopback, its dashboard opened from the URL the runner prints. Exactly one
  * member is highlighted as leader in the statecharts; pressing "kill" on the leader's card kills
  * that process and another member is highlighted; a burst of writes goes in while it is down;
- * pressing "restart" brings it back and its card shows it caught up with the leader's commit.
+ * pressing "restart" brings it back and its card shows it caught up with the leader's commit;
+ * "partition" on the new leader cuts it off (it steps down, CheckQuorum) and "heal" brings it back.
  * Screenshots of each step go to test-artifacts/dashboard/ (ignored by git).
  *
  * Bounds are generous (the machine is shared): these are deadlines for polling, not timings.
@@ -76,7 +77,7 @@ function soleLeader(c: CardState[]): number | undefined {
   return leaders.length === 1 ? leaders[0]!.id : undefined;
 }
 
-test('dashboard in Chromium: one leader highlighted; kill it from the page, a new leader is highlighted; restart it, it catches up', async () => {
+test('dashboard in Chromium: one leader highlighted; kill it from the page, a new leader is highlighted; restart it, it catches up; partition and heal', async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
   const root = mkdtempSync(join(tmpdir(), 'actor-raft-dashboard-'));
   const basePort = await freePortRange(3);
@@ -136,9 +137,25 @@ test('dashboard in Chromium: one leader highlighted; kill it from the page, a ne
     assert.is(soleLeader(await cards(page)), successor, 'the restarted member does not take over: one leader, the same');
     await page.screenshot({ path: join(ARTIFACTS, '3-caught-up.png'), fullPage: true });
 
+    // Partition the leader from the page: the others elect a new one, the cut-off leader steps down
+    // (CheckQuorum); heal, and it follows again and catches up.
+    await page.click(`#member-${successor} button[data-action="partition"]`);
+    const third = await until(page, `member ${successor} cut off and stepping down, another member highlighted as leader`, 60_000, (c) => {
+      const cut = c.find((x) => x.id === successor);
+      const next = soleLeader(c);
+      return cut && cut.up && cut.role !== 'leader' && next !== undefined && next !== successor ? next : undefined;
+    });
+    await page.screenshot({ path: join(ARTIFACTS, '4-partitioned.png'), fullPage: true });
+    await page.click('#cluster-controls button[data-action="heal"]');
+    await until(page, `member ${successor} healed: following member ${third} and caught up`, 60_000, (c) => {
+      const m = c.find((x) => x.id === successor);
+      return m && m.up && m.role === 'follower' && /caught up/.test(m.badge) && soleLeader(c) !== undefined ? m : undefined;
+    });
+
     // The timeline names the elections with their cause.
     const timeline = (await page.evaluate(`[...document.querySelectorAll('#timeline li')].map((e) => e.textContent ?? '')`)) as string[];
     assert.ok(timeline.some((t) => new RegExp(`member ${successor}: candidate → leader.*majority voted`).test(t)), timeline.join('\n'));
+    assert.ok(timeline.some((t) => new RegExp(`member ${successor}: leader → follower.*CheckQuorum`).test(t)), timeline.join('\n'));
     assert.equal(pageErrors, [], 'no script errors on the page');
   } finally {
     await browser?.close();
