@@ -39,6 +39,7 @@ $('#token').addEventListener('change', (e) => {
   page.token = e.target.value.trim();
   sessionStorage.setItem('actor-raft-token', page.token);
   for (const m of page.members.values()) m.abort?.abort();
+  refreshCluster();
 });
 
 function say(text) {
@@ -322,7 +323,9 @@ function upMembers(except) {
 }
 
 async function refreshCluster(from) {
-  const bases = from ? [from] : upMembers().map((m) => `${page.scheme}://${m.http}`);
+  // With nobody up (yet: before a token was entered, or all down) ask the member that served the page.
+  const up = upMembers().map((m) => `${page.scheme}://${m.http}`);
+  const bases = from ? [from] : up.length > 0 ? up : [location.origin];
   for (const base of bases) {
     try {
       const res = await fetch(`${base}/dashboard/cluster`, { headers: headers(false), cache: 'no-store' });
