@@ -8,6 +8,8 @@ export type { ProposeResult } from './actors/pending-requests.ts';
 export type { MetricsSnapshot, PeerMetrics } from './metrics/metrics-snapshot.ts';
 export type { HistogramSnapshot } from './metrics/histogram.ts';
 export { formatPrometheus, PROMETHEUS_CONTENT_TYPE } from './metrics/prometheus-text.ts';
+export { jsonLogger, prettyLine, LOG_LEVEL_VALUES, type JsonLogger, type JsonLoggerOptions, type LogLevelName, type PinoLikeLogger } from './io/json-logger.ts';
+export { structuredLogger, isPinoLike, eventName, type LogContext, type MessageFirstLogger } from './io/structured-logger.ts';
 export { type Config, type Peer, defaultConfig, resolveConfig, validateConfig } from './config.ts';
 export * from './errors.ts';
 export type { StateMachine } from './state-machine.ts';

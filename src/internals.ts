@@ -13,3 +13,6 @@ export { Backoff, newBackoff } from './io/backoff.ts';
 export { CircuitBreaker, CircuitState, newCircuitBreaker, type CircuitBreakerOptions } from './io/circuit-breaker.ts';
 export { RaftState } from './raft/raft-state.ts';
 export { MemoryLog } from './raft/memory-log.ts';
+export { DashboardRoutes, MAX_BURST, type DashboardOptions, type RunnerAnswer, type RunnerRequest } from './dashboard/dashboard-routes.ts';
+export { MemberFeed, type FeedMessage, type MemberView, type ReplicatorView, type RoleChange } from './dashboard/member-feed.ts';
+export { machineGraph, type MachineEdge, type MachineGraph } from './dashboard/machine-graph.ts';

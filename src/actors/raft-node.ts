@@ -59,6 +59,8 @@ import { StorageActor } from './storage-actor.ts';
 import type { MetricsSnapshot, PeerMetrics } from '../metrics/metrics-snapshot.ts';
 import { NodeMetrics } from '../metrics/node-metrics.ts';
 import { TransportActor } from './transport-actor.ts';
+import type { PinoLikeLogger } from '../io/json-logger.ts';
+import { structuredLogger } from '../io/structured-logger.ts';
 
 export interface Logger {
   debug(msg: string, fields?: Record<string, unknown>): void;
@@ -73,7 +75,12 @@ export interface NodeOptions {
    * takes: an observer (`@statelyai/inspect`'s `inspector.inspect`) or a function.
    */
   readonly inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void) | undefined;
-  readonly logger?: Logger | undefined;
+  /**
+   * Where the node logs (silent without one). Either shape: `Logger` (`info(msg, fields)`) or a pino
+   * logger (`info(fields, msg)`, recognized by pino's `levels.values`); every record carries
+   * `member`, `term` and `event` (src/io/structured-logger.ts).
+   */
+  readonly logger?: Logger | PinoLikeLogger | undefined;
   /** Members of other clusters are refused by the transport and the data dir. Default 'actor-raft'. */
   readonly clusterId?: string | undefined;
   /**
@@ -262,7 +269,7 @@ export class RaftNode<R = unknown> implements Node {
     this.config = resolveConfig(config);
     this.sm = stateMachine;
     this.opts = options;
-    this.log = options.logger ?? silent;
+    this.log = options.logger ? structuredLogger(options.logger, { member: this.config.nodeId, term: () => this.node?.raft.term }) : silent;
     if (!this.opts.transport && !this.opts.manual && this.config.peers.some((p) => p.id !== this.config.nodeId) && !this.opts.secret) {
       throw new ConfigError('secret', 'a multi-node cluster over TCP needs a shared secret (NodeOptions.secret) so members can authenticate each other');
     }

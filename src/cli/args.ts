@@ -31,6 +31,8 @@ export interface NodeCommand {
   readonly disableForwarding: boolean;
   readonly requestTimeoutMs: number;
   readonly logLevel: LogLevel;
+  /** JSON lines or pretty text; undefined: pretty on a terminal, JSON lines otherwise. */
+  readonly logFormat: 'json' | 'pretty' | undefined;
   /** What an empty data directory may do: found the cluster ('new') or nothing ('existing'). */
   readonly initialClusterState: 'new' | 'existing';
   /** Join a running cluster that already added this member (`actor-raft member add`). */
@@ -127,6 +129,8 @@ Usage:
       --disable-forwarding   answer writes on followers with 421 and the leader's address
       --request-timeout MS   how long a write or linearizable read may wait (default 5000)
       --log-level LEVEL      debug, info, warn or error (default info)
+      --log-format FORMAT    json (one JSON object per line: time, level, member, term, event, msg,
+                             fields) or pretty (text lines); default pretty on a terminal, else json
       --initial-cluster-state new|existing
                              new: an empty --data directory founds the cluster of --peers, once a
                              majority of them confirm they are new too; existing (default): an empty
@@ -216,6 +220,12 @@ function parseLogLevel(raw: string | undefined): LogLevel {
   return raw as LogLevel;
 }
 
+function parseLogFormat(raw: string | undefined): 'json' | 'pretty' | undefined {
+  if (raw === undefined) return undefined;
+  if (raw !== 'json' && raw !== 'pretty') throw new UsageError(`--log-format must be json or pretty, got ${JSON.stringify(raw)}`);
+  return raw;
+}
+
 const nodeOptions = {
   id: { type: 'string' },
   peers: { type: 'string' },
@@ -232,6 +242,7 @@ const nodeOptions = {
   'disable-forwarding': { type: 'boolean' },
   'request-timeout': { type: 'string' },
   'log-level': { type: 'string' },
+  'log-format': { type: 'string' },
   'initial-cluster-state': { type: 'string' },
   join: { type: 'boolean' },
   'tls-cert': { type: 'string' },
@@ -358,6 +369,7 @@ function parseNode(args: readonly string[], env: Readonly<Record<string, string 
     disableForwarding: v['disable-forwarding'] === true,
     requestTimeoutMs: parseIntFlag('request-timeout', v['request-timeout'] as string | undefined, 5000, 1, 3_600_000),
     logLevel: parseLogLevel(v['log-level'] as string | undefined),
+    logFormat: parseLogFormat(v['log-format'] as string | undefined),
     tls,
     httpToken,
     httpTls,

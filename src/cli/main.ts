@@ -19,33 +19,13 @@ import type { KvResult } from '../kv/kv-state-machine.ts';
 import { DataRootLockedError, lockDataRoot } from './data-lock.ts';
 import type { TransportTlsOptions } from '../io/tcp-transport.ts';
 import { MemberIdentityError } from '../errors.ts';
-import { type ClusterCommand, type LogLevel, type NodeCommand, USAGE, UsageError, isLoopbackAddress, parseCli } from './args.ts';
+import { jsonLogger, prettyLine } from '../io/json-logger.ts';
+import { structuredLogger } from '../io/structured-logger.ts';
+import { type ClusterCommand, type NodeCommand, USAGE, UsageError, isLoopbackAddress, parseCli } from './args.ts';
 import { runMember } from './member.ts';
-
-const LEVELS: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
-
-function formatFields(fields: Record<string, unknown> | undefined): string {
-  if (!fields) return '';
-  return Object.entries(fields)
-    .map(([k, v]) => ` ${k}=${typeof v === 'string' && !/\s/.test(v) ? v : JSON.stringify(v)}`)
-    .join('');
-}
-
-/** Plain text lines: info and debug on stdout, warnings and errors on stderr. */
-function textLogger(level: LogLevel, prefix: string): Logger {
-  const min = LEVELS[level];
-  const line = (lvl: LogLevel, msg: string, fields?: Record<string, unknown>) => {
-    if (LEVELS[lvl] < min) return;
-    const text = `${new Date().toISOString()} ${lvl.toUpperCase().padEnd(5)} ${prefix}${msg}${formatFields(fields)}\n`;
-    (LEVELS[lvl] >= LEVELS.warn ? process.stderr : process.stdout).write(text);
-  };
-  return {
-    debug: (m, f) => line('debug', m, f),
-    info: (m, f) => line('info', m, f),
-    warn: (m, f) => line('warn', m, f),
-    error: (m, f) => line('error', m, f),
-  };
-}
+import { type ControlMessage, RunnerLink, type RunnerMessage } from './runner-link.ts';
+import { Isolation, LinkProxy, freePort } from './link-proxy.ts';
+import type { RunnerAnswer } from '../dashboard/dashboard-routes.ts';
 
 // ----- actor-raft node -----
 
@@ -62,7 +42,10 @@ function raftTls(cmd: NodeCommand): TransportTlsOptions | undefined {
 }
 
 async function runNode(cmd: NodeCommand): Promise<number> {
-  const log = textLogger(cmd.logLevel, `node ${cmd.id}: `);
+  // Structured records (member, term, event): JSON lines, or pretty text on a terminal.
+  const sink = jsonLogger({ level: cmd.logLevel, format: cmd.logFormat ?? (process.stdout.isTTY ? 'pretty' : 'json') });
+  let termNow: () => number | undefined = () => undefined;
+  const log = structuredLogger(sink, { member: cmd.id, term: () => termNow() });
   let fatal: string | undefined;
   let shutdown: (reason: string, code: number) => void = () => {};
   // The library's own logger: its "leader changed" line is replaced by ours (which names the HTTP address).
@@ -78,12 +61,16 @@ async function runNode(cmd: NodeCommand): Promise<number> {
     },
   };
   // Loaded here, not at the top: `actor-raft cluster` (the runner) then starts without the library.
-  const [{ createNode }, { KV_MAX_SIZE_PER_MSG, createKvHttpServer }, { KvStateMachine }] = await Promise.all([
+  const [{ createNode }, { KV_MAX_SIZE_PER_MSG, createKvHttpServer }, { KvStateMachine, encodeCommand }, { DashboardRoutes }, { MemberFeed }] = await Promise.all([
     import('../actors/raft-node.ts'),
     import('../kv/kv-http-server.ts'),
     import('../kv/kv-state-machine.ts'),
+    import('../dashboard/dashboard-routes.ts'),
+    import('../dashboard/member-feed.ts'),
   ]);
   const kv = new KvStateMachine();
+  // The dashboard's view of this member: its role changes with their causes come from inspection.
+  const feed = new MemberFeed(cmd.id);
   const node = createNode<KvResult>(
     {
       nodeId: cmd.id,
@@ -96,13 +83,25 @@ async function runNode(cmd: NodeCommand): Promise<number> {
       disableProposalForwarding: cmd.disableForwarding,
     },
     kv,
-    { secret: cmd.secret, clusterId: cmd.clusterId, listen: cmd.listen, logger: libLog, initialClusterState: cmd.initialClusterState, join: cmd.join, tls: raftTls(cmd) },
+    { secret: cmd.secret, clusterId: cmd.clusterId, listen: cmd.listen, logger: libLog, initialClusterState: cmd.initialClusterState, join: cmd.join, tls: raftTls(cmd), inspect: feed.inspect },
   );
+  feed.attach(node);
+  termNow = () => node.status().term;
+  const runner = new RunnerLink(cmd.httpPeers);
+  const dashboard = new DashboardRoutes({
+    node,
+    feed,
+    httpPeers: () => runner.httpPeers,
+    scheme: cmd.httpTls ? 'https' : 'http',
+    runner,
+    write: (i, signal) => node.propose(encodeCommand({ op: 'put', key: `burst/${i}`, value: new Date().toISOString() }), { signal }),
+  });
   const http = createKvHttpServer({
     node,
     kv,
-    httpPeers: cmd.httpPeers,
+    httpPeers: runner.httpPeers,
     requestTimeoutMs: cmd.requestTimeoutMs,
+    dashboard,
     token: cmd.httpToken,
     tls: cmd.httpTls
       ? { cert: readFileSync(cmd.httpTls.cert), key: readFileSync(cmd.httpTls.key), ...(cmd.httpTls.ca === undefined ? {} : { ca: readFileSync(cmd.httpTls.ca) }) }
@@ -173,6 +172,7 @@ async function runNode(cmd: NodeCommand): Promise<number> {
   log.info('ready', {
     raft: cmd.listen ?? cmd.peers.find((p) => p.id === cmd.id)!.address,
     http: `${http.scheme}://${http.address()}`,
+    dashboard: `${http.scheme}://${http.address()}/dashboard`,
     data: cmd.dataDir || '(memory)',
     members: cmd.peers.length,
   });
@@ -183,6 +183,16 @@ async function runNode(cmd: NodeCommand): Promise<number> {
 }
 
 // ----- actor-raft cluster -----
+
+/** A member's JSON log line as pretty text for the runner's terminal (other lines as they are). */
+function readableLine(line: string): string {
+  if (!line.startsWith('{')) return line;
+  try {
+    return prettyLine(JSON.parse(line) as Record<string, unknown>);
+  } catch {
+    return line;
+  }
+}
 
 interface Member {
   readonly id: number;
@@ -199,6 +209,12 @@ interface Member {
   rejoining: boolean;
   /** The leader's commit index when the rejoining member was first seen up. */
   rejoinTarget: number | undefined;
+  /** Where the member really binds its Raft port: its advertised address is the runner's proxy (link-proxy.ts). */
+  listen?: string;
+  /** Added from the dashboard: starts with --join. */
+  joining?: boolean;
+  /** Removed from the dashboard: stopped and never restarted. */
+  retired?: boolean;
 }
 
 interface ClusterFile {
@@ -285,8 +301,27 @@ async function runLockedCluster(cmd: ClusterCommand, dataDir: string): Promise<n
   for (let i = 1; i <= cmd.nodes; i++) {
     members.push({ id: i, raft: `${hostPart}:${cmd.basePort + i - 1}`, http: `${hostPart}:${cmd.httpBasePort + i - 1}`, dataDir: join(dataDir, String(i)), child: undefined, exited: false, up: false, everUp: false, rejoining: false, rejoinTarget: undefined });
   }
-  const peers = members.map((m) => `${m.id}=${m.raft}`).join(',');
-  const httpPeers = members.map((m) => `${m.id}=${m.http}`).join(',');
+  // Read at each launch: members added from the dashboard join the lists.
+  const current = () => members.filter((m) => !m.retired);
+  // Raft traffic passes through one proxy per member, so the dashboard can partition and heal.
+  const isolation = new Isolation();
+  const proxies = new Map<number, LinkProxy>();
+  const proxyFor = async (m: Member): Promise<void> => {
+    const port = await freePort(cmd.host);
+    m.listen = `${hostPart}:${port}`;
+    const proxy = new LinkProxy(m.id, { host: cmd.host, port }, isolation);
+    await proxy.listen(cmd.host, Number(m.raft.slice(m.raft.lastIndexOf(':') + 1)));
+    proxies.set(m.id, proxy);
+  };
+  try {
+    for (const m of members) await proxyFor(m);
+  } catch (err) {
+    await Promise.all([...proxies.values()].map((p) => p.close()));
+    process.stderr.write(`actor-raft: cannot listen on the Raft ports ${cmd.basePort}..${cmd.basePort + cmd.nodes - 1}: ${(err as Error).message}\n`);
+    return 1;
+  }
+  const peerList = () => current().map((m) => `${m.id}=${m.raft}`).join(',');
+  const httpPeerList = () => current().map((m) => `${m.id}=${m.http}`).join(',');
   let stopping = false;
   let allExited: () => void = () => {};
   const finished = new Promise<void>((r) => (allExited = r));
@@ -305,16 +340,18 @@ async function runLockedCluster(cmd: ClusterCommand, dataDir: string): Promise<n
       [
         ...loader, self, 'node',
         '--id', String(m.id),
-        '--peers', peers,
+        '--peers', peerList(),
+        ...(m.listen ? ['--listen', m.listen] : []),
         '--http', m.http,
-        '--http-peers', httpPeers,
+        '--http-peers', httpPeerList(),
         '--data', m.dataDir,
         '--cluster-id', cmd.clusterId,
         '--tick', String(cmd.tickMs),
         '--log-level', cmd.logLevel,
+        '--log-format', 'json',
         // First run: every member's directory is new, so they found the cluster together. Later runs
         // resume; a member whose directory went missing is then refused instead of silently re-founding.
-        ...(resumed ? [] : ['--initial-cluster-state', 'new']),
+        ...(m.joining ? ['--join'] : resumed ? [] : ['--initial-cluster-state', 'new']),
       ],
       { env: { ...process.env, ACTOR_RAFT_SECRET: secret, ...(httpToken ? { ACTOR_RAFT_HTTP_TOKEN: httpToken } : {}) }, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] },
     );
@@ -328,13 +365,15 @@ async function runLockedCluster(cmd: ClusterCommand, dataDir: string): Promise<n
       errBuf += chunk.toString('utf8');
       let nl: number;
       while ((nl = errBuf.indexOf('\n')) >= 0) {
-        process.stderr.write(`[node ${m.id}] ${errBuf.slice(0, nl)}\n`);
+        process.stderr.write(`[node ${m.id}] ${readableLine(errBuf.slice(0, nl))}\n`);
         errBuf = errBuf.slice(nl + 1);
       }
     });
     child.on('message', (msg: { type?: string }) => {
+      if (msg?.type === 'control') return void dashboardControl(m, msg as ControlMessage);
       if (msg?.type !== 'ready' || stopping) return;
       m.up = true;
+      announceRunner(m);
       if (m.everUp) {
         out(`node ${m.id} is up again (pid ${child.pid}); catching up...`);
       } else {
@@ -348,6 +387,11 @@ async function runLockedCluster(cmd: ClusterCommand, dataDir: string): Promise<n
       m.exited = true;
       m.up = false;
       m.rejoining = false;
+      if (m.retired) {
+        out(`${new Date().toISOString()} node ${m.id} stopped (removed from the cluster)`);
+        if (members.every((x) => x.exited) && stopping) allExited();
+        return;
+      }
       if (!stopping) out(`${new Date().toISOString()} node ${m.id} exited unexpectedly (${signal ?? `code ${code}`}); ${restartHint(m.id)} (log: ${logOf(m)})`);
       if (!members.every((x) => x.exited)) return;
       if (stopping) allExited();
@@ -364,13 +408,77 @@ async function runLockedCluster(cmd: ClusterCommand, dataDir: string): Promise<n
   /** A restart request from the keyboard (or a line on stdin). */
   const restart = (word: string) => {
     if (stopping || word === '') return;
-    const m = members.find((x) => String(x.id) === word);
-    if (!m) return out(`no member ${JSON.stringify(word)}; the members are 1..${members.length}`);
-    if (!m.exited) return out(`node ${m.id} is running (pid ${m.child?.pid}); nothing to restart`);
+    const r = restartMember(word);
+    out(r.ok ? `${new Date().toISOString()} ${r.message}` : r.message);
+  };
+
+  /** Starts a member that exited again, on its data. */
+  const restartMember = (word: string): { ok: boolean; message: string } => {
+    const m = members.find((x) => String(x.id) === word && !x.retired);
+    if (!m) return { ok: false, message: `no member ${JSON.stringify(word)}; the members are ${current().map((x) => x.id).join(', ')}` };
+    if (!m.exited) return { ok: false, message: `node ${m.id} is running (pid ${m.child?.pid}); nothing to restart` };
     const child = launch(m);
     m.rejoining = true;
     m.rejoinTarget = undefined;
-    out(`${new Date().toISOString()} restarting node ${m.id} (pid ${child.pid}) on its data in ${join(cmd.dataDir, String(m.id))}`);
+    return { ok: true, message: `restarting node ${m.id} (pid ${child.pid}) on its data in ${join(cmd.dataDir, String(m.id))}` };
+  };
+
+  /** Tells a member it runs under this runner (its dashboard offers the runner's controls) and where everyone's HTTP is. */
+  const announceRunner = (m: Member) => {
+    if (m.child?.connected) m.child.send({ type: 'runner', httpPeers: current().map((x) => [x.id, x.http] as const) } satisfies RunnerMessage);
+  };
+
+  /** A control from a member's dashboard (src/dashboard/dashboard-routes.ts): answered over IPC. */
+  const dashboardControl = (from: Member, msg: ControlMessage) => {
+    const answer = (a: RunnerAnswer) => {
+      if (from.child?.connected) from.child.send({ type: 'control-answer', seq: msg.seq, answer: a } satisfies RunnerMessage);
+      if (a.ok) out(`${new Date().toISOString()} dashboard (via node ${from.id}): ${a.message}`);
+    };
+    if (stopping) return answer({ ok: false, message: 'the cluster is stopping' });
+    const req = msg.request;
+    const m = 'id' in req ? members.find((x) => x.id === req.id && !x.retired) : undefined;
+    if ('id' in req && !m) return answer({ ok: false, message: `no member ${req.id}` });
+    switch (req.action) {
+      case 'kill':
+        if (m!.exited || !m!.child) return answer({ ok: false, message: `node ${m!.id} is not running` });
+        m!.child.kill('SIGKILL');
+        return answer({ ok: true, message: `killed node ${m!.id} (pid ${m!.child.pid}) with SIGKILL` });
+      case 'restart':
+        return answer(restartMember(String(m!.id)));
+      case 'partition':
+        isolation.isolate(m!.id);
+        for (const p of proxies.values()) p.enforce();
+        return answer({ ok: true, message: `node ${m!.id} is cut off from the others (isolated: ${isolation.members.join(', ')}); heal to reconnect` });
+      case 'heal':
+        if (isolation.members.length === 0) return answer({ ok: false, message: 'nothing to heal: no member is partitioned' });
+        isolation.heal();
+        return answer({ ok: true, message: 'healed: every member can reach every other again' });
+      case 'allocate': {
+        const id = Math.max(...members.map((x) => x.id)) + 1;
+        if (cmd.basePort + id - 1 > 65535 || cmd.httpBasePort + id - 1 > 65535) return answer({ ok: false, message: 'no ports left for another member' });
+        const added: Member = { id, raft: `${hostPart}:${cmd.basePort + id - 1}`, http: `${hostPart}:${cmd.httpBasePort + id - 1}`, dataDir: join(dataDir, String(id)), child: undefined, exited: true, up: false, everUp: false, rejoining: false, rejoinTarget: undefined, joining: true };
+        members.push(added);
+        return answer({ ok: true, message: `member ${id} will use raft ${added.raft}, http ${added.http}`, member: { id, raft: added.raft, http: added.http } });
+      }
+      case 'launch': {
+        if (!m!.exited) return answer({ ok: false, message: `node ${m!.id} is running` });
+        if (!proxies.has(m!.id)) {
+          proxyFor(m!).then(
+            () => dashboardControl(from, msg),
+            (err: Error) => answer({ ok: false, message: `cannot listen on ${m!.raft}: ${err.message}` }),
+          );
+          return;
+        }
+        const child = launch(m!);
+        for (const x of current()) if (x !== m && x.up) announceRunner(x);
+        return answer({ ok: true, message: `started node ${m!.id} (pid ${child.pid}) to join the cluster; data in ${join(cmd.dataDir, String(m!.id))}` });
+      }
+      case 'retire':
+        m!.retired = true;
+        if (!m!.exited) m!.child?.kill('SIGTERM');
+        for (const x of current()) if (x.up) announceRunner(x);
+        return answer({ ok: true, message: `node ${m!.id} was removed; stopping its process` });
+    }
   };
 
   let failedAtStart = false;
@@ -380,6 +488,7 @@ async function runLockedCluster(cmd: ClusterCommand, dataDir: string): Promise<n
     const child = launch(m);
     out(`  node ${m.id}  pid ${child.pid}  http://${m.http}  raft ${m.raft}  log ${logOf(m)}`);
   }
+  out(`dashboard: http://${members[0]!.http}/dashboard   (live view of every member; kill, restart, writes, leadership, membership)`);
   const auth = httpToken ? `-H "Authorization: Bearer $(cat ${join(cmd.dataDir, 'http-token')})" ` : '';
   if (httpToken) out(`the HTTP API is reachable from other machines: every request needs the token in ${join(cmd.dataDir, 'http-token')}`);
   out(`try:  curl ${auth}-X PUT --data hello http://${members[0]!.http}/kv/greeting   then   curl ${auth}http://${members[members.length - 1]!.http}/kv/greeting`);
@@ -418,7 +527,8 @@ async function runLockedCluster(cmd: ClusterCommand, dataDir: string): Promise<n
   let noLeaderSince = 0;
   const poll = setInterval(async () => {
     if (stopping) return;
-    const statuses = await Promise.all(members.map((m) => (m.exited ? undefined : fetchStatus(m.http, 1000, httpToken))));
+    const live = current();
+    const statuses = await Promise.all(live.map((m) => (m.exited ? undefined : fetchStatus(m.http, 1000, httpToken))));
     if (stopping) return;
     let leader: { id: number; term: number; commit: number } | undefined;
     for (const s of statuses) {
@@ -429,11 +539,11 @@ async function runLockedCluster(cmd: ClusterCommand, dataDir: string): Promise<n
       if (leader.id !== lastLeader || leader.term !== lastTerm) {
         const m = members.find((x) => x.id === leader!.id)!;
         const up = statuses.filter(Boolean).length;
-        out(`${new Date().toISOString()} leader: node ${leader.id} (http://${m.http}), term ${leader.term}, ${up}/${members.length} members up${lastLeader === undefined ? ` — elected ${sinceStart()} after the command started` : ''}`);
+        out(`${new Date().toISOString()} leader: node ${leader.id} (http://${m.http}), term ${leader.term}, ${up}/${live.length} members up${lastLeader === undefined ? ` — elected ${sinceStart()} after the command started` : ''}`);
         lastLeader = leader.id;
         lastTerm = leader.term;
       }
-      members.forEach((m, i) => {
+      live.forEach((m, i) => {
         const s = statuses[i];
         if (!m.rejoining || !m.up || !s) return;
         m.rejoinTarget ??= leader!.commit;
@@ -473,6 +583,7 @@ async function runLockedCluster(cmd: ClusterCommand, dataDir: string): Promise<n
   await finished;
   clearInterval(poll);
   closeInput();
+  await Promise.all([...proxies.values()].map((p) => p.close()));
   if (failedAtStart) return 1;
   out('cluster stopped; data kept in ' + cmd.dataDir);
   return 0;

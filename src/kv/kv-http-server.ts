@@ -11,6 +11,7 @@
  *   DELETE /members/:id                                 remove a member
  *   POST   /members/:id/promote                         make a learner a voter
  *   GET    /metrics                                     the member's figures in the Prometheus text format
+ *   GET    /dashboard                                   the live dashboard (src/dashboard/), when given one
  *   GET    /health                                      200 when ready to serve (a leader is known and
  *                                                       this node applied what was committed when it
  *                                                       started), 503 otherwise: for load balancers
@@ -30,6 +31,7 @@ import type { RaftNode } from '../actors/raft-node.ts';
 import { isValidAddress } from '../config.ts';
 import { ConfChangeInProgressError, NotLeaderError, ProposalDroppedError, ProposalOutcomeUnknownError, StoppedError } from '../errors.ts';
 import { PROMETHEUS_CONTENT_TYPE, formatPrometheus } from '../metrics/prometheus-text.ts';
+import type { DashboardRoutes } from '../dashboard/dashboard-routes.ts';
 import { causeChain, httpAnswer } from './http-errors.ts';
 import { type KvCommand, type KvResult, KvStateMachine, MAX_KEY_BYTES, encodeCommand, validateCommand } from './kv-state-machine.ts';
 
@@ -63,6 +65,8 @@ export interface KvHttpServerOptions {
    * cluster sharing one self-signed certificate; members with their own certificates need `ca`.
    */
   readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer; readonly ca?: string | Buffer };
+  /** The live dashboard's routes under /dashboard (docs/observability.md). */
+  readonly dashboard?: DashboardRoutes | undefined;
 }
 
 class HttpError extends Error {
@@ -102,11 +106,14 @@ export class KvHttpServer {
     this.timeoutMs = opts.requestTimeoutMs ?? 5000;
     if (opts.token !== undefined && opts.token.length === 0) throw new TypeError('the HTTP token must not be empty');
     this.tokenHash = opts.token === undefined ? undefined : sha256(opts.token);
+    const dashboard = opts.dashboard;
     const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+      if (dashboard?.isPublic(req)) return void dashboard.handle(req, res);
       if (!this.authorized(req)) {
         this.fail(res, req, new HttpError(401, 'missing or wrong bearer token: send "Authorization: Bearer <token>"', {}, { 'www-authenticate': 'Bearer realm="actor-raft"' }));
         return;
       }
+      if (dashboard?.matches(new URL(req.url ?? '/', 'http://localhost').pathname)) return void dashboard.handle(req, res);
       this.handle(req, res).catch((err: unknown) => this.fail(res, req, err));
     };
     this.scheme = opts.tls ? 'https' : 'http';
