@@ -167,7 +167,7 @@ test('state$ emits each change once', () => {
 });
 
 test('the machine is pure: time only enters through events', () => {
-  const actor = createActor(circuitBreakerMachine, { input: { failureThreshold: 1, sleepWindowMs: 10 } }).start();
+  const actor = createActor(circuitBreakerMachine, { input: { failureThreshold: 1, sleepWindow: 10 } }).start();
   actor.send({ type: 'FAILURE', now: 0 });
   assert.is(actor.getSnapshot().value, 'open');
   actor.send({ type: 'TICK', now: 9 });

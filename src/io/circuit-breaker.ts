@@ -1,45 +1,61 @@
 /**
- * `CircuitBreaker` (the Go package's type of the same name): hosts the pure circuit breaker
- * statechart and feeds it the time from an injectable clock, so the machine itself stays free of
- * timers and the transport can run it under a virtual clock.
+ * `CircuitBreaker` (the Go package's type of the same name), for embedders that guard their own
+ * calls in milliseconds. A plain class on the pure rules of src/raft/circuit-breaker.ts; the
+ * leader's replicators run the same rules as a statechart on ticks, one breaker per peer.
  */
-import { createActor } from 'xstate';
-import type { Actor } from 'xstate';
-import { Observable, distinctUntilChanged } from 'rxjs';
-import { circuitBreakerMachine } from '../machines/circuit-breaker.machine.ts';
-import type { CircuitBreakerSettings } from '../machines/circuit-breaker.machine.ts';
+import { BehaviorSubject, type Observable, distinctUntilChanged } from 'rxjs';
+import {
+  type BreakerSettings,
+  CircuitState,
+  checkBreakerSettings,
+  failureOpens,
+  failuresWhenOpened,
+  sleepWindowElapsed,
+  trialAvailable,
+} from '../raft/circuit-breaker.ts';
 
-/** The breaker's states, as plain values that survive serialization (like raftpb's enums). */
-export const CircuitState = {
-  Closed: 'closed',
-  Open: 'open',
-  HalfOpen: 'halfOpen',
-} as const;
-export type CircuitState = (typeof CircuitState)[keyof typeof CircuitState];
+export { CircuitState };
 
-/** Milliseconds since some fixed origin. `Date.now` by default; a virtual clock in simulation. */
+/** Milliseconds since some fixed origin. `Date.now` by default; a virtual clock in tests. */
 export type Clock = () => number;
+
+export interface CircuitBreakerSettings {
+  /** Consecutive failures that open the circuit. Default 5. */
+  failureThreshold: number;
+  /** How long an open circuit refuses calls before it lets one trial through, in ms. Default 5000 (Hystrix). */
+  sleepWindowMs: number;
+}
+
+export const defaultCircuitBreakerSettings: Readonly<CircuitBreakerSettings> = Object.freeze({
+  failureThreshold: 5,
+  sleepWindowMs: 5000,
+});
 
 export interface CircuitBreakerOptions extends Partial<CircuitBreakerSettings> {
   clock?: Clock;
 }
 
 export class CircuitBreaker {
-  private readonly actor: Actor<typeof circuitBreakerMachine>;
+  private readonly settings: BreakerSettings;
   private readonly clock: Clock;
+  private current: CircuitState = CircuitState.Closed;
+  private failures = 0;
+  /** When the circuit last opened; meaningful in `open`. */
+  private openedAt = 0;
+  /** When the half-open trial was let through, or null when none is out. */
+  private trialStartedAt: number | null = null;
+  private readonly states = new BehaviorSubject<CircuitState>(CircuitState.Closed);
   /** Emits the current state on subscription and every change after it. */
-  readonly state$: Observable<CircuitState>;
+  readonly state$: Observable<CircuitState> = this.states.pipe(distinctUntilChanged());
 
   constructor(options: CircuitBreakerOptions = {}) {
-    const { clock = Date.now, ...settings } = options;
-    checkSettings(settings);
+    const { clock = Date.now, failureThreshold, sleepWindowMs } = options;
+    checkBreakerSettings({ failureThreshold, sleepWindow: sleepWindowMs }, { failureThreshold: 'failureThreshold', sleepWindow: 'sleepWindowMs' });
     this.clock = clock;
-    this.actor = createActor(circuitBreakerMachine, { input: settings }).start();
-    this.state$ = new Observable<CircuitState>((subscriber) => {
-      subscriber.next(this.state());
-      const sub = this.actor.subscribe((snap) => subscriber.next(snap.value as CircuitState));
-      return () => sub.unsubscribe();
-    }).pipe(distinctUntilChanged());
+    this.settings = {
+      failureThreshold: failureThreshold ?? defaultCircuitBreakerSettings.failureThreshold,
+      sleepWindow: sleepWindowMs ?? defaultCircuitBreakerSettings.sleepWindowMs,
+    };
   }
 
   /**
@@ -47,22 +63,34 @@ export class CircuitBreaker {
    * when the sleep window has passed (the half-open probe). Go's `Call`.
    */
   call(now: number = this.clock()): boolean {
-    this.actor.send({ type: 'CALL', now });
-    return this.actor.getSnapshot().context.permitted;
+    switch (this.state(now)) {
+      case CircuitState.Closed:
+        return true;
+      case CircuitState.Open:
+        return false;
+      case CircuitState.HalfOpen:
+        if (!trialAvailable(this.trialStartedAt, now, this.settings)) return false;
+        this.trialStartedAt = now;
+        return true;
+    }
   }
 
   recordSuccess(): void {
-    this.actor.send({ type: 'SUCCESS' });
+    this.failures = 0;
+    this.trialStartedAt = null;
+    this.moveTo(CircuitState.Closed);
   }
 
   recordFailure(now: number = this.clock()): void {
-    this.actor.send({ type: 'FAILURE', now });
+    if (this.current === CircuitState.Open) return;
+    if (this.current === CircuitState.HalfOpen || failureOpens(this.failures, this.settings)) this.open(now);
+    else this.failures++;
   }
 
   /** The current state; lets the passage of time move `open` to `halfOpen` first. */
   state(now: number = this.clock()): CircuitState {
-    this.actor.send({ type: 'TICK', now });
-    return this.actor.getSnapshot().value as CircuitState;
+    if (this.current === CircuitState.Open && sleepWindowElapsed(this.openedAt, now, this.settings)) this.moveTo(CircuitState.HalfOpen);
+    return this.current;
   }
 
   /** True while calls are being refused (open and still inside the sleep window). */
@@ -72,41 +100,42 @@ export class CircuitBreaker {
 
   /** Milliseconds until a refused call could be let through as a trial; 0 when it could be now. */
   retryAfter(now: number = this.clock()): number {
-    const snap = this.actor.getSnapshot();
-    const { openedAt, sleepWindowMs, trialStartedAt } = snap.context;
-    if (snap.value === CircuitState.Open) return Math.max(0, openedAt + sleepWindowMs - now);
-    if (snap.value === CircuitState.HalfOpen && trialStartedAt !== null) {
-      return Math.max(0, trialStartedAt + sleepWindowMs - now);
-    }
+    const w = this.settings.sleepWindow;
+    if (this.current === CircuitState.Open) return Math.max(0, this.openedAt + w - now);
+    if (this.current === CircuitState.HalfOpen && this.trialStartedAt !== null) return Math.max(0, this.trialStartedAt + w - now);
     return 0;
   }
 
   /** Consecutive failures counted so far (for stats and tests). */
   consecutiveFailures(): number {
-    return this.actor.getSnapshot().context.consecutiveFailures;
+    return this.failures;
   }
 
   /** Back to closed with a clean count. */
   reset(): void {
-    this.actor.send({ type: 'RESET' });
+    this.recordSuccess();
   }
 
-  /** Stop the hosted actor; completes `state$`. */
+  /** Completes `state$`. */
   dispose(): void {
-    this.actor.stop();
+    this.states.complete();
+  }
+
+  private open(now: number): void {
+    this.openedAt = now;
+    this.trialStartedAt = null;
+    this.failures = failuresWhenOpened(this.failures, this.settings);
+    this.moveTo(CircuitState.Open);
+  }
+
+  private moveTo(state: CircuitState): void {
+    if (state === this.current) return;
+    this.current = state;
+    if (!this.states.closed) this.states.next(state);
   }
 }
 
 /** A breaker with Hystrix-like defaults (Go's `NewCircuitBreaker`). */
 export function newCircuitBreaker(options: CircuitBreakerOptions = {}): CircuitBreaker {
   return new CircuitBreaker(options);
-}
-
-function checkSettings(s: Partial<CircuitBreakerSettings>): void {
-  if (s.failureThreshold !== undefined && (!Number.isSafeInteger(s.failureThreshold) || s.failureThreshold < 1)) {
-    throw new RangeError(`CircuitBreaker failureThreshold must be a positive integer, got ${s.failureThreshold}`);
-  }
-  if (s.sleepWindowMs !== undefined && (!Number.isFinite(s.sleepWindowMs) || s.sleepWindowMs < 0)) {
-    throw new RangeError(`CircuitBreaker sleepWindowMs must be a non-negative number, got ${s.sleepWindowMs}`);
-  }
 }

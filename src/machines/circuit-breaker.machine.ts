@@ -1,39 +1,35 @@
 /**
- * The circuit breaker as a statechart: `closed` → `open` → `halfOpen` → `closed` (Hystrix, and the
- * "adaptive throttling" discussion in the Google SRE book).
+ * The circuit breaker as a statechart: `closed` → `open` → `halfOpen` → `closed`. Each leader's
+ * replicator spawns one for its peer (so an inspector sees every breaker) and feeds it the peer's
+ * reachability; the decisions are the pure rules of src/raft/circuit-breaker.ts.
  *
- * Pure: no timers and no clock. Every event that depends on time carries `now` (ms), so the same
- * machine runs under a real clock in production and a virtual one in the simulation, and a test can
- * walk every transition without waiting.
+ * Pure: no timers and no clock. Every event that depends on time carries `now`, in the host's unit
+ * (the replicator counts ticks), so a test can walk every transition without waiting.
  *
  * - `closed`: calls pass. `failureThreshold` consecutive failures open the circuit; a success
  *   clears the count.
- * - `open`: calls are refused until `sleepWindowMs` has passed since it opened; then the next
- *   `CALL` (or a `TICK`) moves to `halfOpen`. A success reported while open (the peer reached us
- *   on its own) closes it: that is the best evidence of recovery there is.
+ * - `open`: calls are refused until `sleepWindow` has passed since it opened; then the next `CALL`
+ *   (or a `TICK`) moves to `halfOpen`. A success reported while open closes it.
  * - `halfOpen`: exactly one trial call passes. Its success closes the circuit, its failure reopens
- *   it for another sleep window. A trial that never reports back is assumed lost after one more
- *   sleep window, and another trial is allowed, so the breaker cannot wedge half-open.
+ *   it for another sleep window. A trial that never reports back is given up after one more sleep
+ *   window, and another trial is allowed.
  *
  * The answer to the last `CALL` is `context.permitted`, read from the snapshot right after sending.
  */
 import { assign, setup } from 'xstate';
+import {
+  type BreakerSettings,
+  failureOpens,
+  failuresWhenOpened,
+  sleepWindowElapsed,
+  trialAvailable,
+} from '../raft/circuit-breaker.ts';
 
-export interface CircuitBreakerSettings {
-  /** Consecutive failures that open the circuit. Default 5. */
-  failureThreshold: number;
-  /** How long an open circuit refuses calls before it lets one trial through, in ms. Default 5000 (Hystrix). */
-  sleepWindowMs: number;
-}
+export type { BreakerSettings };
 
-export const defaultCircuitBreakerSettings: Readonly<CircuitBreakerSettings> = Object.freeze({
-  failureThreshold: 5,
-  sleepWindowMs: 5000,
-});
-
-export interface CircuitBreakerContext extends CircuitBreakerSettings {
+export interface CircuitBreakerContext extends BreakerSettings {
   consecutiveFailures: number;
-  /** When the circuit last opened (ms); meaningful in `open`. */
+  /** When the circuit last opened; meaningful in `open`. */
   openedAt: number;
   /** When the half-open trial was let through, or null when none is in flight. */
   trialStartedAt: number | null;
@@ -49,19 +45,21 @@ export type CircuitBreakerEvent =
   | { type: 'RESET' };
 
 type TimedEvent = Extract<CircuitBreakerEvent, { now: number }>;
+const nowOf = (event: CircuitBreakerEvent): number => (event as TimedEvent).now;
+
+/** Hystrix's failure threshold; the sleep window is the host's (the replicator uses an election timeout). */
+export const defaultBreakerSettings: Readonly<BreakerSettings> = Object.freeze({ failureThreshold: 5, sleepWindow: 10 });
 
 export const circuitBreakerMachine = setup({
   types: {
     context: {} as CircuitBreakerContext,
     events: {} as CircuitBreakerEvent,
-    input: {} as Partial<CircuitBreakerSettings> | undefined,
+    input: {} as Partial<BreakerSettings> | undefined,
   },
   guards: {
-    reachesThreshold: ({ context }) => context.consecutiveFailures + 1 >= context.failureThreshold,
-    sleepWindowElapsed: ({ context, event }) =>
-      (event as TimedEvent).now - context.openedAt >= context.sleepWindowMs,
-    trialAvailable: ({ context, event }) =>
-      context.trialStartedAt === null || (event as TimedEvent).now - context.trialStartedAt >= context.sleepWindowMs,
+    failureOpens: ({ context }) => failureOpens(context.consecutiveFailures, context),
+    sleepWindowElapsed: ({ context, event }) => sleepWindowElapsed(context.openedAt, nowOf(event), context),
+    trialAvailable: ({ context, event }) => trialAvailable(context.trialStartedAt, nowOf(event), context),
   },
   actions: {
     permit: assign({ permitted: true }),
@@ -69,20 +67,17 @@ export const circuitBreakerMachine = setup({
     countFailure: assign({ consecutiveFailures: ({ context }) => context.consecutiveFailures + 1 }),
     clearFailures: assign({ consecutiveFailures: 0, trialStartedAt: null }),
     markOpened: assign({
-      openedAt: ({ event }) => (event as TimedEvent).now,
+      openedAt: ({ event }) => nowOf(event),
       trialStartedAt: null,
-      consecutiveFailures: ({ context }) => Math.max(context.consecutiveFailures, context.failureThreshold),
+      consecutiveFailures: ({ context }) => failuresWhenOpened(context.consecutiveFailures, context),
     }),
-    startTrial: assign({
-      trialStartedAt: ({ event }) => (event as TimedEvent).now,
-      permitted: true,
-    }),
+    startTrial: assign({ trialStartedAt: ({ event }) => nowOf(event), permitted: true }),
   },
 }).createMachine({
   id: 'circuitBreaker',
   initial: 'closed',
   context: ({ input }) => ({
-    ...defaultCircuitBreakerSettings,
+    ...defaultBreakerSettings,
     ...input,
     consecutiveFailures: 0,
     openedAt: 0,
@@ -97,10 +92,7 @@ export const circuitBreakerMachine = setup({
       on: {
         CALL: { actions: 'permit' },
         SUCCESS: { actions: 'clearFailures' },
-        FAILURE: [
-          { guard: 'reachesThreshold', target: 'open', actions: 'markOpened' },
-          { actions: 'countFailure' },
-        ],
+        FAILURE: [{ guard: 'failureOpens', target: 'open', actions: 'markOpened' }, { actions: 'countFailure' }],
       },
     },
     open: {
