@@ -13,7 +13,9 @@ import { type Actor, type InspectionEvent, createActor } from 'xstate';
 import { StoppedError } from '../errors.ts';
 import type { Config } from '../config.ts';
 import { MemoryLog } from '../raft/memory-log.ts';
-import { type RoleEvent, roleMachine, rpcEvent } from '../machines/role.machine.ts';
+import { type RoleEvent, type RoleEmitted, roleMachine, rpcEvent } from '../machines/role.machine.ts';
+import { CircuitState } from '../raft/circuit-breaker.ts';
+import type { ProgressState } from '../raft/progress.ts';
 import { type ConfChange, ConfChangeType, type ConfState, type Entry, EntryType, type HardState, type Message, MessageType, type Snapshot, hardStateEqual } from '../raft/raftpb.ts';
 import {
   type PeerIncarnation,
@@ -83,6 +85,28 @@ interface PendingWrite {
   readonly peersAdded: readonly [number, PeerIncarnation][];
 }
 
+/** What the leader knows of one member's replication, for status pages (see `NodeActor.progress`). */
+export interface PeerProgress {
+  /** Highest index known to be on the member (the leader's own: its durable log). */
+  readonly match: number;
+  /** Next index to send; absent for the leader itself. */
+  readonly next?: number;
+  /** The member's replicator's state; `replicate` for the leader itself. */
+  readonly state: ProgressState;
+  /** Heard from in this CheckQuorum round. */
+  readonly recentActive: boolean;
+  /** Appends in flight. */
+  readonly inflight: number;
+  /** The member's circuit breaker (`closed` for the leader itself). */
+  readonly circuit: CircuitState;
+}
+
+/** A peer's circuit breaker changed state (leaders only: each replicator runs its peer's breaker). */
+export interface CircuitChange {
+  readonly peerId: number;
+  readonly state: CircuitState;
+}
+
 /** Why a peer (or this node) was refused under its member identity; hosts log it once. */
 export type IdentityRefusal =
   /** `peer` presents another data directory than the one recorded for its id. */
@@ -122,6 +146,11 @@ export class NodeActor {
   readonly refusals$: Observable<IdentityRefusal> = this.refusalSubject.asObservable();
   /** Every Ready this actor hands out, as `takeReady()` returns it (for observers and hosts that react). */
   readonly ready$: Observable<Ready> = this.readySubject.asObservable();
+  private readonly circuitSubject = new Subject<CircuitChange>();
+  /** Changes of the peers' circuit breakers, as the leader's replicators see them. */
+  readonly circuit$: Observable<CircuitChange> = this.circuitSubject.asObservable();
+  /** The machine's answer to the event being sent: set by its emitted events, read right after the send. */
+  private answer: RoleEmitted | undefined = undefined;
 
   constructor(opts: NodeActorOptions) {
     this.raft = new RaftState({
@@ -152,6 +181,14 @@ export class NodeActor {
     // An action that throws puts the actor in its error state; `send` rethrows it to the caller
     // (XState would otherwise report it later, out of band). Subscribing marks it handled.
     this.role.subscribe({ error: () => {} });
+    // Results come back as emitted events, during the send that caused them.
+    const keepAnswer = (e: RoleEmitted) => {
+      this.answer = e;
+    };
+    this.role.on('proposal', keepAnswer);
+    this.role.on('readRefused', keepAnswer);
+    this.role.on('transferRefused', keepAnswer);
+    this.role.on('circuit', (e) => this.circuitSubject.next({ peerId: e.peer, state: e.state }));
     this.role.start();
     this.prevSoftState = this.softState();
   }
@@ -187,6 +224,15 @@ export class NodeActor {
 
   isStopped(): boolean {
     return this.stopped;
+  }
+
+  /** Sends `event` and returns what the machine emitted in answer to it, if anything. */
+  private ask(event: RoleEvent): RoleEmitted | undefined {
+    this.answer = undefined;
+    this.send(event);
+    const a = this.answer;
+    this.answer = undefined;
+    return a;
   }
 
   private send(event: RoleEvent): void {
@@ -312,6 +358,8 @@ export class NodeActor {
     const v = this.peers.verdict(from, { incarnation: report.incarnation });
     if (v.kind === 'learn') this.peers.learn(from, report.incarnation, this.raft.log.applying);
     else if (v.kind === 'refuse') this.refuse({ kind: 'peerHasNewDirectory', peer: from, presented: report.incarnation, recorded: v.recorded });
+    // A peer that just said hello is reachable (the transport reports it on every authenticated connection).
+    if (v.kind === 'accept' || v.kind === 'learn') this.peerReachable(from);
     if (!this.awaitingFounders) return;
     this.founderReports.set(from, report);
     const founders = this.raft.config.peers.map((p) => p.id);
@@ -339,9 +387,8 @@ export class NodeActor {
    * a follower forwards them (or refuses, with `disableProposalForwarding`).
    */
   propose(entries: readonly ProposedEntry[]): ProposalOutcome {
-    this.raft.lastProposal = undefined;
-    this.send({ type: 'PROPOSE', entries });
-    return this.raft.lastProposal ?? { kind: 'dropped', reason: 'the proposal was dropped' };
+    const a = this.ask({ type: 'PROPOSE', entries });
+    return a?.type === 'proposal' ? a.outcome : { kind: 'dropped', reason: 'the proposal was dropped' };
   }
 
   /**
@@ -349,9 +396,8 @@ export class NodeActor {
    * ReadState will appear in a later Ready), or the reason it was refused.
    */
   readIndex(context: Uint8Array): string | undefined {
-    this.raft.lastReadRefusal = undefined;
-    this.send({ type: 'READ_INDEX', context });
-    return this.raft.lastReadRefusal;
+    const a = this.ask({ type: 'READ_INDEX', context });
+    return a?.type === 'readRefused' ? a.reason : undefined;
   }
 
   /**
@@ -367,9 +413,49 @@ export class NodeActor {
 
   /** Hands leadership to `to` (leader only). Returns the reason when refused. */
   transferLeadership(to: number): string | undefined {
-    this.raft.lastTransferRefusal = undefined;
-    this.send({ type: 'TRANSFER_LEADERSHIP', to });
-    return this.raft.lastTransferRefusal;
+    const a = this.ask({ type: 'TRANSFER_LEADERSHIP', to });
+    return a?.type === 'transferRefused' ? a.reason : undefined;
+  }
+
+  /**
+   * The leader's view of every member's replication, read from the replicators that own it; empty
+   * when this node does not lead.
+   */
+  progress(): ReadonlyMap<number, PeerProgress> {
+    const out = new Map<number, PeerProgress>();
+    const { replicators } = this.role.getSnapshot().context;
+    if (this.stateType() !== StateType.Leader) return out;
+    const t = this.raft.tracker;
+    for (const id of t.tracked()) {
+      const ref = replicators.get(id);
+      if (!ref) {
+        if (id === this.raft.id) out.set(id, { match: t.matchOf(id), state: 'replicate', recentActive: true, inflight: 0, circuit: CircuitState.Closed });
+        continue;
+      }
+      const snap = ref.getSnapshot();
+      const pr = snap.context.progress;
+      out.set(id, {
+        match: pr.match,
+        next: pr.next,
+        state: snap.value as ProgressState,
+        recentActive: t.recentlyActive(id),
+        inflight: pr.inflights.count,
+        circuit: snap.context.breaker.getSnapshot().value as CircuitState,
+      });
+    }
+    return out;
+  }
+
+  /** A peer's circuit breaker: its replicator's while this node leads, `closed` otherwise (nothing is held back). */
+  circuitState(peer: number): CircuitState {
+    const ref = this.role.getSnapshot().context.replicators.get(peer);
+    return ref ? (ref.getSnapshot().context.breaker.getSnapshot().value as CircuitState) : CircuitState.Closed;
+  }
+
+  /** The transport (re)connected to `peer`: its replicator stops backing off and closes its breaker. */
+  peerReachable(peer: number): void {
+    if (this.stopped || peer === this.raft.id) return;
+    this.send({ type: 'PEER_REACHABLE', peer });
   }
 
   /**
@@ -512,6 +598,7 @@ export class NodeActor {
     this.role.stop();
     this.readySubject.complete();
     this.refusalSubject.complete();
+    this.circuitSubject.complete();
   }
 }
 

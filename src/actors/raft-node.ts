@@ -34,7 +34,7 @@ import { loadPersistedState } from '../io/load-state.ts';
 import { MemoryStorage } from '../io/memory-storage.ts';
 import { isFrom, newInstanceId, unwrapProposal, wrapProposal } from './proposal-envelope.ts';
 import type { Storage, StorageWrite } from '../io/storage.ts';
-import { BidirectionalTransport, type CircuitChange, type TransportStats, type TransportTlsOptions } from '../io/tcp-transport.ts';
+import { BidirectionalTransport, type TransportStats, type TransportTlsOptions } from '../io/tcp-transport.ts';
 import type { MessageHandler, Transport } from '../io/transport.ts';
 import {
   type ConfChange,
@@ -53,7 +53,7 @@ import type { ReceivedSnapshot } from '../raft/snapshot-transfer.ts';
 import { contextKey } from '../raft/read-only.ts';
 import { type SoftState, StateType } from '../raft/state-type.ts';
 import type { StateMachine } from '../state-machine.ts';
-import { type IdentityRefusal, NodeActor } from './node-actor.ts';
+import { type CircuitChange, type IdentityRefusal, NodeActor } from './node-actor.ts';
 import { PendingRequests, type ProposeResult } from './pending-requests.ts';
 import { StorageActor } from './storage-actor.ts';
 import type { MetricsSnapshot, PeerMetrics } from '../metrics/metrics-snapshot.ts';
@@ -165,8 +165,8 @@ export interface NodeStatus {
   readonly lead: number;
   readonly raftState: StateType;
   /** Leader only: what it knows of each follower. */
-  readonly progress: Readonly<Record<number, { match: number; next: number; state: string; recentActive: boolean; inflight: number }>>;
-  /** Circuit breaker state per peer, from the transport. */
+  readonly progress: Readonly<Record<number, { match: number; next?: number; state: string; recentActive: boolean; inflight: number }>>;
+  /** Circuit breaker state per peer, from the leader's replicators (`closed` on a follower). */
   readonly circuits: Readonly<Record<number, string>>;
 }
 
@@ -389,7 +389,7 @@ export class RaftNode<R = unknown> implements Node {
       });
       this.incarnation = identity.incarnation;
       const node = this.node;
-      this.subs.push(node.refusals$.subscribe((r) => this.onIdentityRefusal(node, r)));
+      this.subs.push(node.refusals$.subscribe((r) => this.onIdentityRefusal(node, r)), node.circuit$.subscribe((c) => this.circuitSubject.next(c)));
       if (node.isAwaitingFounders()) this.log.info('empty data directory: waiting for a majority of the founding members to confirm they are new', { id: this.id });
       if (resume) this.node.applied(this.lastAppliedIndex);
       this.lastLead = 0;
@@ -492,7 +492,6 @@ export class RaftNode<R = unknown> implements Node {
             },
           },
         });
-        this.subs.push(t.circuit$.subscribe((c) => this.circuitSubject.next(c)));
         this.tcpTransport = t;
         return t;
       },
@@ -653,16 +652,9 @@ export class RaftNode<R = unknown> implements Node {
     if (!n) throw new StoppedError(`node ${this.id}`);
     const r = n.raft;
     const progress: Record<number, NodeStatus['progress'][number]> = {};
-    if (n.stateType() === StateType.Leader) {
-      for (const [id, pr] of r.tracker.progress) {
-        progress[id] = { match: pr.match, next: pr.next, state: pr.state, recentActive: pr.recentActive, inflight: pr.inflights.count };
-      }
-    }
+    for (const [id, pr] of n.progress()) progress[id] = { match: pr.match, next: pr.next, state: pr.state, recentActive: pr.recentActive, inflight: pr.inflight };
     const circuits: Record<number, string> = {};
-    const t = this.transportActor?.transport;
-    if (t instanceof BidirectionalTransport) {
-      for (const p of this.config.peers) if (p.id !== this.id) circuits[p.id] = t.circuitState(p.id) ?? 'unknown';
-    }
+    for (const p of this.config.peers) if (p.id !== this.id) circuits[p.id] = n.circuitState(p.id);
     return { id: this.id, term: r.term, vote: r.vote, commit: r.log.committed, applied: r.log.applied, lead: r.lead, raftState: n.stateType(), progress, circuits };
   }
 
@@ -681,7 +673,7 @@ export class RaftNode<R = unknown> implements Node {
     const peers: Record<number, PeerMetrics> = {};
     if (tcp) {
       for (const [id, p] of Object.entries(tcp.peers)) {
-        peers[Number(id)] = { address: p.address, connected: p.connected, circuit: p.circuit, messagesSent: p.messagesSent, bytesSent: p.bytesSent, messagesReceived: p.messagesReceived, bytesReceived: p.bytesReceived };
+        peers[Number(id)] = { address: p.address, connected: p.connected, circuit: this.node?.circuitState(Number(id)) ?? 'closed', messagesSent: p.messagesSent, bytesSent: p.bytesSent, messagesReceived: p.messagesReceived, bytesReceived: p.bytesReceived };
       }
     }
     return {
@@ -1207,10 +1199,10 @@ export class RaftNode<R = unknown> implements Node {
     if (raft.tracker.voters.includes(id)) throw new MemberConflictError(id, `node ${id} is already a voter`);
     if (opts.learner && raft.tracker.learners.includes(id)) throw new MemberConflictError(id, `node ${id} is already a learner`);
     if (!opts.learner && raft.tracker.learners.includes(id)) {
-      const pr = raft.tracker.progress.get(id);
-      const behind = raft.log.lastIndex() - (pr?.match ?? 0);
-      if (!pr || behind > Math.max(10, this.config.maxInflightMsgs)) {
-        throw new ProposalDroppedError(`learner ${id} is ${pr ? behind : 'an unknown number of'} entries behind; promote it once it has caught up`);
+      const tracked = raft.tracker.tracked().includes(id);
+      const behind = raft.log.lastIndex() - raft.tracker.matchOf(id);
+      if (!tracked || behind > Math.max(10, this.config.maxInflightMsgs)) {
+        throw new ProposalDroppedError(`learner ${id} is ${tracked ? behind : 'an unknown number of'} entries behind; promote it once it has caught up`);
       }
     }
     const type = opts.learner ? ConfChangeType.AddLearnerNode : ConfChangeType.AddNode;
@@ -1250,7 +1242,7 @@ export class RaftNode<R = unknown> implements Node {
       address: this.peerAddress(id) ?? null,
       role,
       leader: id === raft.lead,
-      ...(leading ? { match: raft.tracker.progress.get(id)?.match ?? 0 } : {}),
+      ...(leading ? { match: raft.tracker.matchOf(id) } : {}),
     });
     return [...raft.tracker.voters.map((id) => info(id, 'voter')), ...raft.tracker.learners.map((id) => info(id, 'learner'))];
   }

@@ -16,9 +16,10 @@
  *
  * The answer to the last `CALL` is `context.permitted`, read from the snapshot right after sending.
  */
-import { assign, setup } from 'xstate';
+import { type AnyActorRef, assign, enqueueActions, setup } from 'xstate';
 import {
   type BreakerSettings,
+  CircuitState,
   failureOpens,
   failuresWhenOpened,
   sleepWindowElapsed,
@@ -27,7 +28,13 @@ import {
 
 export type { BreakerSettings };
 
+export interface CircuitBreakerInput extends Partial<BreakerSettings> {
+  /** Told `CIRCUIT_CHANGED` on every change of state (the replicator that spawned it). */
+  readonly owner?: AnyActorRef;
+}
+
 export interface CircuitBreakerContext extends BreakerSettings {
+  readonly owner: AnyActorRef | undefined;
   consecutiveFailures: number;
   /** When the circuit last opened; meaningful in `open`. */
   openedAt: number;
@@ -50,11 +57,15 @@ const nowOf = (event: CircuitBreakerEvent): number => (event as TimedEvent).now;
 /** Hystrix's failure threshold; the sleep window is the host's (the replicator uses an election timeout). */
 export const defaultBreakerSettings: Readonly<BreakerSettings> = Object.freeze({ failureThreshold: 5, sleepWindow: 10 });
 
+const opened = { type: 'report', params: { state: CircuitState.Open } } as const;
+const halfOpened = { type: 'report', params: { state: CircuitState.HalfOpen } } as const;
+const closed = { type: 'report', params: { state: CircuitState.Closed } } as const;
+
 export const circuitBreakerMachine = setup({
   types: {
     context: {} as CircuitBreakerContext,
     events: {} as CircuitBreakerEvent,
-    input: {} as Partial<BreakerSettings> | undefined,
+    input: {} as CircuitBreakerInput | undefined,
   },
   guards: {
     failureOpens: ({ context }) => failureOpens(context.consecutiveFailures, context),
@@ -72,41 +83,46 @@ export const circuitBreakerMachine = setup({
       consecutiveFailures: ({ context }) => failuresWhenOpened(context.consecutiveFailures, context),
     }),
     startTrial: assign({ trialStartedAt: ({ event }) => nowOf(event), permitted: true }),
+    /** Tells the owner the state it just entered. */
+    report: enqueueActions(({ context, enqueue }, params: { state: CircuitState }) => {
+      if (context.owner) enqueue.sendTo(context.owner, { type: 'CIRCUIT_CHANGED', state: params.state });
+    }),
   },
 }).createMachine({
   id: 'circuitBreaker',
   initial: 'closed',
   context: ({ input }) => ({
-    ...defaultBreakerSettings,
-    ...input,
+    failureThreshold: input?.failureThreshold ?? defaultBreakerSettings.failureThreshold,
+    sleepWindow: input?.sleepWindow ?? defaultBreakerSettings.sleepWindow,
+    owner: input?.owner,
     consecutiveFailures: 0,
     openedAt: 0,
     trialStartedAt: null,
     permitted: true,
   }),
-  on: {
-    RESET: { target: '.closed', actions: ['clearFailures', 'permit'] },
-  },
   states: {
     closed: {
       on: {
         CALL: { actions: 'permit' },
         SUCCESS: { actions: 'clearFailures' },
-        FAILURE: [{ guard: 'failureOpens', target: 'open', actions: 'markOpened' }, { actions: 'countFailure' }],
+        FAILURE: [{ guard: 'failureOpens', target: 'open', actions: ['markOpened', opened] }, { actions: 'countFailure' }],
+        RESET: { actions: ['clearFailures', 'permit'] },
       },
     },
     open: {
       on: {
-        CALL: [{ guard: 'sleepWindowElapsed', target: 'halfOpen', actions: 'startTrial' }, { actions: 'refuse' }],
-        TICK: { guard: 'sleepWindowElapsed', target: 'halfOpen' },
-        SUCCESS: { target: 'closed', actions: 'clearFailures' },
+        CALL: [{ guard: 'sleepWindowElapsed', target: 'halfOpen', actions: ['startTrial', halfOpened] }, { actions: 'refuse' }],
+        TICK: { guard: 'sleepWindowElapsed', target: 'halfOpen', actions: halfOpened },
+        SUCCESS: { target: 'closed', actions: ['clearFailures', closed] },
+        RESET: { target: 'closed', actions: ['clearFailures', 'permit', closed] },
       },
     },
     halfOpen: {
       on: {
         CALL: [{ guard: 'trialAvailable', actions: 'startTrial' }, { actions: 'refuse' }],
-        SUCCESS: { target: 'closed', actions: 'clearFailures' },
-        FAILURE: { target: 'open', actions: 'markOpened' },
+        SUCCESS: { target: 'closed', actions: ['clearFailures', closed] },
+        FAILURE: { target: 'open', actions: ['markOpened', opened] },
+        RESET: { target: 'closed', actions: ['clearFailures', 'permit', closed] },
       },
     },
   },

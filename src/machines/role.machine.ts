@@ -12,11 +12,12 @@
  * the message again as the event that names its RPC (APPEND_ENTRIES, REQUEST_VOTE, ...), which the
  * role states handle. Time enters only as TICK; nothing here touches a timer, a socket or a disk.
  */
-import { type ActorRefFrom, and, assign, enqueueActions, not, raise, setup } from 'xstate';
+import { type ActorRefFrom, and, assign, emit, enqueueActions, not, raise, setup } from 'xstate';
 import { type ConfChange, EntryType, type Message, MessageType } from '../raft/raftpb.ts';
 import { MAX_RAFT_NUMBER } from '../raft/bounds.ts';
-import { type ProposedEntry, type RaftState, isTransferCampaign } from '../raft/raft-state.ts';
-import { replicatorMachine } from './replicator.machine.ts';
+import { type ProposalOutcome, type ProposedEntry, type RaftState, isTransferCampaign } from '../raft/raft-state.ts';
+import type { CircuitState } from '../raft/circuit-breaker.ts';
+import { type ReplicatorReport, replicatorMachine } from './replicator.machine.ts';
 
 export interface RoleInput {
   readonly raft: RaftState;
@@ -39,7 +40,19 @@ export type RoleInputEvent =
   /** A committed membership change was applied by the host: it takes effect now (thesis §4.1). */
   | { type: 'APPLY_CONF_CHANGE'; cc: ConfChange }
   /** Hand leadership to another voter (thesis §3.10). */
-  | { type: 'TRANSFER_LEADERSHIP'; to: number };
+  | { type: 'TRANSFER_LEADERSHIP'; to: number }
+  /** The transport (re)connected to a peer: its replicator may stop backing off. */
+  | { type: 'PEER_REACHABLE'; peer: number };
+
+/**
+ * What the machine tells its host, as emitted events (`actor.on(type, ...)`): the result of each
+ * PROPOSE, READ_INDEX and TRANSFER_LEADERSHIP, and each change of a peer's circuit breaker.
+ */
+export type RoleEmitted =
+  | { type: 'proposal'; outcome: ProposalOutcome }
+  | { type: 'readRefused'; reason: string }
+  | { type: 'transferRefused'; reason: string }
+  | { type: 'circuit'; peer: number; state: CircuitState };
 
 /** A message, raised again under the name of its RPC once the term rules have run. */
 export type RpcEvent =
@@ -61,7 +74,7 @@ export type RpcEvent =
   | { type: 'SNAPSHOT_ACK'; msg: Message }
   | { type: 'UNHANDLED'; msg: Message };
 
-export type RoleEvent = RoleInputEvent | RpcEvent;
+export type RoleEvent = RoleInputEvent | RpcEvent | ReplicatorReport;
 
 const rpcEventOf: Partial<Record<MessageType, RpcEvent['type']>> = {
   [MessageType.MsgApp]: 'APPEND_ENTRIES',
@@ -106,11 +119,14 @@ const whileCampaigning = {
   READ_INDEX: { actions: 'refuseRead' },
 } as const;
 
+const dropped = (reason: string): RoleEmitted => ({ type: 'proposal', outcome: { kind: 'dropped', reason } });
+
 export const roleMachine = setup({
   types: {} as {
     input: RoleInput;
     context: RoleContext;
     events: RoleEvent;
+    emitted: RoleEmitted;
   },
   actors: { replicator: replicatorMachine },
   guards: {
@@ -213,19 +229,19 @@ export const roleMachine = setup({
     handleAppendEntries: ({ context, event }) => context.raft.handleAppendEntries(msgOf(event)!),
     handleHeartbeat: ({ context, event }) => context.raft.handleHeartbeat(msgOf(event)!),
     handleSnapshot: ({ context, event }) => context.raft.handleSnapshotChunk(msgOf(event)!),
-    forwardProposal: ({ context, event }) => {
-      if (event.type === 'PROPOSE') context.raft.forwardProposal(event.entries);
-    },
-    dropProposal: ({ context }) => context.raft.dropProposal('no leader is known; the proposal was dropped'),
-    dropProposalDuringTransfer: ({ context }) =>
-      context.raft.dropProposal('leadership is being transferred; the proposal was dropped'),
-    dropConfChangeWhilePending: ({ context }) => {
-      context.raft.lastProposal = {
+    forwardProposal: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type === 'PROPOSE') enqueue.emit({ type: 'proposal', outcome: context.raft.forwardProposal(event.entries) });
+    }),
+    dropProposal: emit(dropped('no leader is known; the proposal was dropped')),
+    dropProposalDuringTransfer: emit(dropped('leadership is being transferred; the proposal was dropped')),
+    dropConfChangeWhilePending: emit({
+      type: 'proposal',
+      outcome: {
         kind: 'dropped',
         reason: 'another membership change is in progress; propose the next one after it is applied',
         confChangeInProgress: true,
-      };
-    },
+      },
+    } as RoleEmitted),
 
     // ----- membership -----
     applyConfChange: ({ context, event }) => {
@@ -247,19 +263,19 @@ export const roleMachine = setup({
     }),
 
     // ----- leadership transfer -----
-    startLeaderTransfer: ({ context, event }) => {
+    startLeaderTransfer: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'TRANSFER_LEADERSHIP') return;
-      const raft = context.raft;
-      raft.lastTransferRefusal = raft.startLeaderTransfer(event.to);
+      const refusal = context.raft.startLeaderTransfer(event.to);
+      if (refusal !== undefined) enqueue.emit({ type: 'transferRefused', reason: refusal });
       // Bring the target up to date; MsgTimeoutNow follows once its log matches.
       context.replicators.get(event.to)?.send({ type: 'SEND_APPEND', sendIfEmpty: false });
-    },
-    refuseLeaderTransfer: ({ context }) => {
-      context.raft.lastTransferRefusal = context.raft.lead === 0 ? 'no leader is known' : `not the leader; node ${context.raft.lead} is`;
-    },
+    }),
+    refuseLeaderTransfer: emit(({ context }) => ({
+      type: 'transferRefused' as const,
+      reason: context.raft.lead === 0 ? 'no leader is known' : `not the leader; node ${context.raft.lead} is`,
+    })),
     maybeSendTimeoutNow: ({ context, event }) => {
-      const m = msgOf(event);
-      if (m) context.raft.maybeSendTimeoutNow(m.from);
+      if (event.type === 'PEER_MATCH') context.raft.maybeSendTimeoutNow(event.peer);
     },
 
     // ----- leaders -----
@@ -283,15 +299,15 @@ export const roleMachine = setup({
       // term before it changes the configuration (the fix to single-server changes, Ongaro 2015).
       context.raft.pendingConfIndex = context.raft.log.lastIndex();
     },
-    appendProposals: ({ context, event }) => {
+    appendProposals: enqueueActions(({ context, event, enqueue }) => {
       const raft = context.raft;
       if (event.type === 'PROPOSE') {
         const r = raft.appendProposals(event.entries);
-        raft.lastProposal = { kind: 'appended', ...r };
+        enqueue.emit({ type: 'proposal', outcome: { kind: 'appended', ...r } });
       } else if (event.type === 'FORWARDED_PROPOSAL') {
         raft.appendProposals(event.msg.entries);
       }
-    },
+    }),
     broadcastAppend: ({ context }) => {
       for (const ref of context.replicators.values()) ref.send({ type: 'SEND_APPEND', sendIfEmpty: false });
     },
@@ -299,15 +315,28 @@ export const roleMachine = setup({
       context.raft.heartbeatElapsed = 0;
       for (const ref of context.replicators.values()) ref.send({ type: 'SEND_HEARTBEAT' });
     },
+    /** Time for the leader, and for each replicator's backoff and circuit breaker. */
     advanceLeaderTimers: ({ context }) => {
       context.raft.heartbeatElapsed++;
       context.raft.electionElapsed++;
+      for (const ref of context.replicators.values()) ref.send({ type: 'TICK' });
     },
     startQuorumRound: ({ context }) => {
       const raft = context.raft;
       raft.electionElapsed = 0;
       raft.leadTransferee = 0;
-      for (const [id, pr] of raft.tracker.progress) if (id !== raft.id) pr.recentActive = false;
+      raft.tracker.startQuorumRound(raft.id);
+    },
+    /** A replicator learned that its peer holds the log up to `match`. */
+    recordPeerMatch: ({ context, event }) => {
+      if (event.type === 'PEER_MATCH') context.raft.tracker.raiseMatch(event.peer, event.match);
+    },
+    reportCircuit: emit(({ event }) => {
+      const e = event as Extract<RoleEvent, { type: 'PEER_CIRCUIT' }>;
+      return { type: 'circuit' as const, peer: e.peer, state: e.state };
+    }),
+    forwardReachable: ({ context, event }) => {
+      if (event.type === 'PEER_REACHABLE') context.replicators.get(event.peer)?.send({ type: 'REACHABLE' });
     },
     forwardToReplicator: ({ context, event }) => {
       const m = msgOf(event);
@@ -316,9 +345,11 @@ export const roleMachine = setup({
       if (!ref) return;
       switch (event.type) {
         case 'APPEND_RESPONSE':
+          context.raft.tracker.markActive(m.from);
           ref.send({ type: 'APPEND_RESPONSE', msg: m });
           break;
         case 'HEARTBEAT_RESPONSE':
+          context.raft.tracker.markActive(m.from);
           ref.send({ type: 'HEARTBEAT_RESPONSE', msg: m });
           break;
         case 'UNREACHABLE':
@@ -328,6 +359,7 @@ export const roleMachine = setup({
           ref.send({ type: 'SNAPSHOT_STATUS', reject: m.reject });
           break;
         case 'SNAPSHOT_ACK':
+          context.raft.tracker.markActive(m.from);
           ref.send({ type: 'SNAPSHOT_ACK', index: m.index, offset: m.commit });
           break;
       }
@@ -358,12 +390,12 @@ export const roleMachine = setup({
       const m = msgOf(event);
       if (m?.context) context.raft.ackRead(m.from, m.context);
     },
-    forwardRead: ({ context, event }) => {
-      if (event.type === 'READ_INDEX') context.raft.forwardRead(event.context);
-    },
-    refuseRead: ({ context }) => {
-      context.raft.lastReadRefusal = 'no leader is known (an election is in progress); the read was dropped';
-    },
+    forwardRead: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'READ_INDEX') return;
+      const refusal = context.raft.forwardRead(event.context);
+      if (refusal !== undefined) enqueue.emit({ type: 'readRefused', reason: refusal });
+    }),
+    refuseRead: emit({ type: 'readRefused', reason: 'no leader is known (an election is in progress); the read was dropped' } as RoleEmitted),
     readIndexAnswered: ({ context, event }) => context.raft.readIndexAnswered(msgOf(event)!),
     clearPendingReads: ({ context }) => context.raft.clearPendingReads(),
   },
@@ -477,8 +509,12 @@ export const roleMachine = setup({
         ],
         APPEND_RESPONSE: [
           { guard: 'isFromSelf', actions: ['acknowledgeOwnAppend', 'advanceCommitIndex'] },
-          { actions: ['forwardToReplicator', 'advanceCommitIndex', 'maybeSendTimeoutNow'] },
+          { actions: 'forwardToReplicator' },
         ],
+        /** §5.3/§5.4.2: a replicator's peer holds more of the log; it may complete a majority. */
+        PEER_MATCH: { actions: ['recordPeerMatch', 'advanceCommitIndex', 'maybeSendTimeoutNow'] },
+        PEER_CIRCUIT: { actions: 'reportCircuit' },
+        PEER_REACHABLE: { actions: 'forwardReachable' },
         SNAPSHOT_ACK: { actions: 'forwardToReplicator' },
         APPLY_CONF_CHANGE: { actions: ['applyConfChange', 'syncReplicators', 'advanceCommitIndex'] },
         TRANSFER_LEADERSHIP: { actions: 'startLeaderTransfer' },

@@ -1,9 +1,11 @@
 /**
  * What a leader knows about one follower's log (Raft Figure 2 "Volatile state on leaders":
- * nextIndex and matchIndex), plus the flow-control state etcd adds (etcd's tracker.Progress).
+ * nextIndex and matchIndex), plus the flow control etcd adds (etcd's tracker.Progress).
  *
- * The replicator actor for the peer owns this object and is the only writer while the node leads;
- * the leader reads `match` to compute the commit index.
+ * The peer's replicator actor (src/machines/replicator.machine.ts) creates it, is its only writer
+ * and tells the leader `match` by event. Which flow-control mode the peer is in (probe, replicate,
+ * snapshot) is the replicator's statechart state, never a field here: each method below belongs to
+ * one mode and the statechart calls the one of the state it is in.
  */
 import { Inflights } from './inflights.ts';
 
@@ -14,108 +16,95 @@ export class Progress {
   match = 0;
   /** Index of the next entry to send. */
   next: number;
-  /** Mirrors the replicator machine's state, for status and tests. */
-  state: ProgressState = 'probe';
-  /** In the snapshot state: the index of the snapshot being sent. */
+  /** In the snapshot mode: the index of the snapshot being sent. */
   pendingSnapshot = 0;
-  /** Heard from the follower since the last CheckQuorum round. */
-  recentActive = false;
   /** In probe: an append is outstanding and the next waits for its answer or a heartbeat ack. */
-  msgAppFlowPaused = false;
+  probeSent = false;
   readonly inflights: Inflights;
 
-  constructor(
-    next: number,
-    maxInflight: number,
-    maxInflightBytes: number,
-    public isLearner = false,
-  ) {
+  constructor(next: number, maxInflight: number, maxInflightBytes: number) {
     this.next = next;
     this.inflights = new Inflights(maxInflight, maxInflightBytes);
   }
 
-  /** Leaves whatever state the progress was in and clears flow control. */
-  resetState(state: ProgressState): void {
-    this.msgAppFlowPaused = false;
+  /** Leaves whatever mode the progress was in and clears flow control. */
+  private resetFlowControl(): void {
+    this.probeSent = false;
     this.pendingSnapshot = 0;
-    this.state = state;
     this.inflights.reset();
   }
 
-  /** Probe: send one append at `next` (after `match`) and wait. */
+  /**
+   * Probe after replicate: start again right after `match`. After a snapshot: past the snapshot
+   * too, if it was sent (the follower reports its log in the answer to the next append).
+   */
   becomeProbe(): void {
-    if (this.state === 'snapshot') {
-      const pending = this.pendingSnapshot;
-      this.resetState('probe');
-      this.next = Math.max(this.match + 1, pending + 1);
-    } else {
-      this.resetState('probe');
-      this.next = this.match + 1;
-    }
+    const pending = this.pendingSnapshot;
+    this.resetFlowControl();
+    this.next = Math.max(this.match + 1, pending + 1);
   }
 
   /** Replicate: pipeline appends right after `match`. */
   becomeReplicate(): void {
-    this.resetState('replicate');
+    this.resetFlowControl();
     this.next = this.match + 1;
   }
 
   becomeSnapshot(snapshotIndex: number): void {
-    this.resetState('snapshot');
+    this.resetFlowControl();
     this.pendingSnapshot = snapshotIndex;
   }
 
-  /** The follower acked up to `n`; returns whether that was news. */
+  /** The follower acked up to `n`; returns whether that moved `match`. */
   maybeUpdate(n: number): boolean {
     let updated = false;
     if (this.match < n) {
       this.match = n;
       updated = true;
-      this.msgAppFlowPaused = false;
+      this.probeSent = false;
     }
     this.next = Math.max(this.next, n + 1);
     return updated;
   }
 
-  /** An append ending at `last` (with `bytes` of data) was just sent. */
-  sentEntries(last: number, count: number, bytes: number): void {
-    if (this.state === 'replicate') {
-      if (count > 0) {
-        this.next = last + 1;
-        this.inflights.add(last, bytes);
-      }
-    } else if (this.state === 'probe') {
-      this.msgAppFlowPaused = true;
-    }
+  /** Replicate: an append ending at `last` (with `bytes` of data) was just sent. */
+  sentPipelined(last: number, count: number, bytes: number): void {
+    if (count === 0) return;
+    this.next = last + 1;
+    this.inflights.add(last, bytes);
+  }
+
+  /** Probe: an append was just sent; the next waits for its answer. */
+  sentProbe(): void {
+    this.probeSent = true;
+  }
+
+  /** Replicate: a rejection counts only if it rejects an entry past `match` (older ones are stale). */
+  isCurrentRejectionPipelined(rejected: number): boolean {
+    return rejected > this.match;
+  }
+
+  /** Probe: only the answer to the outstanding append counts. */
+  isCurrentRejectionProbing(rejected: number): boolean {
+    return this.next - 1 === rejected;
   }
 
   /**
-   * The follower rejected an append at `rejected` and hinted that its log can match at best at
-   * `matchHint`. Returns false when the rejection is stale (answers an older append).
+   * Probe: the follower rejected the append at `next - 1` and hinted that its log can match at best
+   * at `matchHint`: move `next` back there (never to or below `match`) and send again.
    */
-  maybeDecrTo(rejected: number, matchHint: number): boolean {
-    if (this.state === 'replicate') {
-      // Stale unless it rejects the entry right after match.
-      if (rejected <= this.match) return false;
-      this.next = this.match + 1;
-      return true;
-    }
-    // Probe: only the answer to the outstanding append counts.
-    if (this.next - 1 !== rejected) return false;
+  backtrackProbing(rejected: number, matchHint: number): void {
     this.next = Math.max(Math.min(rejected, matchHint + 1), this.match + 1, 1);
-    this.msgAppFlowPaused = false;
-    return true;
+    this.probeSent = false;
   }
 
-  /** Whether sends to this peer must wait (etcd's IsPaused). */
-  isPaused(): boolean {
-    switch (this.state) {
-      case 'probe':
-        return this.msgAppFlowPaused;
-      case 'replicate':
-        return this.inflights.full();
-      case 'snapshot':
-        return true;
-    }
+  /** Probe: whether the next append must wait for the answer to the last (etcd's IsPaused in probe). */
+  probePaused(): boolean {
+    return this.probeSent;
+  }
+
+  /** Replicate: whether the inflight window is full (etcd's IsPaused in replicate). */
+  windowFull(): boolean {
+    return this.inflights.full();
   }
 }

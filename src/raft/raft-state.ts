@@ -24,7 +24,6 @@ import {
 import { Rng } from './rng.ts';
 import { StateType, type SoftState } from './state-type.ts';
 import { ProgressTracker } from './tracker.ts';
-import { Progress } from './progress.ts';
 import { ReadOnly, type ReadState } from './read-only.ts';
 import { type ReceivedSnapshot, SnapshotReceiver, type StagedChunk, type ChunkToSend, snapshotSizeRefusal } from './snapshot-transfer.ts';
 import { type ConfChange, ConfChangeType } from './raftpb.ts';
@@ -124,8 +123,6 @@ export class RaftState {
   msgs: Message[] = [];
   /** Outgoing messages held until the state they report is durable; some are addressed to self. */
   msgsAfterAppend: Message[] = [];
-  /** The outcome of the last PROPOSE, read by the node actor right after sending it. */
-  lastProposal: ProposalOutcome | undefined = undefined;
   /** The peer leadership is being handed to, 0 for none (thesis §3.10). */
   leadTransferee = 0;
   /** Index of the last conf change entry appended; a new one waits until it is applied. */
@@ -140,8 +137,6 @@ export class RaftState {
   readonly readOnly = new ReadOnly();
   /** Leader only: reads that arrived before the leader committed an entry of its term. */
   private deferredReads: { from: number; context: Uint8Array }[] = [];
-  /** Why the last local read request could not be started, if it could not. */
-  lastReadRefusal: string | undefined = undefined;
   /** Follower: the snapshot being received in chunks, if any. */
   private incomingSnapshot: SnapshotReceiver | undefined = undefined;
   /** Snapshots refused since the host last looked (see `takeSnapshotRejections`). */
@@ -154,8 +149,6 @@ export class RaftState {
   receivedSnapshot: ReceivedSnapshot | undefined = undefined;
   /** The snapshot handed to the host and not yet installed or dropped: its staged chunks must stay. */
   private awaitingInstall: ReceivedSnapshot | undefined = undefined;
-  /** Why the last leadership transfer request was refused, if it was. */
-  lastTransferRefusal: string | undefined = undefined;
   /** Faults switched on by a test (./fault-hooks.ts); undefined in every real use. */
   readonly faults: FaultHooks | undefined;
 
@@ -178,7 +171,7 @@ export class RaftState {
         : opts.join
           ? { voters: [], learners: [] }
           : { voters: cfg.peers.map((p) => p.id), learners: [] };
-    this.tracker = new ProgressTracker(cs, cfg.maxInflightMsgs, Infinity);
+    this.tracker = new ProgressTracker(cs);
     this.randomizedElectionTimeout = cfg.electionTick;
     this.resetElectionTimer();
   }
@@ -564,21 +557,13 @@ export class RaftState {
     return out;
   }
 
-  /** Forward a proposal to the leader (followers), or say why it cannot be taken. */
-  forwardProposal(entries: readonly ProposedEntry[]): void {
-    if (this.lead === 0) {
-      this.lastProposal = { kind: 'dropped', reason: 'no leader is known; the proposal was dropped' };
-    } else if (this.config.disableProposalForwarding) {
-      this.lastProposal = { kind: 'notLeader', leader: this.lead };
-    } else {
-      const ents: Entry[] = entries.map((e) => ({ term: 0, index: 0, type: e.type, data: e.data }));
-      this.send({ type: MessageType.MsgProp, to: this.lead, term: 0, entries: ents });
-      this.lastProposal = { kind: 'forwarded', leader: this.lead };
-    }
-  }
-
-  dropProposal(reason: string): void {
-    this.lastProposal = { kind: 'dropped', reason };
+  /** Forward a proposal to the leader (followers); returns where it went or why it cannot be taken. */
+  forwardProposal(entries: readonly ProposedEntry[]): ProposalOutcome {
+    if (this.lead === 0) return { kind: 'dropped', reason: 'no leader is known; the proposal was dropped' };
+    if (this.config.disableProposalForwarding) return { kind: 'notLeader', leader: this.lead };
+    const ents: Entry[] = entries.map((e) => ({ term: 0, index: 0, type: e.type, data: e.data }));
+    this.send({ type: MessageType.MsgProp, to: this.lead, term: 0, entries: ents });
+    return { kind: 'forwarded', leader: this.lead };
   }
 
   // ----- membership (Raft §6, thesis §4.1: one server at a time) -----
@@ -614,17 +599,8 @@ export class RaftState {
     }
     t.setConfState({ voters: [...voters], learners: [...learners] });
     if (this.lead === this.id) {
-      for (const id of t.members()) {
-        const pr = t.progress.get(id);
-        if (!pr) {
-          const fresh = new Progress(this.log.lastIndex() + 1, t.maxInflight, t.maxInflightBytes, learners.has(id));
-          if (id === this.id) fresh.match = this.log.lastIndex();
-          t.progress.set(id, fresh);
-        } else if (pr.isLearner !== learners.has(id)) {
-          pr.isLearner = learners.has(id);
-        }
-      }
-      for (const id of [...t.progress.keys()]) if (!voters.has(id) && !learners.has(id)) t.progress.delete(id);
+      // Replicators for added members are spawned, and those of removed ones stopped, by the role machine.
+      t.syncMembers(this.id, this.log.lastIndex());
       if (cc.type === ConfChangeType.RemoveNode && cc.nodeId === this.leadTransferee) this.leadTransferee = 0;
     }
     return t.confState();
@@ -650,8 +626,7 @@ export class RaftState {
   /** Sends MsgTimeoutNow to the transfer target once its log is complete. */
   maybeSendTimeoutNow(from: number): void {
     if (from !== this.leadTransferee || from === 0) return;
-    const pr = this.tracker.progress.get(from);
-    if (pr && pr.match === this.log.lastIndex()) this.send({ type: MessageType.MsgTimeoutNow, to: from });
+    if (this.tracker.isMember(from) && this.tracker.matchOf(from) === this.log.lastIndex()) this.send({ type: MessageType.MsgTimeoutNow, to: from });
   }
 
   // ----- local snapshots and compaction -----
@@ -677,7 +652,7 @@ export class RaftState {
     this.heartbeatElapsed = 0;
     this.electionElapsed = 0;
     this.quorumLost = false;
-    this.tracker.resetProgress(this.log.lastIndex(), this.id);
+    this.tracker.resetMatches(this.log.lastIndex(), this.id);
   }
 
   /**
@@ -701,31 +676,12 @@ export class RaftState {
 
   /** The leader's own entries up to `index` are durable. */
   acknowledgeOwnAppend(index: number): void {
-    const pr = this.tracker.progress.get(this.id);
-    if (pr) pr.maybeUpdate(index);
+    this.tracker.raiseMatch(this.id, index);
   }
 
   /** Raft §5.3/§5.4.2: commit the highest index a majority has, if it is of this term. */
   advanceCommitIndex(): boolean {
     return this.log.maybeCommit(this.tracker.committed(), this.term);
-  }
-
-  /**
-   * Sends the next append to a peer if its flow control allows (etcd's maybeSendAppend).
-   * Returns 'sent', 'paused' (nothing to do now) or 'needsSnapshot' (the entries it needs are compacted).
-   */
-  sendAppend(to: number, pr: Progress, sendIfEmpty: boolean): 'sent' | 'paused' | 'needsSnapshot' {
-    if (pr.isPaused()) return 'paused';
-    const prevIndex = pr.next - 1;
-    if (prevIndex < this.log.firstIndex() - 1) return 'needsSnapshot';
-    const prevTerm = this.log.termOrZero(prevIndex);
-    const ents = this.log.entriesFrom(pr.next, this.config.maxSizePerMsg);
-    if (ents.length === 0 && !sendIfEmpty) return 'paused';
-    let bytes = 0;
-    for (const e of ents) bytes += e.data.byteLength;
-    this.send({ type: MessageType.MsgApp, to, index: prevIndex, logTerm: prevTerm, entries: ents, commit: this.log.committed });
-    pr.sentEntries(prevIndex + ents.length, ents.length, bytes);
-    return 'sent';
   }
 
   /** Sends chunks of a snapshot to a peer whose next entry was compacted (Raft §7). */
@@ -736,9 +692,9 @@ export class RaftState {
     }
   }
 
-  /** A heartbeat carries the commit index, capped at what the follower is known to have. */
-  sendHeartbeat(to: number, pr: Progress, context?: Uint8Array): void {
-    let commit = Math.min(pr.match, this.log.committed);
+  /** A heartbeat carries the commit index, capped at what the follower is known to have (`match`). */
+  sendHeartbeat(to: number, match: number, context?: Uint8Array): void {
+    let commit = Math.min(match, this.log.committed);
     if (this.faults?.on('uncappedHeartbeatCommit') && commit < this.log.committed && this.faults.hit('uncappedHeartbeatCommit')) commit = this.log.committed;
     this.send({ type: MessageType.MsgHeartbeat, to, commit, context });
   }
@@ -791,13 +747,11 @@ export class RaftState {
     else this.send({ type: MessageType.MsgReadIndexResp, to, index, context });
   }
 
-  /** Follower: ask the leader for a read index. */
-  forwardRead(context: Uint8Array): void {
-    if (this.lead === 0) {
-      this.lastReadRefusal = 'no leader is known; the read was dropped';
-      return;
-    }
+  /** Follower: ask the leader for a read index. Returns why it could not, if it could not. */
+  forwardRead(context: Uint8Array): string | undefined {
+    if (this.lead === 0) return 'no leader is known; the read was dropped';
     this.send({ type: MessageType.MsgReadIndex, to: this.lead, term: 0, context });
+    return undefined;
   }
 
   /** Follower: the leader's answer. */

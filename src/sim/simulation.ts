@@ -318,7 +318,7 @@ export class Simulation {
       }
     }
     const raft = actor.raft;
-    if (raft.lead === n.id) this.safety.leaderSelfMatch(n.id, raft.term, raft.tracker.progress.get(n.id)?.match ?? 0, n.disk.durable);
+    if (raft.lead === n.id) this.safety.leaderSelfMatch(n.id, raft.term, raft.tracker.matchOf(n.id), n.disk.durable);
     this.safety.committed(n.id, raft.log.committed, raft.log);
     this.safety.progress(n.id, raft.term, raft.log.committed, raft.log.applied);
   }
