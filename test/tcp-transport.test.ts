@@ -9,9 +9,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { TransportActor } from '../src/actors/transport-actor.ts';
 import { InvalidPeerError } from '../src/errors.ts';
-import { CircuitState } from '../src/io/circuit-breaker.ts';
+import type { Cancel, Clock } from '../src/io/clock.ts';
 import { BidirectionalTransport } from '../src/io/tcp-transport.ts';
-import type { CircuitChange } from '../src/io/tcp-transport.ts';
 import { EntryType, MessageType, message } from '../src/raft/raftpb.ts';
 import type { Message } from '../src/raft/raftpb.ts';
 import { CLUSTER_ID, SECRET, freePort, fullyConnected, sleep, startCluster, startNode, stopAll, waitFor } from './fixtures/transport-cluster.ts';
@@ -170,7 +169,7 @@ for (const [name, override, reason] of refusedPeers) {
       good.transport.send(heartbeat(1, 2));
       bad.transport.send(heartbeat(id, 1));
       // The sends went nowhere (dropped, not in flight): nothing can arrive later.
-      assert.ok(good.transport.stats().dropped.notConnected + good.transport.stats().dropped.circuitOpen >= 1, 'the good node dropped its send');
+      assert.ok(good.transport.stats().dropped.notConnected >= 1, 'the good node dropped its send');
       await sleep(30);
       assert.is(good.received.length, 0);
       assert.is(bad.received.length, 0);
@@ -185,30 +184,66 @@ for (const [name, override, reason] of refusedPeers) {
   });
 }
 
-test('a peer stopped and restarted on the same port is reconnected with backoff', async () => {
-  const backoff = { initialInterval: 20, maxInterval: 200, multiplier: 2, jitter: 0 };
-  const a = await startNode(1, { backoff });
-  let b = await startNode(2, { backoff });
+/**
+ * A clock whose timers fire only when the test says so: redials happen exactly when the test
+ * advances time, never because the machine was slow. `defer` still runs at the end of the turn.
+ */
+function manualClock(): Clock & { advance(ms: number): void; pending(): number } {
+  let now = 0;
+  const timers: { at: number; fn: () => void; live: boolean }[] = [];
+  return {
+    now: () => now,
+    setTimer(ms, fn): Cancel {
+      const t = { at: now + ms, fn, live: true };
+      timers.push(t);
+      return () => void (t.live = false);
+    },
+    defer(fn): Cancel {
+      const t = setImmediate(fn);
+      return () => clearImmediate(t);
+    },
+    advance(ms) {
+      now += ms;
+      for (const t of timers.filter((x) => x.live && x.at <= now)) {
+        t.live = false;
+        t.fn();
+      }
+    },
+    pending: () => timers.filter((t) => t.live).length,
+  };
+}
+
+test('a lost peer is redialed on the steady schedule of the injected clock, and reconnected when it is back', async () => {
+  const clock = manualClock();
+  const redial = { intervalMs: 100, jitter: 0, onDemandGapMs: 1_000_000 };
+  const a = await startNode(1, { redial, clock });
+  let b = await startNode(2, { redial });
   const addrB = b.transport.address();
   try {
     a.transport.addPeer(2, addrB);
     b.transport.addPeer(1, a.transport.address());
     await waitFor(() => fullyConnected([a, b]), 'connected');
     await b.transport.stop();
-    await waitFor(() => a.unreachable.length >= 3, 'a few failed redials');
-    const attemptsWhileDown = a.transport.stats().dialAttempts;
-    const t0 = Date.now();
-    await sleep(300);
-    const attemptsIn300ms = a.transport.stats().dialAttempts - attemptsWhileDown;
-    assert.ok(attemptsIn300ms <= 4, `backoff spaces redials out (${attemptsIn300ms} in ${Date.now() - t0} ms)`);
+    await waitFor(() => a.unreachable.length === 1, 'the lost connection reported');
+    const dials = a.transport.stats().dialAttempts;
+    // Time stands still: however long this takes on the machine, no redial happens.
+    await sleep(50);
+    assert.is(a.transport.stats().dialAttempts, dials, 'no redial before the interval');
+    for (let i = 1; i <= 3; i++) {
+      clock.advance(100);
+      assert.is(a.transport.stats().dialAttempts, dials + i, `one redial per interval (${i})`);
+      await waitFor(() => a.unreachable.length === 1 + i, `redial ${i} failed and was reported`);
+    }
     assert.is(a.transport.stats().peers[2]!.connected, false);
     a.transport.send(heartbeat(1, 2));
-    assert.ok(a.transport.stats().dropped.notConnected + a.transport.stats().dropped.circuitOpen >= 1);
+    assert.ok(a.transport.stats().dropped.notConnected >= 1);
 
-    b = await startNode(2, { backoff, bindAddr: addrB });
-    b.transport.addPeer(1, a.transport.address());
+    b = await startNode(2, { redial, bindAddr: addrB });
+    b.transport.addPeer(1, '127.0.0.1:1'); // b cannot dial a: a's redial must do it
+    clock.advance(100);
     await waitFor(() => fullyConnected([a, b]), 'reconnected', 3000);
     assert.ok(a.transport.stats().reconnects >= 1, 'counted as a reconnect');
+    assert.is(clock.pending(), 0, 'connected: no redial left scheduled');
     a.transport.send(heartbeat(1, 2, 5));
     b.transport.send(heartbeat(2, 1, 6));
     await waitFor(() => b.received.length === 1 && a.received.some((m) => m.term === 6), 'traffic after the restart');
@@ -217,44 +252,39 @@ test('a peer stopped and restarted on the same port is reconnected with backoff'
   }
 });
 
-test('circuit breaker: failures open it, sends are skipped, the half-open trial closes it', async () => {
+test('a send to a peer that is not connected dials it at once, at most once per on-demand gap', async () => {
+  const clock = manualClock();
   const port = await freePort();
-  const changes: CircuitChange[] = [];
-  const a = await startNode(1, {
-    backoff: { initialInterval: 5, maxInterval: 20, jitter: 0 },
-    circuitBreaker: { failureThreshold: 3, sleepWindowMs: 400 },
-  });
-  let dialsWhenHalfOpen: number | undefined;
-  const sub = a.transport.circuit$.subscribe((c) => {
-    changes.push(c);
-    if (c.state === CircuitState.HalfOpen && dialsWhenHalfOpen === undefined) dialsWhenHalfOpen = a.transport.stats().dialAttempts;
-  });
+  const a = await startNode(1, { redial: { intervalMs: 1_000_000, onDemandGapMs: 1000 }, clock });
   let b: TestNode | undefined;
   try {
     a.transport.addPeer(2, `127.0.0.1:${port}`);
-    await waitFor(() => a.transport.stats().peers[2]!.circuit === CircuitState.Open, 'the circuit to open');
-    const attempts = a.transport.stats().dialAttempts;
-    assert.is(attempts, 3, 'exactly threshold dials before it opened');
-    for (let i = 0; i < 5; i++) a.transport.send(heartbeat(1, 2));
-    assert.is(a.transport.stats().dropped.circuitOpen, 5, 'sends skipped while open');
-    assert.is(a.transport.circuitState(2), CircuitState.Open);
-    await sleep(150);
-
+    await waitFor(() => a.unreachable.length === 1, 'the first dial failed');
     b = await startNode(2, { bindAddr: `127.0.0.1:${port}` });
-    b.transport.addPeer(1, '127.0.0.1:1'); // b never dials a successfully: the trial from a must do it
-    await waitFor(() => a.transport.stats().peers[2]!.connected, 'the trial dial to succeed', 3000);
-    assert.is(a.transport.stats().peers[2]!.circuit, CircuitState.Closed);
-    assert.equal(
-      changes.map((c) => `${c.peerId}:${c.state}`),
-      ['2:open', '2:halfOpen', '2:closed'],
-    );
-    // However long the open period lasted on this machine, no dial happened in it.
-    assert.is(dialsWhenHalfOpen, attempts, 'no dials while open');
+    b.transport.addPeer(1, '127.0.0.1:1'); // b never reaches a: only a's dial can connect them
+    for (let i = 0; i < 5; i++) a.transport.send(heartbeat(1, 2));
+    assert.is(a.transport.stats().dialAttempts, 1, 'inside the gap after the first dial: no dial');
+    clock.advance(1000);
+    for (let i = 0; i < 5; i++) a.transport.send(heartbeat(1, 2));
+    assert.is(a.transport.stats().dialAttempts, 2, 'five sends, one dial on demand');
+    assert.is(a.transport.stats().dropped.notConnected, 10, 'the sends themselves are dropped, not queued');
+    await waitFor(() => a.transport.stats().peers[2]!.connected, 'the on-demand dial connected');
     a.transport.send(heartbeat(1, 2, 9));
-    await waitFor(() => b!.received.length === 1, 'delivery after the circuit closed');
+    await waitFor(() => b!.received.length === 1, 'delivery once connected');
+    assert.is(b.received[0]!.term, 9);
   } finally {
-    sub.unsubscribe();
     await stopAll(b ? [a, b] : [a]);
+  }
+});
+
+test('redial settings are checked, naming the field', async () => {
+  const cases: [object, RegExp][] = [
+    [{ intervalMs: 0 }, /redial\.intervalMs/],
+    [{ jitter: 1 }, /redial\.jitter/],
+    [{ onDemandGapMs: -1 }, /redial\.onDemandGapMs/],
+  ];
+  for (const [redial, field] of cases) {
+    assert.throws(() => new BidirectionalTransport({ nodeId: 1, bindAddr: '127.0.0.1:0', handler: () => {}, clusterId: CLUSTER_ID, secret: SECRET, redial }), field);
   }
 });
 

@@ -1,15 +1,15 @@
 /**
- * ProgressTracker: the membership and per-member progress a leader keeps (etcd's ProgressTracker).
- * Tables of cases for what Raft relies on: only voters count towards a commit (§5.3, thesis §4.2.1
- * for learners), the first vote from a voter in a term is the one counted (§5.2), CheckQuorum
- * counts the leader itself (thesis §6.2), and a new leader's progress starts at its last index + 1.
+ * ProgressTracker: the membership and the leader's copy of each member's `match` as its replicator
+ * reports it (etcd's ProgressTracker). Tables of cases for what Raft relies on: only voters count
+ * towards a commit (§5.3, thesis §4.2.1 for learners), match only moves forward, the first vote
+ * from a voter in a term is the one counted (§5.2), CheckQuorum counts the leader itself (thesis §6.2).
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ProgressTracker } from '../src/raft/tracker.ts';
 
 function tracker(voters: number[], learners: number[] = []): ProgressTracker {
-  return new ProgressTracker({ voters, learners }, 8, Infinity);
+  return new ProgressTracker({ voters, learners });
 }
 
 test('membership: voters and learners are kept sorted, copies are handed out, voters come first', () => {
@@ -25,36 +25,63 @@ test('membership: voters and learners are kept sorted, copies are handed out, vo
   assert.equal(t.confState(), { voters: [2, 7], learners: [8, 9] });
   assert.ok(t.isVoter(7));
   assert.not.ok(t.isVoter(8));
+  assert.ok(t.isMember(8));
+  assert.not.ok(t.isMember(3));
 });
 
-test('a new leader starts every follower at lastIndex + 1 and itself at lastIndex, replicating', () => {
+test('a new leader knows nothing of its followers (match 0) and holds its own log to lastIndex', () => {
   const t = tracker([1, 2, 3], [4]);
-  t.resetProgress(10, 1);
-  const self = t.progress.get(1)!;
-  assert.equal([self.match, self.next, self.state, self.recentActive], [10, 11, 'replicate', true]);
-  for (const id of [2, 3, 4]) {
-    const pr = t.progress.get(id)!;
-    assert.equal([pr.match, pr.next, pr.state, pr.recentActive], [0, 11, 'probe', false], `node ${id}`);
+  t.resetMatches(10, 1);
+  assert.equal([1, 2, 3, 4].map((id) => t.matchOf(id)), [10, 0, 0, 0]);
+  assert.equal(t.tracked(), [1, 2, 3, 4]);
+  assert.equal([1, 2, 3, 4].map((id) => t.recentlyActive(id)), [true, false, false, false], 'only the leader counts as heard from');
+  t.raiseMatch(2, 7);
+  t.resetMatches(3, 2);
+  assert.equal([1, 2, 3, 4].map((id) => t.matchOf(id)), [0, 3, 0, 0], 'an old leadership\'s matches are forgotten');
+});
+
+test('raiseMatch: reports only move match forward, and only for tracked members', () => {
+  const cases: [string, [number, number][], Record<number, number>, boolean[]][] = [
+    ['a first report', [[2, 5]], { 2: 5 }, [true]],
+    ['a later, higher report', [[2, 5], [2, 8]], { 2: 8 }, [true, true]],
+    ['a stale (lower) report is ignored', [[2, 8], [2, 5]], { 2: 8 }, [true, false]],
+    ['the same report twice is no news', [[2, 8], [2, 8]], { 2: 8 }, [true, false]],
+    ['a stranger is not tracked', [[9, 4]], { 9: 0 }, [false]],
+  ];
+  for (const [name, reports, want, news] of cases) {
+    const t = tracker([1, 2, 3]);
+    t.resetMatches(0, 1);
+    assert.equal(reports.map(([id, m]) => t.raiseMatch(id, m)), news, `${name}: news`);
+    for (const [id, m] of Object.entries(want)) assert.is(t.matchOf(Number(id)), m, `${name}: node ${id}`);
   }
-  assert.is(t.progress.get(4)!.isLearner, true);
-  assert.is(t.progress.get(2)!.isLearner, false);
-  t.resetProgress(3, 2);
-  assert.is(t.progress.size, 4, 'old progress is dropped');
-  assert.is(t.progress.get(2)!.match, 3);
+});
+
+test('syncMembers after a membership change: added members start at 0, removed ones are forgotten', () => {
+  const t = tracker([1, 2, 3]);
+  t.resetMatches(5, 1);
+  t.raiseMatch(2, 5);
+  t.raiseMatch(3, 4);
+  t.markActive(3);
+  t.setConfState({ voters: [1, 2, 4], learners: [5] });
+  t.syncMembers(1, 6);
+  assert.equal(t.tracked().sort(), [1, 2, 4, 5]);
+  assert.equal([1, 2, 3, 4, 5].map((id) => t.matchOf(id)), [5, 5, 0, 0, 0]);
+  assert.not.ok(t.recentlyActive(3), 'a removed member is no longer counted as heard from');
+  assert.not.ok(t.raiseMatch(3, 9), 'reports about a removed member are ignored');
 });
 
 test('the commit index counts voters only: learners and unknown members do not help', () => {
   const cases: [string, number[], number[], Record<number, number>, number][] = [
     ['three voters, two at 7', [1, 2, 3], [], { 1: 9, 2: 7, 3: 2 }, 7],
     ['a learner far ahead does not count', [1, 2, 3], [4], { 1: 9, 2: 1, 3: 1, 4: 9 }, 1],
-    ['a voter without progress counts as 0', [1, 2, 3], [], { 1: 5 }, 0],
+    ['a voter never heard of counts as 0', [1, 2, 3], [], { 1: 5 }, 0],
     ['one voter commits alone', [1], [2], { 1: 4, 2: 0 }, 4],
+    ['five voters: the third highest', [1, 2, 3, 4, 5], [], { 1: 9, 2: 8, 3: 3, 4: 6, 5: 1 }, 6],
   ];
   for (const [name, voters, learners, match, want] of cases) {
     const t = tracker(voters, learners);
-    t.resetProgress(0, voters[0]!);
-    for (const [id, m] of Object.entries(match)) t.progress.get(Number(id))!.match = m;
-    for (const id of voters) if (!(id in match)) t.progress.delete(id);
+    t.resetMatches(0, voters[0]!);
+    for (const [id, m] of Object.entries(match)) t.raiseMatch(Number(id), m);
     assert.is(t.committed(), want, name);
   }
 });
@@ -89,10 +116,12 @@ test('CheckQuorum: the leader counts itself; a learner heard from does not make 
   ];
   for (const [name, voters, learners, active, want] of cases) {
     const t = tracker(voters, learners);
-    t.resetProgress(5, voters.includes(1) ? 1 : voters[0]!);
-    for (const pr of t.progress.values()) pr.recentActive = false;
-    for (const id of active) t.progress.get(id)!.recentActive = true;
+    t.resetMatches(5, 1);
+    t.markActive(9); // a stranger answering counts for nothing
+    for (const id of active) t.markActive(id);
     assert.is(t.quorumActive(1), want, name);
+    t.startQuorumRound(1);
+    assert.is(t.quorumActive(1), voters.length === 1 && voters[0] === 1, `${name}: a new round forgets who was heard from`);
   }
 });
 

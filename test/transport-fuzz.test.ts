@@ -243,7 +243,7 @@ async function closedWithin(socket: import('node:net').Socket, what: string, ms 
 
 async function fuzzRun(): Promise<void> {
   const r = rng(seed);
-  const nodes = await startCluster(2, { maxFrameSize: 64 * 1024, circuitBreaker: { failureThreshold: 1, sleepWindowMs: 60_000 } });
+  const nodes = await startCluster(2, { maxFrameSize: 64 * 1024, redial: { intervalMs: 60_000, onDemandGapMs: 60_000 } });
   const [target, peer] = nodes as [TestNode, TestNode];
   const addr = target.transport.address();
   target.transport.addPeer(FUZZER_ID, '127.0.0.1:1'); // known member; its real address is never used

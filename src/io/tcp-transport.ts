@@ -1,35 +1,29 @@
 /**
  * `BidirectionalTransport`: Raft messages over TCP (optionally TLS), one connection per pair of
- * nodes, used in both directions.
+ * nodes, used in both directions. This file holds the links and the listener; the pieces with a
+ * job of their own live beside it: each peer's link and the connection tie-break (peer-link.ts),
+ * when to redial (redial-policy.ts), the figures (transport-stats.ts), addresses (socket-address.ts).
  *
  * Why one connection: two per pair (one for each direction, as a naive design gets) doubles the
  * sockets and lets the two directions fail independently, so a node may keep sending to a peer it
- * can no longer hear. Both nodes dial each other eagerly, so sometimes both dials succeed; both
- * ends then rank the connections by the same rule (the dial by the lower node id wins, then the
- * lower dialer nonce) and the node that dialed the loser closes it gracefully, so nothing written
- * on it is lost.
+ * can no longer hear.
  *
- * Failure handling: a failed dial or a lost connection reports the peer unreachable (so the
- * leader's replicator drops to probe), records a failure in the peer's circuit breaker and redials
- * after an exponential backoff with jitter. While the breaker is open, sends to that peer are
- * dropped without touching a socket and no dials are made; after the sleep window one trial dial
- * is let through, and its success (or the peer reaching us first) closes the breaker.
+ * Failure handling: a failed dial or a lost connection is reported (`onUnreachable`; the node turns
+ * it into MsgUnreachable for the leader's replicator of that peer), and every authenticated
+ * connection is reported too (`identity.onPeerReport`, which the node also takes as "reachable").
+ * How long to hold back from a failing peer — its backoff and circuit breaker — is the
+ * replicator's business, on ticks; the transport only keeps sockets up, on the injected Clock.
  */
 import { randomBytes } from 'node:crypto';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
-import { Subject, skip } from 'rxjs';
-import type { Observable, Subscription } from 'rxjs';
 import { canonicalAddress, isValidAddress, validateSecret } from '../config.ts';
 import type { Peer } from '../config.ts';
 import { ConfigError, InvalidPeerError } from '../errors.ts';
 import type { InvalidMessageError } from '../errors.ts';
 import type { Message } from '../raft/raftpb.ts';
 import type { PeerReport } from '../raft/member-identity.ts';
-import { Backoff } from './backoff.ts';
-import type { BackoffOptions } from './backoff.ts';
-import { CircuitBreaker, CircuitState } from './circuit-breaker.ts';
-import type { CircuitBreakerOptions, Clock } from './circuit-breaker.ts';
+import { type Clock, systemClock } from './clock.ts';
 import type { FrameTooLargeError } from './frame.ts';
 import type { FrameCipherName } from './frame-cipher.ts';
 import { DEFAULT_FRAME_CIPHER, FRAME_CIPHERS } from './frame-cipher.ts';
@@ -37,6 +31,10 @@ import { RateLimitedLog } from './rate-limited-log.ts';
 import type { WarnLogger } from './rate-limited-log.ts';
 import { PeerConnection } from './peer-connection.ts';
 import type { ConnectionListener, ConnectionSettings, HandshakeFailure } from './peer-connection.ts';
+import { PeerLink } from './peer-link.ts';
+import { RedialPolicy, type RedialOptions } from './redial-policy.ts';
+import { parseBindAddr, sourceHost, splitHostPort } from './socket-address.ts';
+import { type DropReason, type PeerStats, TransportCounters, type TransportStats } from './transport-stats.ts';
 import type { BatchTransport, MessageHandler } from './transport.ts';
 import { INCARNATION_BYTES, encodeMessage } from './wire.ts';
 
@@ -88,7 +86,8 @@ export interface BidirectionalTransportOptions {
   tls?: TransportTlsOptions;
   /** Called on every failed dial and lost connection (the node turns it into MsgUnreachable). */
   onUnreachable?: (peerId: number) => void;
-  backoff?: BackoffOptions;
+  /** When peers that are not connected are dialed (redial-policy.ts). */
+  redial?: RedialOptions;
   /**
    * Member identity (docs/membership.md): this node's data-directory incarnation (16 bytes; random
    * per transport when absent), whether its store is still empty, and what it recorded for each
@@ -100,92 +99,11 @@ export interface BidirectionalTransportOptions {
     readonly knownIncarnation?: (peerId: number) => Uint8Array | undefined;
     readonly onPeerReport?: (peerId: number, report: PeerReport) => void;
   };
-  circuitBreaker?: Omit<CircuitBreakerOptions, 'clock'>;
+  /** Time and timers (redials, handshake deadlines are the socket's own); the system clock by default. */
   clock?: Clock;
 }
 
-export type DropReason = 'unknownPeer' | 'circuitOpen' | 'notConnected' | 'backpressure' | 'tooLarge' | 'stopped';
-
-export interface PeerStats {
-  readonly address: string;
-  readonly connected: boolean;
-  /** Authenticated connections currently usable for writing (1 in steady state). */
-  readonly connections: number;
-  readonly circuit: CircuitState;
-  /** Messages written to this peer's sockets. */
-  readonly messagesSent: number;
-  /** Frame bytes written to this peer. */
-  readonly bytesSent: number;
-  /** Valid messages received from this peer. */
-  readonly messagesReceived: number;
-  /** Bytes read from this peer's authenticated connections, handshakes included. */
-  readonly bytesReceived: number;
-}
-
-export interface TransportStats {
-  /** Messages written to sockets. */
-  readonly sent: number;
-  readonly bytesSent: number;
-  /** Valid messages delivered to the handler. */
-  readonly received: number;
-  readonly dropped: Readonly<Record<DropReason, number>>;
-  /** Frames from authenticated peers that did not decode to a valid Message. */
-  readonly invalidMessages: number;
-  /**
-   * Sealed frames that failed authentication (forged, altered, replayed, reordered or after a
-   * lost one) or held a malformed record; each closed its connection, which is then redialed.
-   */
-  readonly rejectedFrames: number;
-  /** Frames above the cap (the connection was closed). */
-  readonly oversizedFrames: number;
-  /** Handshakes refused for a bad proof, cluster, version or node id. */
-  readonly authFailures: number;
-  /** Every handshake that did not complete, by reason. */
-  readonly handshakeFailures: Readonly<Record<HandshakeFailure, number>>;
-  readonly handshakes: number;
-  /** Inbound connections closed on arrival because too many from their address were unauthenticated. */
-  readonly rejectedConnections: number;
-  /** Unauthenticated inbound connections closed to make room for a new one (the pool was full). */
-  readonly evictedHandshakes: number;
-  readonly dialAttempts: number;
-  readonly dialFailures: number;
-  /** Connections re-established to a peer that had been connected before. */
-  readonly reconnects: number;
-  /** Exceptions thrown by the message handler (caught so one bad handler call cannot kill a socket). */
-  readonly handlerErrors: number;
-  /** Sockets open right now, authenticated or not. */
-  readonly openSockets: number;
-  readonly peers: Readonly<Record<number, PeerStats>>;
-}
-
-export interface CircuitChange {
-  readonly peerId: number;
-  readonly state: CircuitState;
-}
-
-const authProblems: ReadonlySet<HandshakeFailure> = new Set(['badProof', 'protocol', 'version', 'cluster', 'unknownPeer', 'wrongPeer', 'self']);
-
-/** One remote node: its address, its connections, and its redial state. */
-interface PeerLink {
-  readonly id: number;
-  address: string;
-  /** Authenticated connections we may write to; `active` is the best of them. */
-  readonly connections: Set<PeerConnection>;
-  active: PeerConnection | undefined;
-  dialing: PeerConnection | undefined;
-  redialTimer: NodeJS.Timeout | undefined;
-  readonly backoff: Backoff;
-  readonly breaker: CircuitBreaker;
-  /** Mirrors the breaker's state so the send path does not step a machine per message. */
-  circuit: CircuitState;
-  readonly circuitSub: Subscription;
-  everConnected: boolean;
-  messagesSent: number;
-  bytesSent: number;
-  messagesReceived: number;
-  /** Bytes read by this peer's connections that have closed (open ones are read from their sockets). */
-  closedBytesReceived: number;
-}
+export type { DropReason, PeerStats, TransportStats } from './transport-stats.ts';
 
 export class BidirectionalTransport implements BatchTransport {
   private readonly nodeId: number;
@@ -199,6 +117,8 @@ export class BidirectionalTransport implements BatchTransport {
   private readonly maxPendingHandshakes: number;
   private readonly settings: ConnectionSettings;
   private readonly peers = new Map<number, PeerLink>();
+  private readonly redial: RedialPolicy;
+  private readonly counters = new TransportCounters();
   private readonly sockets = new Set<PeerConnection>();
   /** Unauthenticated inbound connections, oldest first, with their source address. */
   private readonly pendingInbound = new Map<PeerConnection, string>();
@@ -207,51 +127,9 @@ export class BidirectionalTransport implements BatchTransport {
   /** Source addresses of the configured members: never subject to the per-address cap. */
   private memberHosts = new Set<string>();
   private readonly warnings: RateLimitedLog;
-  private readonly circuitChanges = new Subject<CircuitChange>();
   private server: net.Server | undefined;
   private started = false;
   private stopped = false;
-  private readonly counters = {
-    sent: 0,
-    bytesSent: 0,
-    received: 0,
-    invalidMessages: 0,
-    rejectedFrames: 0,
-    oversizedFrames: 0,
-    authFailures: 0,
-    handshakes: 0,
-    rejectedConnections: 0,
-    evictedHandshakes: 0,
-    dialAttempts: 0,
-    dialFailures: 0,
-    reconnects: 0,
-    handlerErrors: 0,
-  };
-  private readonly dropped: Record<DropReason, number> = {
-    unknownPeer: 0,
-    circuitOpen: 0,
-    notConnected: 0,
-    backpressure: 0,
-    tooLarge: 0,
-    stopped: 0,
-  };
-  private readonly handshakeFailures: Record<HandshakeFailure, number> = {
-    protocol: 0,
-    version: 0,
-    cluster: 0,
-    unknownPeer: 0,
-    wrongPeer: 0,
-    self: 0,
-    badProof: 0,
-    malformed: 0,
-    oversized: 0,
-    timeout: 0,
-    closed: 0,
-  };
-
-  /** Per-peer circuit breaker state changes, for the node to expose (e.g. in `status()`). */
-  readonly circuit$: Observable<CircuitChange> = this.circuitChanges.asObservable();
-
   constructor(options: BidirectionalTransportOptions) {
     this.options = options;
     this.nodeId = requireNodeId('nodeId', options.nodeId);
@@ -268,13 +146,14 @@ export class BidirectionalTransport implements BatchTransport {
     const frameCipher = options.frameCipher ?? DEFAULT_FRAME_CIPHER;
     if (!FRAME_CIPHERS.includes(frameCipher)) throw new ConfigError('frameCipher', `must be one of ${FRAME_CIPHERS.join(', ')}, got ${JSON.stringify(frameCipher)}`);
     this.handler = options.handler;
-    this.clock = options.clock ?? Date.now;
+    this.clock = options.clock ?? systemClock;
+    this.redial = new RedialPolicy(this.clock, options.redial);
     const maxSizePerMsg = requirePositive('maxSizePerMsg', options.maxSizePerMsg ?? 1024 * 1024);
     this.maxFrameSize = requirePositive('maxFrameSize', options.maxFrameSize ?? 2 * maxSizePerMsg + 64 * 1024);
     this.maxBufferedBytes = requirePositive('maxBufferedBytesPerPeer', options.maxBufferedBytesPerPeer ?? 2 * this.maxFrameSize);
     this.maxPendingHandshakes = requirePositive('maxPendingHandshakes', options.maxPendingHandshakes ?? 1024);
     this.maxPendingPerAddress = requirePositive('maxPendingHandshakesPerAddress', options.maxPendingHandshakesPerAddress ?? 16);
-    this.warnings = new RateLimitedLog(options.logger, requirePositive('logIntervalMs', options.logIntervalMs ?? 10_000), this.clock);
+    this.warnings = new RateLimitedLog(options.logger, requirePositive('logIntervalMs', options.logIntervalMs ?? 10_000), () => this.clock.now());
     this.settings = {
       selfId: this.nodeId,
       clusterId: options.clusterId,
@@ -300,7 +179,7 @@ export class BidirectionalTransport implements BatchTransport {
     const server = this.options.tls
       ? tls.createServer(this.options.tls.server, (s) => this.accept(s))
       : net.createServer((s) => this.accept(s));
-    server.on('tlsClientError', () => this.handshakeFailures.malformed++);
+    server.on('tlsClientError', () => this.counters.handshakeFailures.malformed++);
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -316,9 +195,8 @@ export class BidirectionalTransport implements BatchTransport {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    for (const link of this.peers.values()) this.disposeLink(link);
+    for (const link of this.peers.values()) link.close();
     for (const conn of this.sockets) conn.destroy();
-    this.circuitChanges.complete();
     const server = this.server;
     if (server?.listening) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
@@ -345,7 +223,7 @@ export class BidirectionalTransport implements BatchTransport {
       for (const conn of existing.connections) conn.destroy();
       return;
     }
-    const link = this.createLink(nodeId, address);
+    const link = new PeerLink(nodeId, address);
     this.peers.set(nodeId, link);
     this.refreshMemberHosts();
     if (this.started && !this.stopped) this.attemptDial(link);
@@ -355,48 +233,12 @@ export class BidirectionalTransport implements BatchTransport {
     const link = this.peers.get(nodeId);
     if (!link) return;
     this.peers.delete(nodeId);
-    this.disposeLink(link);
+    link.close();
     this.refreshMemberHosts();
   }
 
   private refreshMemberHosts(): void {
     this.memberHosts = new Set([...this.peers.values()].map((l) => sourceHost(splitHostPort(canonicalAddress(l.address))[0])));
-  }
-
-  private createLink(id: number, address: string): PeerLink {
-    const breaker = new CircuitBreaker({ ...this.options.circuitBreaker, clock: this.clock });
-    const link: PeerLink = {
-      id,
-      address,
-      connections: new Set(),
-      active: undefined,
-      dialing: undefined,
-      redialTimer: undefined,
-      backoff: new Backoff(this.options.backoff),
-      breaker,
-      circuit: CircuitState.Closed,
-      circuitSub: breaker.state$.pipe(skip(1)).subscribe((state) => {
-        link.circuit = state;
-        this.circuitChanges.next({ peerId: id, state });
-      }),
-      everConnected: false,
-      messagesSent: 0,
-      bytesSent: 0,
-      messagesReceived: 0,
-      closedBytesReceived: 0,
-    };
-    return link;
-  }
-
-  private disposeLink(link: PeerLink): void {
-    clearTimeout(link.redialTimer);
-    link.redialTimer = undefined;
-    link.dialing?.destroy();
-    for (const conn of link.connections) conn.destroy();
-    link.connections.clear();
-    link.active = undefined;
-    link.circuitSub.unsubscribe();
-    link.breaker.dispose();
   }
 
   // ---- sending -------------------------------------------------------------------------------
@@ -411,26 +253,26 @@ export class BidirectionalTransport implements BatchTransport {
     const link = this.peers.get(to);
     const blocked = this.stopped || !this.started ? 'stopped' : !link ? 'unknownPeer' : this.blockedReason(link);
     if (blocked) {
-      this.dropped[blocked] += msgs.length;
+      this.counters.dropped[blocked] += msgs.length;
+      if (blocked === 'notConnected') this.dialOnDemand(link!);
       return;
     }
     const conn = link!.active!;
     const bodies: Uint8Array[] = [];
     for (const msg of msgs) {
       const body = encodeMessage(msg);
-      if (body.length > this.maxFrameSize) this.dropped.tooLarge++;
+      if (body.length > this.maxFrameSize) this.counters.dropped.tooLarge++;
       else bodies.push(body);
     }
     if (bodies.length === 0) return;
     const written = conn.writeFrames(bodies);
-    this.counters.bytesSent += written;
-    this.counters.sent += bodies.length;
+    this.counters.counts.bytesSent += written;
+    this.counters.counts.sent += bodies.length;
     link!.bytesSent += written;
     link!.messagesSent += bodies.length;
   }
 
   private blockedReason(link: PeerLink): DropReason | undefined {
-    if (link.circuit !== CircuitState.Closed) return 'circuitOpen';
     if (!link.active) return 'notConnected';
     if (link.active.bufferedBytes > this.maxBufferedBytes) return 'backpressure';
     return undefined;
@@ -438,19 +280,23 @@ export class BidirectionalTransport implements BatchTransport {
 
   // ---- dialing -------------------------------------------------------------------------------
 
-  /** Dial `link` now if nothing connects us and the breaker allows it; otherwise wait. */
+  /** Dial `link` now unless something already connects us (or is about to). */
   private attemptDial(link: PeerLink): void {
     if (this.stopped || this.peers.get(link.id) !== link) return;
-    if (link.connections.size > 0 || link.dialing || link.redialTimer) return;
-    if (!link.breaker.call()) {
-      this.scheduleRedial(link, link.breaker.retryAfter());
-      return;
-    }
+    if (link.connections.size > 0 || link.dialing) return;
+    link.stopRedial();
     this.dial(link);
   }
 
+  /** A message for a peer that is not connected: dial it now, unless a dial started very recently. */
+  private dialOnDemand(link: PeerLink): void {
+    if (link.dialing || link.connections.size > 0 || !this.redial.mayDialOnDemand(link.lastDialAt)) return;
+    this.attemptDial(link);
+  }
+
   private dial(link: PeerLink): void {
-    this.counters.dialAttempts++;
+    this.counters.counts.dialAttempts++;
+    link.lastDialAt = this.redial.now();
     const [host, port] = splitHostPort(link.address);
     const socket = this.options.tls
       ? tls.connect({ ...this.options.tls.client, host, port })
@@ -461,21 +307,19 @@ export class BidirectionalTransport implements BatchTransport {
     this.sockets.add(conn);
   }
 
-  private scheduleRedial(link: PeerLink, atLeastMs = 0): void {
-    if (this.stopped || link.redialTimer || link.dialing) return;
-    const delay = Math.max(link.backoff.next(), atLeastMs);
-    link.redialTimer = setTimeout(() => {
-      link.redialTimer = undefined;
+  private scheduleRedial(link: PeerLink): void {
+    if (this.stopped || link.cancelRedial || link.dialing) return;
+    link.cancelRedial = this.redial.schedule(() => {
+      link.cancelRedial = undefined;
       this.attemptDial(link);
-    }, delay);
+    });
   }
 
-  /** A dial failed or the last connection died: tell the node, count it, and try again later. */
+  /** A dial failed or the last connection died: tell the node, and keep redialing. */
   private peerFailed(link: PeerLink): void {
     if (this.stopped || this.peers.get(link.id) !== link || link.connections.size > 0) return;
-    link.breaker.recordFailure();
     this.options.onUnreachable?.(link.id);
-    this.scheduleRedial(link, link.circuit === CircuitState.Closed ? 0 : link.breaker.retryAfter());
+    this.scheduleRedial(link);
   }
 
   // ---- accepting -----------------------------------------------------------------------------
@@ -505,7 +349,7 @@ export class BidirectionalTransport implements BatchTransport {
   }
 
   private refuse(socket: net.Socket, source: string, reason: string): void {
-    this.counters.rejectedConnections++;
+    this.counters.counts.rejectedConnections++;
     if (!this.stopped) this.warnings.warn(`refused:${source}`, 'refused an inbound connection', { from: source, reason });
     socket.on('error', () => {});
     socket.destroy();
@@ -528,7 +372,7 @@ export class BidirectionalTransport implements BatchTransport {
       }
     }
     if (!victim) return false;
-    this.counters.evictedHandshakes++;
+    this.counters.counts.evictedHandshakes++;
     this.warnings.warn(`evicted:${victimSource}`, 'closed an idle unauthenticated connection to make room', { from: victimSource, pending: this.pendingInbound.size });
     this.forgetPending(victim);
     victim.destroy();
@@ -550,15 +394,15 @@ export class BidirectionalTransport implements BatchTransport {
     authenticated: (conn) => this.onAuthenticated(conn),
     message: (conn, msg) => this.deliver(msg, conn.peerReport),
     invalidMessage: (conn: PeerConnection, err: InvalidMessageError) => {
-      this.counters.invalidMessages++;
+      this.counters.counts.invalidMessages++;
       this.warnings.warn(`invalid:${conn.peerId}`, 'refused an invalid message from a peer', { peer: conn.peerId, reason: err.message });
     },
     oversizedFrame: (conn: PeerConnection, err: FrameTooLargeError) => {
-      this.counters.oversizedFrames++;
+      this.counters.counts.oversizedFrames++;
       this.warnings.warn(`oversized:${conn.peerId}`, 'closed a peer connection: frame above the cap', { peer: conn.peerId, reason: err.message });
     },
     rejectedFrame: (conn: PeerConnection, err: InvalidMessageError) => {
-      this.counters.rejectedFrames++;
+      this.counters.counts.rejectedFrames++;
       this.warnings.warn(`rejected:${conn.peerId}`, 'closed a peer connection: a frame failed authentication; redialing', {
         peer: conn.peerId,
         reason: err.message,
@@ -568,13 +412,13 @@ export class BidirectionalTransport implements BatchTransport {
   };
 
   private deliver(msg: Message, sender: PeerReport | undefined): void {
-    this.counters.received++;
+    this.counters.counts.received++;
     const link = this.peers.get(msg.from);
     if (link) link.messagesReceived++;
     try {
       this.handler(msg, sender);
     } catch {
-      this.counters.handlerErrors++;
+      this.counters.counts.handlerErrors++;
     }
   }
 
@@ -585,55 +429,24 @@ export class BidirectionalTransport implements BatchTransport {
       conn.destroy();
       return;
     }
-    this.counters.handshakes++;
+    this.counters.counts.handshakes++;
     if (link.dialing === conn) link.dialing = undefined;
     const report = conn.peerReport;
     if (report) {
       try {
         this.options.identity?.onPeerReport?.(link.id, report);
       } catch {
-        this.counters.handlerErrors++;
+        this.counters.counts.handlerErrors++;
       }
     }
-    this.dropOtherIncarnations(link, conn);
+    link.dropOtherRuns(conn);
     const wasDisconnected = link.connections.size === 0;
     link.connections.add(conn);
-    this.chooseActive(link);
+    link.chooseActive(this.nodeId);
     if (wasDisconnected) {
-      if (link.everConnected) this.counters.reconnects++;
+      if (link.everConnected) this.counters.counts.reconnects++;
       link.everConnected = true;
-      clearTimeout(link.redialTimer);
-      link.redialTimer = undefined;
-      link.backoff.reset();
-      link.breaker.recordSuccess();
-    }
-  }
-
-  /** A connection from a newer run of the peer means the older ones lead to a dead process. */
-  private dropOtherIncarnations(link: PeerLink, conn: PeerConnection): void {
-    for (const other of link.connections) {
-      if (!Buffer.from(other.remoteRun!).equals(conn.remoteRun!)) {
-        link.connections.delete(other);
-        link.closedBytesReceived += other.bytesRead;
-        other.destroy();
-      }
-    }
-  }
-
-  /**
-   * The tie-break: both ends rank connections identically (dial of the lower node id first, then
-   * lower dialer nonce), so they settle on the same one. Losers we dialed are ended gracefully;
-   * losers the peer dialed are left for the peer to end, and we keep reading them until it does.
-   */
-  private chooseActive(link: PeerLink): void {
-    const ranked = [...link.connections].sort((a, b) => compareConnections(a, b, Math.min(this.nodeId, link.id)));
-    link.active = ranked[0];
-    for (const loser of ranked.slice(1)) {
-      if (loser.role === 'dialer') {
-        link.connections.delete(loser);
-        link.closedBytesReceived += loser.bytesRead;
-        loser.end();
-      }
+      link.stopRedial();
     }
   }
 
@@ -642,8 +455,7 @@ export class BidirectionalTransport implements BatchTransport {
     const source = this.pendingInbound.get(conn);
     this.forgetPending(conn);
     if (failure) {
-      this.handshakeFailures[failure]++;
-      if (authProblems.has(failure)) this.counters.authFailures++;
+      this.counters.handshakeFailed(failure);
       if (!this.stopped && failure !== 'closed') {
         const from = source ?? this.peers.get(conn.peerId ?? 0)?.address ?? 'unknown';
         this.warnings.warn(`handshake:${from}:${failure}`, 'handshake failed', { from, reason: failure, peer: conn.peerId });
@@ -653,13 +465,12 @@ export class BidirectionalTransport implements BatchTransport {
     if (!link) return;
     if (link.dialing === conn) {
       link.dialing = undefined;
-      this.counters.dialFailures++;
+      this.counters.counts.dialFailures++;
       this.peerFailed(link);
       return;
     }
-    if (!link.connections.delete(conn)) return;
-    link.closedBytesReceived += conn.bytesRead;
-    if (link.active === conn) this.chooseActive(link);
+    if (!link.forget(conn)) return;
+    if (link.active === conn) link.chooseActive(this.nodeId);
     if (link.connections.size === 0) this.peerFailed(link);
   }
 
@@ -667,44 +478,9 @@ export class BidirectionalTransport implements BatchTransport {
 
   stats(): TransportStats {
     const peers: Record<number, PeerStats> = {};
-    for (const link of this.peers.values()) {
-      peers[link.id] = {
-        address: link.address,
-        connected: link.active !== undefined,
-        connections: link.connections.size,
-        circuit: link.circuit,
-        messagesSent: link.messagesSent,
-        bytesSent: link.bytesSent,
-        messagesReceived: link.messagesReceived,
-        bytesReceived: link.closedBytesReceived + sumBytesRead(link.connections),
-      };
-    }
-    return {
-      ...this.counters,
-      dropped: { ...this.dropped },
-      handshakeFailures: { ...this.handshakeFailures },
-      openSockets: this.sockets.size,
-      peers,
-    };
+    for (const link of this.peers.values()) peers[link.id] = link.stats();
+    return this.counters.snapshot(peers, this.sockets.size);
   }
-
-  /** The breaker of one peer (read-only use: state, isOpen), for status pages and tests. */
-  circuitState(peerId: number): CircuitState | undefined {
-    return this.peers.get(peerId)?.breaker.state();
-  }
-}
-
-function sumBytesRead(connections: Iterable<PeerConnection>): number {
-  let n = 0;
-  for (const c of connections) n += c.bytesRead;
-  return n;
-}
-
-function compareConnections(a: PeerConnection, b: PeerConnection, preferredDialer: number): number {
-  const aPreferred = a.dialerId === preferredDialer ? 0 : 1;
-  const bPreferred = b.dialerId === preferredDialer ? 0 : 1;
-  if (aPreferred !== bPreferred) return aPreferred - bPreferred;
-  return Buffer.compare(a.dialerNonce, b.dialerNonce);
 }
 
 function requireNodeId(field: string, v: unknown): number {
@@ -715,27 +491,4 @@ function requireNodeId(field: string, v: unknown): number {
 function requirePositive(field: string, v: unknown): number {
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) throw new ConfigError(field, `must be a positive integer, got ${JSON.stringify(v)}`);
   return v;
-}
-
-/** A socket's remote address as compared with member hosts (IPv4-mapped IPv6 unwrapped). */
-function sourceHost(host: string): string {
-  const h = host.toLowerCase();
-  return h.startsWith('::ffff:') && h.includes('.') ? h.slice(7) : h;
-}
-
-/** `host:port` → [host, port], IPv6 brackets removed. Assumes the address was validated. */
-function splitHostPort(address: string): [string, number] {
-  const i = address.lastIndexOf(':');
-  const host = address.slice(0, i).replace(/^\[(.*)\]$/, '$1');
-  return [host, Number(address.slice(i + 1))];
-}
-
-/** Like peer addresses, but port 0 ("any free port") is allowed for binding. */
-function parseBindAddr(addr: unknown): [string, number] {
-  if (typeof addr !== 'string' || !/^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(addr)) {
-    throw new ConfigError('bindAddr', `must be host:port (port 0 for any free port), got ${JSON.stringify(addr)}`);
-  }
-  const [host, port] = splitHostPort(addr);
-  if (port > 65535) throw new ConfigError('bindAddr', `port must be at most 65535, got ${port}`);
-  return [host, port];
 }

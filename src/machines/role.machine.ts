@@ -274,8 +274,10 @@ export const roleMachine = setup({
       type: 'transferRefused' as const,
       reason: context.raft.lead === 0 ? 'no leader is known' : `not the leader; node ${context.raft.lead} is`,
     })),
+    /** Thesis §3.10: the transfer target's log matches ours (checked on every answer, so a lost MsgTimeoutNow is sent again). */
     maybeSendTimeoutNow: ({ context, event }) => {
-      if (event.type === 'PEER_MATCH') context.raft.maybeSendTimeoutNow(event.peer);
+      const from = event.type === 'PEER_MATCH' ? event.peer : msgOf(event)?.from;
+      if (from !== undefined) context.raft.maybeSendTimeoutNow(from);
     },
 
     // ----- leaders -----
@@ -509,7 +511,7 @@ export const roleMachine = setup({
         ],
         APPEND_RESPONSE: [
           { guard: 'isFromSelf', actions: ['acknowledgeOwnAppend', 'advanceCommitIndex'] },
-          { actions: 'forwardToReplicator' },
+          { actions: ['forwardToReplicator', 'maybeSendTimeoutNow'] },
         ],
         /** §5.3/§5.4.2: a replicator's peer holds more of the log; it may complete a majority. */
         PEER_MATCH: { actions: ['recordPeerMatch', 'advanceCommitIndex', 'maybeSendTimeoutNow'] },
