@@ -42,7 +42,9 @@ export type RoleInputEvent =
   /** Hand leadership to another voter (thesis §3.10). */
   | { type: 'TRANSFER_LEADERSHIP'; to: number }
   /** The transport (re)connected to a peer: its replicator may stop backing off. */
-  | { type: 'PEER_REACHABLE'; peer: number };
+  | { type: 'PEER_REACHABLE'; peer: number }
+  /** Internal: the tick, passed on to the replicators once the leader handled it. */
+  | { type: 'REPLICATOR_TICK' };
 
 /**
  * What the machine tells its host, as emitted events (`actor.on(type, ...)`): the result of each
@@ -317,10 +319,16 @@ export const roleMachine = setup({
       context.raft.heartbeatElapsed = 0;
       for (const ref of context.replicators.values()) ref.send({ type: 'SEND_HEARTBEAT' });
     },
-    /** Time for the leader, and for each replicator's backoff and circuit breaker. */
     advanceLeaderTimers: ({ context }) => {
       context.raft.heartbeatElapsed++;
       context.raft.electionElapsed++;
+    },
+    /**
+     * Raised by TICK, so it is handled after this tick's heartbeats went out: each replicator's
+     * backoff and circuit breaker count the tick after the messages it paces.
+     */
+    raiseReplicatorTick: raise({ type: 'REPLICATOR_TICK' }),
+    tickReplicators: ({ context }) => {
       for (const ref of context.replicators.values()) ref.send({ type: 'TICK' });
     },
     startQuorumRound: ({ context }) => {
@@ -498,7 +506,8 @@ export const roleMachine = setup({
         { guard: 'heartbeatDue', actions: 'broadcastHeartbeat' },
       ],
       on: {
-        TICK: { actions: 'advanceLeaderTimers' },
+        TICK: { actions: ['advanceLeaderTimers', 'raiseReplicatorTick'] },
+        REPLICATOR_TICK: { actions: 'tickReplicators' },
         PROPOSE: [
           { guard: 'isTransferringLeadership', actions: 'dropProposalDuringTransfer' },
           { guard: 'isConfChangeWhilePending', actions: 'dropConfChangeWhilePending' },
