@@ -92,12 +92,12 @@ export function statechartsDocument(): string {
     ),
     section(
       'Replicator (src/machines/replicator.machine.ts)',
-      "One per follower while this node leads: the follower's flow control (probe, replicate, snapshot).",
+      "One per follower while this node leads: it alone owns the follower's Progress; its state is the flow-control mode (probe, replicate, snapshot).",
       replicatorMachine,
     ),
     section(
       'Circuit breaker (src/machines/circuit-breaker.machine.ts)',
-      'One per peer in the transport: stops sending into a dead connection, probes it after a sleep window.',
+      "Spawned by each replicator for its peer, on the leader's ticks: stops sending to a peer the transport keeps reporting unreachable, lets one trial through after a sleep window.",
       circuitBreakerMachine,
     ),
   ].join('\n');
