@@ -126,4 +126,65 @@ test('a stopped node refuses input', () => {
   assert.is(n.takeReady(), undefined);
 });
 
+/** Node 1 elected leader of term 1 with its no-op durable and acknowledged by nobody yet. */
+function leader(): NodeActor {
+  const n = node(1, { nodeId: 1 });
+  n.campaign();
+  const rd = n.takeReady()!;
+  n.step(message({ type: MessageType.MsgVoteResp, from: 2, to: 1, term: 1 }));
+  n.persisted(rd);
+  n.persisted(n.takeReady()!);
+  n.takeReady();
+  return n;
+}
+
+test('results come back from the machine as events: the return values of propose, readIndex and transferLeadership', () => {
+  const cases: [string, () => unknown, unknown][] = [
+    ['a follower that knows no leader drops a proposal', () => node(2).propose([{ type: 0, data: data('x') }]), { kind: 'dropped', reason: 'no leader is known; the proposal was dropped' }],
+    ['a leader appends a proposal after its no-op', () => leader().propose([{ type: 0, data: data('x') }, { type: 0, data: data('y') }]), { kind: 'appended', index: 2, term: 1, count: 2 }],
+    ['a follower that knows no leader refuses a read', () => node(2).readIndex(data('r')), 'no leader is known; the read was dropped'],
+    ['a leader starts a read', () => leader().readIndex(data('r')), undefined],
+    ['a follower refuses a transfer', () => node(2).transferLeadership(3), 'no leader is known'],
+    ['a leader refuses a transfer to a stranger', () => leader().transferLeadership(9), 'node 9 is not a voting member'],
+    ['a leader starts a transfer to a voter', () => leader().transferLeadership(3), undefined],
+  ];
+  for (const [name, run, want] of cases) assert.equal(run(), want, name);
+  const n = leader();
+  assert.is(n.transferLeadership(9), 'node 9 is not a voting member');
+  assert.is(n.transferLeadership(3), undefined, 'an earlier refusal does not leak into the next answer');
+});
+
+test('the leader learns match from its replicators: commit counting, progress and circuits come from them', () => {
+  const n = leader();
+  assert.equal([...n.progress().keys()].sort(), [1, 2, 3]);
+  assert.equal(n.progress().get(2), { match: 0, next: 1, state: 'probe', recentActive: false, inflight: 0, circuit: 'closed' });
+  assert.is(n.raft.log.committed, 0, 'the no-op is on one of three');
+  n.step(message({ type: MessageType.MsgAppResp, from: 2, to: 1, term: 1, index: 1 }));
+  assert.is(n.raft.tracker.matchOf(2), 1, 'the replicator reported match');
+  assert.is(n.raft.log.committed, 1, 'a majority holds the no-op: committed');
+  assert.equal(n.progress().get(2), { match: 1, next: 2, state: 'replicate', recentActive: true, inflight: 0, circuit: 'closed' });
+  assert.equal(n.progress().get(1)!.match, 1, 'the leader itself, from its durable append');
+
+  const circuits: string[] = [];
+  n.circuit$.subscribe((c) => circuits.push(`${c.peerId}:${c.state}`));
+  // The transport keeps failing to reach node 3; time passes in ticks (no election: node 2 answers).
+  for (let i = 0; i < 5; i++) {
+    n.step(message({ type: MessageType.MsgUnreachable, from: 3, to: 1 }));
+    for (let t = 0; t < 3; t++) {
+      n.tick();
+      n.step(message({ type: MessageType.MsgHeartbeatResp, from: 2, to: 1, term: 1 }));
+    }
+  }
+  assert.is(n.circuitState(3), 'open');
+  assert.is(n.progress().get(3)!.circuit, 'open');
+  assert.equal(circuits, ['3:open']);
+  n.takeReady();
+  n.tick();
+  assert.not.ok((n.takeReady()?.messages ?? []).some((m) => m.to === 3), 'nothing goes to node 3 while its circuit is open');
+  n.peerReachable(3);
+  assert.equal(circuits, ['3:open', '3:closed'], 'a reachable report closes it');
+  assert.ok(n.takeReady()!.messages.some((m) => m.to === 3 && m.type === MessageType.MsgHeartbeat), 'and node 3 hears from the leader at once');
+  assert.is(node(2).circuitState(3), 'closed', 'a follower holds nobody back');
+});
+
 test.run();

@@ -4,7 +4,9 @@
  * APPLIED) and hands out `Ready` values: what to persist, what to send, what to apply.
  *
  * It is synchronous and deterministic; hosts decide when to call `takeReady()` (the simulation
- * kit after every step, the RaftNode once per I/O turn). It keeps the rule that a message which
+ * kit after every step, the RaftNode once per I/O turn). What a call achieved comes back from the
+ * role machine as an emitted event during that call (`proposal`, `readRefused`, `transferRefused`)
+ * and is returned; peers' circuit changes come out of `circuit$`. It keeps the rule that a message which
  * reports durable state leaves only after that state is durable: such messages are held with the
  * write of the Ready they belong to and released by `persisted()`.
  */
