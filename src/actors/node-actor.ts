@@ -91,8 +91,8 @@ interface PendingWrite {
 export interface PeerProgress {
   /** Highest index known to be on the member (the leader's own: its durable log). */
   readonly match: number;
-  /** Next index to send; absent for the leader itself. */
-  readonly next?: number;
+  /** Next index to send (for the leader itself: the index after its last). */
+  readonly next: number;
   /** The member's replicator's state; `replicate` for the leader itself. */
   readonly state: ProgressState;
   /** Heard from in this CheckQuorum round. */
@@ -431,7 +431,7 @@ export class NodeActor {
     for (const id of t.tracked()) {
       const ref = replicators.get(id);
       if (!ref) {
-        if (id === this.raft.id) out.set(id, { match: t.matchOf(id), state: 'replicate', recentActive: true, inflight: 0, circuit: CircuitState.Closed });
+        if (id === this.raft.id) out.set(id, { match: t.matchOf(id), next: this.raft.log.lastIndex() + 1, state: 'replicate', recentActive: true, inflight: 0, circuit: CircuitState.Closed });
         continue;
       }
       const snap = ref.getSnapshot();

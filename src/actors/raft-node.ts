@@ -165,7 +165,7 @@ export interface NodeStatus {
   readonly lead: number;
   readonly raftState: StateType;
   /** Leader only: what it knows of each follower. */
-  readonly progress: Readonly<Record<number, { match: number; next?: number; state: string; recentActive: boolean; inflight: number }>>;
+  readonly progress: Readonly<Record<number, { match: number; next: number; state: string; recentActive: boolean; inflight: number }>>;
   /** Circuit breaker state per peer, from the leader's replicators (`closed` on a follower). */
   readonly circuits: Readonly<Record<number, string>>;
 }
