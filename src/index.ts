@@ -10,6 +10,10 @@ export type { HistogramSnapshot } from './metrics/histogram.ts';
 export { formatPrometheus, PROMETHEUS_CONTENT_TYPE } from './metrics/prometheus-text.ts';
 export { jsonLogger, prettyLine, LOG_LEVEL_VALUES, type JsonLogger, type JsonLoggerOptions, type LogLevelName, type PinoLikeLogger } from './io/json-logger.ts';
 export { structuredLogger, isPinoLike, eventName, type LogContext, type MessageFirstLogger } from './io/structured-logger.ts';
+// The seed's retry primitives, as plain classes an embedder can use on its own calls; inside the
+// node each replicator runs its peer's Backoff and circuit breaker on ticks (docs/architecture.md).
+export { Backoff, newBackoff } from './io/backoff.ts';
+export { CircuitBreaker, CircuitState, newCircuitBreaker, type CircuitBreakerOptions } from './io/circuit-breaker.ts';
 export { type Config, type Peer, defaultConfig, resolveConfig, validateConfig } from './config.ts';
 export * from './errors.ts';
 export type { StateMachine } from './state-machine.ts';
