@@ -85,7 +85,7 @@ export class RaftCluster {
     for (;;) {
       const st = await this.statuses();
       const leader = st.find((s) => s.leader);
-      if (leader && st.length === this.size && leader.match.length === this.size - 1 && leader.match.every((m) => m >= leader.commit) && st.every((s) => s.applied >= leader.commit)) return;
+      if (leader && st.length === this.size && leader.match.length === this.size && leader.match.every((m) => m >= leader.commit) && st.every((s) => s.applied >= leader.commit)) return;
       if (Date.now() > deadline) throw new Error(`members did not catch up within ${timeoutMs} ms`);
       await new Promise((r) => setTimeout(r, 20));
     }

@@ -75,15 +75,16 @@ export interface Scenario {
 
 /** Collects per-run values under keys and turns them into figures. */
 export class FigureSet {
-  private readonly values = new Map<string, { label: string; unit: string; runs: number[]; note?: string | undefined }>();
+  private readonly values = new Map<string, { label: string; unit: string; runs: number[]; note?: string | undefined; max: boolean }>();
 
-  add(key: string, label: string, unit: string, value: number, note?: string): void {
-    const f = this.values.get(key) ?? { label, unit, runs: [], note };
+  /** `aggregate: 'max'` makes the figure the largest run instead of the median (a worst case). */
+  add(key: string, label: string, unit: string, value: number, note?: string, aggregate: 'median' | 'max' = 'median'): void {
+    const f = this.values.get(key) ?? { label, unit, runs: [], note, max: aggregate === 'max' };
     f.runs.push(value);
     this.values.set(key, f);
   }
 
   figures(): Figure[] {
-    return [...this.values].map(([key, f]) => ({ key, label: f.label, unit: f.unit, runs: f.runs, value: median(f.runs), ...(f.note ? { note: f.note } : {}) }));
+    return [...this.values].map(([key, f]) => ({ key, label: f.label, unit: f.unit, runs: f.runs, value: f.max ? Math.max(...f.runs) : median(f.runs), ...(f.note ? { note: f.note } : {}) }));
   }
 }
