@@ -39,7 +39,7 @@ function indexKey(i: number): Buffer {
 
 /** Splits a byte stream into [u32 length][payload] frames. */
 function onFrames(socket: Socket, frame: (payload: Buffer) => void): void {
-  let buf = Buffer.alloc(0);
+  let buf: Buffer = Buffer.alloc(0);
   socket.on('data', (chunk: Buffer) => {
     buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
     while (buf.length >= 4) {
