@@ -7,6 +7,7 @@
  *   npm run bench -- A C                only scenarios A and C (F, the floor, is added when A runs)
  *   npm run bench -- --quick B F        small sizes, 1 run: a check that everything runs
  *   npm run bench -- --runs 5 --runs-D 1 --profile
+ *   npm run bench -- D --size restartEntries=200000 --size rssProposals=1000000
  *   npm run bench -- storage            a micro-benchmark (bench/*.bench.ts) by name; `micro` runs them all
  *
  * Each scenario and each micro-benchmark runs its members in processes of their own, so one's
@@ -17,7 +18,7 @@ import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { FULL_SIZES, QUICK_SIZES, type Figure, type Scenario } from './cluster/scenario.ts';
+import { FULL_SIZES, QUICK_SIZES, type Figure, type Scenario, type Sizes } from './cluster/scenario.ts';
 import { scenarioA } from './cluster/scenario-a.ts';
 import { scenarioB } from './cluster/scenario-b.ts';
 import { scenarioC } from './cluster/scenario-c.ts';
@@ -36,7 +37,7 @@ const micro = readdirSync(here)
   .filter((f) => f.endsWith('.bench.ts'))
   .sort();
 
-const USAGE = `usage: npm run bench -- [A B C D E F] [micro | ${micro.map((f) => f.replace('.bench.ts', '')).join(' | ')}] [--quick] [--runs N] [--runs-<X> N] [--profile] [--out FILE]`;
+const USAGE = `usage: npm run bench -- [A B C D E F] [micro | ${micro.map((f) => f.replace('.bench.ts', '')).join(' | ')}] [--quick] [--runs N] [--runs-<X> N] [--profile] [--size NAME=N] [--out FILE]`;
 
 interface Options {
   scenarios: Scenario[];
@@ -46,10 +47,12 @@ interface Options {
   runsOf: Record<string, number>;
   profile: boolean;
   out?: string;
+  /** `--size name=value`: one size changed (the names of `Sizes` in cluster/scenario.ts). */
+  sizes: Partial<Sizes>;
 }
 
 function parse(argv: readonly string[]): Options {
-  const o: Options = { scenarios: [], micro: [], quick: false, runs: 0, runsOf: {}, profile: false };
+  const o: Options = { scenarios: [], micro: [], quick: false, runs: 0, runsOf: {}, profile: false, sizes: {} };
   const count = (flag: string, v: string | undefined): number => {
     const n = Number(v);
     if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} needs a positive integer, got ${JSON.stringify(v)}`);
@@ -62,6 +65,11 @@ function parse(argv: readonly string[]): Options {
     else if (a === '--runs') o.runs = count(a, argv[++i]);
     else if (/^--runs-[A-Fa-f]$/.test(a)) o.runsOf[a.slice(-1).toUpperCase()] = count(a, argv[++i]);
     else if (a === '--out') o.out = argv[++i] ?? '';
+    else if (a === '--size') {
+      const [name, value] = (argv[++i] ?? '').split('=');
+      if (!name || !(name in FULL_SIZES)) throw new Error(`--size takes name=value with a name among ${Object.keys(FULL_SIZES).join(', ')}`);
+      o.sizes[name as keyof Sizes] = count(`--size ${name}`, value);
+    }
     else if (a === '--help' || a === '-h') {
       console.log(USAGE);
       process.exit(0);
@@ -113,7 +121,7 @@ for (const f of opts.micro) {
 }
 
 if (opts.scenarios.length > 0) {
-  const sizes = opts.quick ? QUICK_SIZES : FULL_SIZES;
+  const sizes: Sizes = { ...(opts.quick ? QUICK_SIZES : FULL_SIZES), ...opts.sizes };
   const profileDir = opts.profile ? join(repo, '.bench', 'profiles') : undefined;
   if (profileDir) mkdirSync(profileDir, { recursive: true });
   const t0 = performance.now();
