@@ -158,7 +158,7 @@ if (opts.scenarios.length > 0) {
   console.log('|---|---|---|---|');
   for (const t of targets) console.log(`| ${t.name} | ${t.target} | ${t.measured} | ${t.pass === undefined ? '—' : t.pass ? 'pass' : 'FAIL'} |`);
 
-  const profiles: { file: string; totalMs: number; frames: { frame: string; selfPct: number }[] }[] = [];
+  const profiles: { file: string; totalMs: number; frames: { frame: string; selfPct: number }[]; modules: { frame: string; selfPct: number }[] }[] = [];
   if (profileDir) {
     for (const f of readdirSync(profileDir).filter((x) => x.endsWith('.cpuprofile'))) {
       const file = join(profileDir, f);
@@ -166,6 +166,8 @@ if (opts.scenarios.length > 0) {
       profiles.push({ file: relative(repo, file), ...s });
       console.log(`\n## CPU profile ${relative(repo, file)} (${formatNumber(s.totalMs)} ms): self time by frame\n`);
       for (const fr of s.frames) console.log(`${fr.selfPct.toFixed(1).padStart(6)} %  ${fr.frame}`);
+      console.log('\nby module:\n');
+      for (const fr of s.modules) console.log(`${fr.selfPct.toFixed(1).padStart(6)} %  ${fr.frame}`);
     }
   }
 
