@@ -16,6 +16,8 @@ const bad: [string, string[], RegExp][] = [
   ['zero id', ['member', 'remove', '0'], /member id "0" must be a positive whole number/],
   ['remove without id', ['member', 'remove'], /missing the member id: actor-raft member remove ID/],
   ['promote with two ids', ['member', 'promote', '4', '5'], /unexpected argument "5"/],
+  ['transfer without id', ['member', 'transfer'], /missing the member id: actor-raft member transfer ID/],
+  ['--learner on transfer', ['member', 'transfer', '2', '--learner'], /--learner only goes with "actor-raft member add"/],
   ['list with an argument', ['member', 'list', 'all'], /unexpected argument "all"/],
   ['--learner on remove', ['member', 'remove', '3', '--learner'], /--learner only goes with "actor-raft member add"/],
   ['--stale on add', ['member', 'add', '4', '127.0.0.1:7004', '--stale'], /--stale only goes with "actor-raft member list"/],
@@ -46,6 +48,7 @@ const good: [string, string[], Record<string, string>, Partial<MemberCommand> & 
   ['add a voter, flag before the action', ['member', '--endpoint', 'http://[::1]:8001', 'add', '5', '[::1]:7005'], {}, { action: 'add', id: 5, learner: false, endpoints: ['http://[::1]:8001'] }],
   ['remove', ['member', 'remove', '3', '--timeout', '0'], {}, { action: 'remove', id: 3, timeoutMs: 0 }],
   ['promote', ['member', 'promote', '4'], {}, { action: 'promote', id: 4 }],
+  ['transfer', ['member', 'transfer', '2'], {}, { action: 'transfer', id: 2 }],
 ];
 
 for (const [name, argv, env, expected] of good) {

@@ -70,7 +70,7 @@ export interface HelpCommand {
   readonly text: string;
 }
 
-/** `actor-raft member list|add|remove|promote`: a client of a running cluster's admin routes. */
+/** `actor-raft member list|add|remove|promote|transfer`: a client of a running cluster's admin routes. */
 export type MemberCommand = {
   readonly command: 'member';
   /** HTTP API base URLs (`http://host:port`), tried in order until one answers. */
@@ -82,7 +82,7 @@ export type MemberCommand = {
 } & (
   | { readonly action: 'list'; readonly stale: boolean }
   | { readonly action: 'add'; readonly id: number; readonly address: string; readonly learner: boolean }
-  | { readonly action: 'remove' | 'promote'; readonly id: number }
+  | { readonly action: 'remove' | 'promote' | 'transfer'; readonly id: number }
 );
 
 export interface VersionCommand {
@@ -153,9 +153,11 @@ Usage:
   actor-raft member add ID HOST:PORT [--learner]         [--endpoint URL] [--json]
   actor-raft member remove ID                            [--endpoint URL] [--json]
   actor-raft member promote ID                           [--endpoint URL] [--json]
+  actor-raft member transfer ID                          [--endpoint URL] [--json]
       Lists or changes the members of a running cluster through any member's HTTP API (changes
       are relayed to the leader). HOST:PORT is the new member's Raft address; start it with
       "actor-raft node --join". Add a learner, wait for it to catch up, then promote it.
+      "transfer" hands leadership to voter ID (e.g. before stopping the leader's machine).
       --endpoint URL[,URL]   HTTP API of a member, e.g. http://127.0.0.1:8001 (default: the
                              ACTOR_RAFT_ENDPOINT environment variable, else http://127.0.0.1:8001)
       --learner              add a non-voting learner (promote it once it has caught up)
@@ -430,14 +432,15 @@ function parseMember(args: readonly string[], env: Readonly<Record<string, strin
     }
     case 'remove':
     case 'promote':
+    case 'transfer':
       extra(1);
       onlyFor('learner', 'add');
       onlyFor('stale', 'list');
       return { ...common, action, id: parseMemberId(rest[0], `actor-raft member ${action} ID`) };
     case undefined:
-      throw new UsageError('missing member action: expected "actor-raft member list|add|remove|promote ..."');
+      throw new UsageError('missing member action: expected "actor-raft member list|add|remove|promote|transfer ..."');
     default:
-      throw new UsageError(`unknown member action ${JSON.stringify(action)}; expected list, add, remove or promote`);
+      throw new UsageError(`unknown member action ${JSON.stringify(action)}; expected list, add, remove, promote or transfer`);
   }
 }
 

@@ -1,5 +1,5 @@
 /**
- * `actor-raft member list|add|remove|promote`: an operator's client of the admin routes
+ * `actor-raft member list|add|remove|promote|transfer`: an operator's client of the admin routes
  * (`/members`) of a running cluster's HTTP API.
  *
  * It retries only answers that prove nothing was changed (`retryable: true`: no leader yet, a
@@ -73,6 +73,8 @@ function request(cmd: MemberCommand): { method: string; path: string; body?: str
       return { method: 'DELETE', path: `/members/${cmd.id}` };
     case 'promote':
       return { method: 'POST', path: `/members/${cmd.id}/promote` };
+    case 'transfer':
+      return { method: 'POST', path: `/members/${cmd.id}/transfer-leadership` };
   }
 }
 
@@ -93,6 +95,8 @@ function describe(cmd: MemberCommand, body: Record<string, unknown>): string {
       return `removed member ${cmd.id} ${at}\n`;
     case 'promote':
       return `promoted learner ${cmd.id} to voter ${at}\n`;
+    case 'transfer':
+      return body.changed === false ? `node ${cmd.id} already leads (term ${String(body.term)}); nothing changed\n` : `leadership moved to node ${cmd.id} in term ${String(body.term)}\n`;
     case 'list':
       return '';
   }

@@ -10,6 +10,7 @@
  *   POST   /members  {"id","address","learner"}         add a member (learner: true for a learner)
  *   DELETE /members/:id                                 remove a member
  *   POST   /members/:id/promote                         make a learner a voter
+ *   POST   /members/:id/transfer-leadership             hand leadership to voter :id (transfer-leadership.ts)
  *   GET    /metrics                                     the member's figures in the Prometheus text format
  *   GET    /dashboard                                   the live dashboard (src/dashboard/), when given one
  *   GET    /health                                      200 when ready to serve (a leader is known and
@@ -33,6 +34,7 @@ import { ConfChangeInProgressError, NotLeaderError, ProposalDroppedError, Propos
 import { PROMETHEUS_CONTENT_TYPE, formatPrometheus } from '../metrics/prometheus-text.ts';
 import type { DashboardRoutes } from '../dashboard/dashboard-routes.ts';
 import { causeChain, httpAnswer } from './http-errors.ts';
+import { transferLeadership } from './transfer-leadership.ts';
 import { type KvCommand, type KvResult, KvStateMachine, MAX_KEY_BYTES, encodeCommand, validateCommand } from './kv-state-machine.ts';
 
 /** 18 bytes of proposal envelope plus msgpack framing of the command. */
@@ -283,22 +285,22 @@ export class KvHttpServer {
    * answer back, so an operator can use any member. `GET /members?stale=true` answers locally.
    */
   private async membership(req: IncomingMessage, res: ServerResponse, url: URL, path: string): Promise<void> {
-    const m = /^\/members(?:\/([^/]+)(\/promote)?)?\/?$/.exec(path);
-    if (!m) throw new HttpError(404, `no route for ${req.method} ${path}; try /members, /members/<id> or /members/<id>/promote`);
+    const m = /^\/members(?:\/([^/]+)(?:\/(promote|transfer-leadership))?)?\/?$/.exec(path);
+    if (!m) throw new HttpError(404, `no route for ${req.method} ${path}; try /members, /members/<id>, /members/<id>/promote or /members/<id>/transfer-leadership`);
     const method = req.method ?? 'GET';
     let id: number | undefined;
     if (m[1] !== undefined) {
       if (!/^\d+$/.test(m[1]) || Number(m[1]) < 1 || !Number.isSafeInteger(Number(m[1]))) throw new HttpError(400, `bad member id ${JSON.stringify(m[1])}: a positive whole number`);
       id = Number(m[1]);
     }
-    let action: 'list' | 'add' | 'remove' | 'promote';
+    let action: 'list' | 'add' | 'remove' | 'promote' | 'transfer-leadership';
     if (id === undefined) {
       if (method === 'GET' || method === 'HEAD') action = 'list';
       else if (method === 'POST') action = 'add';
       else throw this.methodNotAllowed('GET, POST');
     } else if (m[2]) {
       if (method !== 'POST') throw this.methodNotAllowed('POST');
-      action = 'promote';
+      action = m[2] as 'promote' | 'transfer-leadership';
     } else {
       if (method !== 'DELETE') throw this.methodNotAllowed('DELETE');
       action = 'remove';
@@ -323,6 +325,8 @@ export class KvHttpServer {
       case 'promote':
         out = await this.node.promoteLearner(id!, { signal });
         break;
+      case 'transfer-leadership':
+        return this.json(res, 200, await transferLeadership(this.node, id!, signal));
     }
     const headers = { 'x-raft-index': String(out.index), 'x-raft-term': String(out.term) };
     this.json(res, 200, { ok: true, action, id, index: out.index, term: out.term, members: this.node.members() }, headers);
