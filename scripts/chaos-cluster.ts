@@ -9,12 +9,13 @@
  * later is added with its proxy address too, so no Raft byte bypasses the proxies.
  */
 import { randomBytes } from 'node:crypto';
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { closeSync, createWriteStream, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createWriteStream, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import * as net from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { FailableDisk } from './chaos-disk.ts';
 import { LinkRules, MemberProxy } from './chaos-proxy.ts';
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
@@ -41,6 +42,10 @@ export interface ChaosMember {
   starts: number;
   /** The current process said it is ready (node started, HTTP listening). */
   ready: boolean;
+  /** How the last process ended (`code 1`, `SIGKILL`), for the nemesis's notes. */
+  lastExit: string | undefined;
+  /** Settles when the last process started has exited (kill() returns before that). */
+  exited: Promise<void>;
 }
 
 export interface HttpAnswer {
@@ -76,20 +81,10 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-/** Mounts a 128 MiB tmpfs on `dir` (root in a system that allows it). */
-function mountSmallDisk(dir: string): boolean {
-  mkdirSync(dir, { recursive: true });
-  if (process.getuid?.() !== 0) return false;
-  return spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=128m', 'tmpfs', dir], { stdio: 'ignore' }).status === 0;
-}
-
-function unmount(dir: string): void {
-  if (process.getuid?.() === 0) spawnSync('umount', [dir], { stdio: 'ignore' });
-}
-
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 const live = new Set<ChildProcess>();
+const liveDisks = new Set<FailableDisk>();
 process.on('exit', () => {
   for (const c of live) {
     try {
@@ -99,6 +94,7 @@ process.on('exit', () => {
       // already gone
     }
   }
+  for (const d of liveDisks) d.destroy();
 });
 
 export interface StatusView {
@@ -113,28 +109,49 @@ export class ChaosCluster {
   readonly members: ChaosMember[] = [];
   readonly rules = new LinkRules();
   private secret = randomBytes(32).toString('hex');
-  /** Each member's data directory is a tmpfs of its own (root only), so its disk can be filled. */
-  diskMounts = false;
+  /**
+   * Each member's data directory on a disk of its own that can be filled or made to fail
+   * (chaos-disk.ts; root only). Undefined when the run does not use them or they cannot be made.
+   */
+  disks: Map<number, FailableDisk> | undefined;
+  /** Why `disks` could not be made, when they were asked for. */
+  disksProblem: string | undefined;
 
   private constructor(
     readonly root: string,
     private readonly tickMs: number,
   ) {}
 
-  static async create(root: string, size: number, tickMs: number, opts: { diskMounts?: boolean } = {}): Promise<ChaosCluster> {
+  static async create(root: string, size: number, tickMs: number, opts: { disks?: boolean } = {}): Promise<ChaosCluster> {
     const c = new ChaosCluster(root, tickMs);
-    for (let id = 1; id <= size; id++) await c.addMemberRecord(id);
-    if (opts.diskMounts) c.diskMounts = c.members.every((m) => mountSmallDisk(m.dataDir));
-    if (!c.diskMounts) for (const m of c.members) unmount(m.dataDir);
+    if (opts.disks) {
+      const disks = new Map<number, FailableDisk>();
+      for (let id = 1; id <= size && !c.disksProblem; id++) {
+        const d = new FailableDisk(join(root, `disk-${id}`));
+        c.disksProblem = d.create();
+        if (!c.disksProblem) {
+          disks.set(id, d);
+          liveDisks.add(d);
+        }
+      }
+      if (c.disksProblem) for (const d of disks.values()) c.releaseDisk(d);
+      else c.disks = disks;
+    }
+    for (let id = 1; id <= size; id++) await c.addMemberRecord(id, c.disks?.get(id)?.dataDir);
     return c;
   }
 
-  private async addMemberRecord(id: number): Promise<ChaosMember> {
+  private releaseDisk(d: FailableDisk): void {
+    d.destroy();
+    liveDisks.delete(d);
+  }
+
+  private async addMemberRecord(id: number, dataDir = join(this.root, `data-${id}`)): Promise<ChaosMember> {
     const listenPort = await freePort();
     const httpPort = await freePort();
     const proxy = new MemberProxy(id, { host: '127.0.0.1', port: listenPort }, this.rules);
     await proxy.start();
-    const m: ChaosMember = { id, listenPort, httpPort, proxy, dataDir: join(this.root, `data-${id}`), child: undefined, state: 'down', join: false, starts: 0, ready: false };
+    const m: ChaosMember = { id, listenPort, httpPort, proxy, dataDir, child: undefined, state: 'down', join: false, starts: 0, ready: false, lastExit: undefined, exited: Promise.resolve() };
     this.members.push(m);
     return m;
   }
@@ -188,6 +205,7 @@ export class ChaosCluster {
     child.on('exit', (code, signal) => {
       live.delete(child);
       log.write(`=== exit ${signal ?? `code ${code}`}\n`);
+      if (m.child === child) m.lastExit = signal ?? `code ${code}`;
       if (m.child === child) {
         m.child = undefined;
         if (m.state === 'up' || m.state === 'paused') m.state = 'down';
@@ -196,6 +214,7 @@ export class ChaosCluster {
     child.on('message', (msg: { type?: string }) => {
       if (msg?.type === 'ready' && m.child === child) m.ready = true;
     });
+    m.exited = new Promise((resolve) => child.once('exit', () => resolve()));
     m.child = child;
     m.ready = false;
     m.state = 'up';
@@ -235,37 +254,21 @@ export class ChaosCluster {
     m.state = 'up';
   }
 
-  /** Deletes everything in the member's data directory (the process must be down). */
+  /** Deletes the member's data directory (the process must be down). */
   wipe(m: ChaosMember): void {
-    if (this.diskMounts) {
-      for (const f of readdirSync(m.dataDir)) rmSync(join(m.dataDir, f), { recursive: true, force: true });
-    } else rmSync(m.dataDir, { recursive: true, force: true });
+    rmSync(m.dataDir, { recursive: true, force: true });
   }
 
-  /** Fills the member's disk to the last byte (needs diskMounts). Returns the bytes written. */
-  fillDisk(m: ChaosMember): number {
-    const fd = openSync(join(m.dataDir, 'chaos-filler'), 'w');
-    const chunk = Buffer.alloc(1 << 20);
-    let written = 0;
-    try {
-      for (;;) written += writeSync(fd, chunk);
-    } catch {
-      // ENOSPC: full; now the last bytes
-      for (let size = 1 << 19; size >= 1; size >>= 1) {
-        try {
-          for (;;) written += writeSync(fd, chunk, 0, size);
-        } catch {
-          // next smaller size
-        }
-      }
-    } finally {
-      closeSync(fd);
-    }
-    return written;
+  /** The member's own disk (needs `disks`). */
+  disk(m: ChaosMember): FailableDisk {
+    const d = this.disks?.get(m.id);
+    if (!d) throw new Error(`member ${m.id} has no disk of its own`);
+    return d;
   }
 
-  freeDisk(m: ChaosMember): void {
-    rmSync(join(m.dataDir, 'chaos-filler'), { force: true });
+  /** Whether the member's last process exited within `timeoutMs` (after kill() or a crash). */
+  waitExited(m: ChaosMember, timeoutMs = 10_000): Promise<boolean> {
+    return Promise.race([m.exited.then(() => true), sleep(timeoutMs).then(() => false)]);
   }
 
   /** Applies the link rules to open connections. */
@@ -319,7 +322,7 @@ export class ChaosCluster {
   async stop(): Promise<void> {
     for (const m of this.members) this.kill(m);
     await Promise.all(this.members.map((m) => m.proxy.stop()));
-    await sleep(200);
-    if (this.diskMounts) for (const m of this.members) unmount(m.dataDir);
+    await Promise.all(this.members.map((m) => this.waitExited(m, 5000)));
+    for (const d of this.disks?.values() ?? []) this.releaseDisk(d);
   }
 }

@@ -10,16 +10,21 @@
  * (remove a voter, wipe it, add it back as a learner started with --join, promote it once it
  * caught up), wipe (SIGKILL a follower, delete its data, start it again under its old id: it must
  * be refused; then replace it by the documented procedure: remove, add as a learner, --join,
- * promote; needs member identity in the CLI), disk-full (fill a member's disk to the last byte: its writes fail and it must stop
- * without acknowledging anything it did not persist; then free the disk and restart it; needs each
- * data directory on a small tmpfs of its own, which the runner mounts when it runs as root).
+ * promote; needs member identity in the CLI), transfer-leader (the leader hands its role to a
+ * random voter through `POST /members/:id/transfer-leadership`), disk-full (fill a member's disk to
+ * the last byte: its writes fail and it must stop without acknowledging anything it did not
+ * persist; then free the disk and restart it), disk-fail (the member's block device starts failing
+ * writes, so the kernel answers EIO: the member must stop, saying which directory failed; then the
+ * disk is checked with e2fsck and mounted again, and the member restarted on what it had synced —
+ * or, if it refuses that data, replaced). The disk faults need each data directory on a disk of its
+ * own (chaos-disk.ts), which the runner makes when it runs as root.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Rng } from '../src/raft/rng.ts';
 import { CLI_HAS_IDENTITY, type ChaosCluster, type ChaosMember, sleep } from './chaos-cluster.ts';
 
-export const FAULT_KINDS = ['kill', 'kill-all', 'pause', 'partition-halves', 'partition-leader', 'partition-ring', 'membership', 'wipe', 'disk-full'] as const;
+export const FAULT_KINDS = ['kill', 'kill-all', 'pause', 'partition-halves', 'partition-leader', 'partition-ring', 'membership', 'wipe', 'transfer-leader', 'disk-full', 'disk-fail'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 export class Nemesis {
@@ -141,16 +146,20 @@ export class Nemesis {
         return this.membership();
       case 'wipe':
         return this.wipe();
+      case 'transfer-leader':
+        return this.transferLeader();
+      case 'disk-fail':
+        return this.diskFail();
       case 'disk-full': {
-        if (!c.diskMounts) {
-          this.note('disk-full: data directories are not on their own tmpfs (needs root); skipped');
+        if (!c.disks) {
+          this.note(`disk-full: data directories are not on disks of their own (${c.disksProblem ?? 'not asked for'}); skipped`);
           return false;
         }
         const m = this.rng.pick(c.current.filter((x) => x.child));
-        const bytes = c.fillDisk(m);
+        const bytes = c.disk(m).fill();
         this.note(`fill the disk of member ${m.id} (${(bytes / 2 ** 20).toFixed(1)} MiB of filler)`);
         await this.hold(this.rng.int(2000, 6000));
-        c.freeDisk(m);
+        c.disk(m).free();
         const stopped = !m.child;
         this.note(`free the disk of member ${m.id}${stopped ? ' (it had stopped: restart it)' : ' (it kept running)'}`);
         if (!stopped) return true;
@@ -184,6 +193,85 @@ export class Nemesis {
     this.cluster.rules.heal();
     this.note('heal the network');
     return true;
+  }
+
+  /** The leader hands its role to another voter (thesis §3.10), through the admin route. */
+  private async transferLeader(): Promise<boolean> {
+    const c = this.cluster;
+    const leader = await this.leaderWithin(10_000);
+    if (!leader) {
+      this.note('transfer-leader: no leader right now; skipped');
+      return false;
+    }
+    const listed = await c.admin('GET', '/members');
+    const voters = listed && listed.status === 200 ? (JSON.parse(listed.body) as { members: { id: number; role: string }[] }).members.filter((x) => x.role === 'voter').map((x) => x.id) : [];
+    const targets = c.current.filter((m) => m.state === 'up' && m.id !== leader.id && voters.includes(m.id));
+    if (targets.length === 0) {
+      this.note('transfer-leader: no other voter is up; skipped');
+      return false;
+    }
+    const target = this.rng.pick(targets);
+    this.note(`transfer leadership from member ${leader.id} to member ${target.id}`);
+    const a = await c.admin('POST', `/members/${target.id}/transfer-leadership`);
+    if (!a || a.status !== 200) {
+      this.note(`transfer to member ${target.id}: ${a ? `${a.status} ${a.body.trim()}` : 'no answer'}`);
+      return false;
+    }
+    const now = await c.leader();
+    this.note(`member ${target.id} leads (term ${String((JSON.parse(a.body) as { term: number }).term)})${now && now.id !== target.id ? `; member ${now.id} already leads again` : ''}`);
+    return true;
+  }
+
+  /**
+   * The member's disk starts failing writes (EIO). It must stop (fail-stop) and name the failed
+   * directory, not keep serving; what it acknowledged before must survive (checked at the end with
+   * the rest). Then the disk is repaired and the member restarted, or replaced if it refuses the
+   * data the failure left behind.
+   */
+  private async diskFail(): Promise<boolean> {
+    const c = this.cluster;
+    if (!c.disks) {
+      this.note(`disk-fail: data directories are not on disks of their own (${c.disksProblem ?? 'not asked for'}); skipped`);
+      return false;
+    }
+    const leader = this.rng.chance(0.5) ? await c.leader() : undefined;
+    const m = leader ?? this.rng.pick(c.current.filter((x) => x.child && x.state === 'up'));
+    if (!m || !m.child) {
+      this.note('disk-fail: no member is running; skipped');
+      return false;
+    }
+    const logFile = join(c.root, `node-${m.id}.log`);
+    const logBefore = existsSync(logFile) ? statSync(logFile).size : 0;
+    const bytes = c.disk(m).fail();
+    this.note(`the disk of member ${m.id}${leader ? ' (the leader)' : ''} fails writes from now on (EIO; ${(bytes / 2 ** 20).toFixed(1)} MiB of filler under its block device)`);
+    // Fail-stop: the member writes within a heartbeat or two while clients run; it then stops
+    // (the CLI exits after a graceful stop of at most 10 s).
+    const stopped = await c.waitExited(m, 30_000);
+    const log = existsSync(logFile) ? readFileSync(logFile).subarray(logBefore).toString('utf8') : '';
+    const fatal = log.split('\n').find((l) => l.includes('fatal error'));
+    if (!stopped) {
+      this.violations.push(`member ${m.id} kept running for 30 s on a disk that fails writes`);
+      this.note(`member ${m.id} is still running 30 s after its disk failed: NOT fail-stop`);
+      c.kill(m);
+      await c.waitExited(m);
+    } else {
+      this.note(`member ${m.id} stopped (${m.lastExit}): ${fatal?.replace(/^\S+ +/, '').slice(0, 300) ?? 'no fatal error in its log'}`);
+      if (!fatal || !fatal.includes(m.dataDir) || !/Input\/output error|EIO/.test(fatal)) {
+        this.violations.push(`member ${m.id} stopped on a failing disk without naming the directory and the I/O error: ${fatal ?? '(no fatal error logged)'}`);
+      }
+    }
+    if (m.state === 'removed') return false;
+    await this.hold(this.rng.int(500, 2000));
+    await c.disk(m).repair();
+    this.note(`repaired the disk of member ${m.id} (e2fsck, mounted again); restart it`);
+    c.start(m);
+    if (await c.waitReady(m)) return this.ready([m]);
+    // Refused the data the failure left (a torn log is not silently trusted): replace it.
+    this.note(`member ${m.id} did not start on its repaired disk (${m.lastExit ?? 'not ready'}): replace it`);
+    c.kill(m);
+    await c.waitExited(m);
+    const l = await this.leaderWithin(10_000);
+    return this.replace(m, l?.id ?? 0);
   }
 
   /** A member that lost its disk comes back under its old id: it must be refused, then replaced. */

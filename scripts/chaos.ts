@@ -74,8 +74,9 @@ async function main(): Promise<number> {
   const root = mkdtempSync(join(tmpdir(), `actor-raft-chaos-${seed}-`));
   out(`chaos: ${nodes} members, ${seconds} s, ${clientCount} clients, seed ${seed}, faults ${kinds.join(',')}`);
   out(`  data and logs: ${root}`);
-  const cluster = await ChaosCluster.create(root, nodes, tickMs, { diskMounts: kinds.includes('disk-full') });
-  if (kinds.includes('disk-full') && !cluster.diskMounts) out('  disk-full needs root and tmpfs mounts: it will be skipped');
+  const diskKinds = kinds.filter((k) => k === 'disk-full' || k === 'disk-fail');
+  const cluster = await ChaosCluster.create(root, nodes, tickMs, { disks: diskKinds.length > 0 });
+  if (diskKinds.length > 0) out(cluster.disks ? '  data directories: ext4 on loop devices over tmpfs, one per member (chaos-disk.ts)' : `  ${diskKinds.join(' and ')} need a disk per member (${cluster.disksProblem}): skipped`);
   const violations: string[] = [];
   let passed = false;
   try {
