@@ -205,8 +205,8 @@ export class ChaosCluster {
     child.on('exit', (code, signal) => {
       live.delete(child);
       log.write(`=== exit ${signal ?? `code ${code}`}\n`);
-      if (m.child === child) m.lastExit = signal ?? `code ${code}`;
       if (m.child === child) {
+        m.lastExit = signal ?? `code ${code}`;
         m.child = undefined;
         if (m.state === 'up' || m.state === 'paused') m.state = 'down';
       }

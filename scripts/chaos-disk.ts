@@ -1,25 +1,40 @@
 /**
  * A data disk the chaos runner can fill or break: an ext4 filesystem on a loop device whose image
- * file lives, sparse, on a tmpfs of its own (the "backing").
+ * file lives, sparse, on a tmpfs of its own (so a run's disk traffic stays in memory).
  *
  * - fill(): a filler file on the ext4 takes its last free byte: the member's writes fail with
  *   ENOSPC (a full disk).
- * - fail(): a filler file on the backing tmpfs takes its last free byte: the image can no longer
- *   grow, so the loop device fails every write to a block it has not stored yet, and the kernel
- *   hands the member EIO on fsync — a disk that has started failing writes. The filesystem is
- *   mounted with `discard`, so blocks ext4 frees go back to the backing and new writes hit the
- *   failure at once; the journal usually aborts and ext4 turns read-only, as on real hardware.
- * - repair(): free the backing, check the filesystem (e2fsck replays or repairs the journal), and
- *   mount it again: what the member synced before the failure is there, the rest may not be.
+ * - fail(): the loop device under the mounted filesystem is cut down to its first MiB (the
+ *   `lo_sizelimit` of LOOP_SET_STATUS64). The block layer then refuses every read and write
+ *   beyond it as past the end of the device (BLK_STS_IOERR), ext4 aborts its journal and turns
+ *   read-only, and the member gets EIO — a disk that has started failing. The image is untouched.
+ * - repair(): unmount (which releases the cut-down loop device), check the image (e2fsck replays
+ *   or repairs the journal) and mount it on a fresh loop device: what the member synced before the
+ *   failure is there, the rest may not be.
  *
  * Why not device-mapper's `error` target: it needs the kernel's device-mapper driver, which some
- * kernels (containers, micro-VMs) do not have; a loop device on a full tmpfs gives the same kernel
- * path (a block device that fails writes, the filesystem above it, EIO to the process) wherever
- * loop devices and tmpfs can be mounted. Everything here needs root.
+ * kernels (containers, micro-VMs) do not have. Why not a full backing tmpfs under the image: the
+ * loop device then reports "no space" (BLK_STS_NOSPC), which reaches the process as ENOSPC on
+ * fsync — a thin-provisioned volume running out, not a failing disk. The size limit gives the
+ * kernel path of a real device error (I/O error on the bio, the filesystem above it, EIO to the
+ * process) wherever loop devices can be mounted. Everything here needs root, and python3 for the
+ * one ioctl node cannot make.
  */
 import { spawnSync } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+
+/** Sets a loop device's size limit in bytes (0: the whole backing file), through LOOP_SET_STATUS64. */
+const SET_SIZELIMIT = `import fcntl, os, struct, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+info = bytearray(232)  # struct loop_info64
+fcntl.ioctl(fd, 0x4C05, info)  # LOOP_GET_STATUS64
+struct.pack_into('Q', info, 32, int(sys.argv[2]))  # lo_sizelimit
+fcntl.ioctl(fd, 0x4C04, bytes(info))  # LOOP_SET_STATUS64
+`;
+
+/** What the device keeps of itself once failed: the superblock and group descriptors. */
+const FAILED_DEVICE_BYTES = 1 << 20;
 
 function run(cmd: string, args: readonly string[]): { ok: boolean; status: number | null; text: string } {
   const r = spawnSync(cmd, args, { encoding: 'utf8' });
@@ -78,9 +93,11 @@ export class FailableDisk {
   /** Creates and mounts the disk; resolves with undefined, or the reason it cannot be made here. */
   create(): string | undefined {
     if (process.getuid?.() !== 0) return 'mounting needs root';
+    const py = run('python3', ['-c', 'import fcntl, struct']);
+    if (!py.ok) return `python3 is needed for the loop device ioctl: ${py.text}`;
     mkdirSync(this.backing, { recursive: true });
     mkdirSync(this.mountPoint, { recursive: true });
-    // The backing leaves a little room over the image, so only fail() ever fills it.
+    // The backing leaves a little room over the image, so it never fills itself.
     let r = run('mount', ['-t', 'tmpfs', '-o', `size=${this.sizeMiB + 16}m`, 'tmpfs', this.backing]);
     if (!r.ok) return `cannot mount a tmpfs: ${r.text}`;
     this.backed = true;
@@ -116,18 +133,23 @@ export class FailableDisk {
     rmSync(join(this.mountPoint, 'chaos-filler'), { force: true });
   }
 
-  /** Makes the block device fail writes (EIO to the member), see the file comment. */
-  fail(): number {
-    return fillFile(join(this.backing, 'chaos-filler'));
+  /** Makes the block device fail (EIO to the member), see the file comment. Returns the device. */
+  fail(): string {
+    const found = run('findmnt', ['-n', '-o', 'SOURCE', this.mountPoint]);
+    const device = found.text.split('\n')[0]?.trim() ?? '';
+    if (!found.ok || !device.startsWith('/dev/loop')) throw new Error(`no loop device under ${this.mountPoint}: ${found.text}`);
+    const r = run('python3', ['-c', SET_SIZELIMIT, device, String(FAILED_DEVICE_BYTES)]);
+    if (!r.ok) throw new Error(`cannot cut down ${device}: ${r.text}`);
+    return device;
   }
 
   /**
-   * Repairs a failed disk: unmounts it (the member's process must have exited), frees the backing,
-   * runs e2fsck and mounts it again. Throws with e2fsck's words if the filesystem is beyond repair.
+   * Repairs a failed disk: unmounts it (the member's process must have exited; the loop device,
+   * attached with autoclear, goes with it), runs e2fsck on the image and mounts it again. Throws
+   * with e2fsck's words if the filesystem is beyond repair.
    */
   async repair(): Promise<void> {
     await this.unmount();
-    rmSync(join(this.backing, 'chaos-filler'), { force: true });
     // e2fsck exit codes 0-3: clean, or errors corrected.
     const r = run('e2fsck', ['-f', '-y', this.image]);
     if (r.status === null || r.status > 3) throw new Error(`e2fsck ${this.image} failed (${r.status}): ${r.text}`);

@@ -242,8 +242,8 @@ export class Nemesis {
     }
     const logFile = join(c.root, `node-${m.id}.log`);
     const logBefore = existsSync(logFile) ? statSync(logFile).size : 0;
-    const bytes = c.disk(m).fail();
-    this.note(`the disk of member ${m.id}${leader ? ' (the leader)' : ''} fails writes from now on (EIO; ${(bytes / 2 ** 20).toFixed(1)} MiB of filler under its block device)`);
+    const device = c.disk(m).fail();
+    this.note(`the disk of member ${m.id}${leader ? ' (the leader)' : ''} fails from now on (${device} cut down to its first MiB: I/O errors)`);
     // Fail-stop: the member writes within a heartbeat or two while clients run; it then stops
     // (the CLI exits after a graceful stop of at most 10 s).
     const stopped = await c.waitExited(m, 30_000);

@@ -2,13 +2,14 @@
  * A member whose disk starts failing writes stops, says which directory failed, and never
  * acknowledged a write it had not synced.
  *
- * The failure is real: the member's data directory is on ext4 over a loop device whose image sits
- * on a tmpfs (scripts/chaos-disk.ts); filling that tmpfs makes the block device fail writes, and
- * the kernel hands the member EIO. One `actor-raft node` process is the whole cluster, so every
- * acknowledgement it gives waits on its own fsync. Writers run while the disk fails; the process
+ * The failure is real: the member's data directory is on ext4 over a loop device
+ * (scripts/chaos-disk.ts); cutting the device down under the mounted filesystem makes the block
+ * layer fail its I/O, and the kernel hands the member EIO. One `actor-raft node` process is the
+ * whole cluster, so every acknowledgement it gives waits on its own fsync. Writers run while the disk fails; the process
  * must exit with code 1 and a fatal error naming its directory and the I/O error; then the disk is
  * repaired (e2fsck, mount) and the member restarted on it: every write answered 200 is there with
- * its value. Needs root (mount, loop devices); elsewhere the test says so and does not pretend.
+ * its value. Needs root (mount, loop devices) and python3 (the loop ioctl); elsewhere the test
+ * says so and does not pretend.
  */
 import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
