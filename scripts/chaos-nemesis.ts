@@ -256,7 +256,8 @@ export class Nemesis {
       await c.waitExited(m);
     } else {
       this.note(`member ${m.id} stopped (${m.lastExit}): ${fatal?.replace(/^\S+ +/, '').slice(0, 300) ?? 'no fatal error in its log'}`);
-      if (!fatal || !fatal.includes(m.dataDir) || !/Input\/output error|EIO/.test(fatal)) {
+      // EIO, or EROFS when ext4 aborted its journal on the device error first and turned read-only.
+      if (!fatal || !fatal.includes(m.dataDir) || !/Input\/output error|EIO|Read-only file system/.test(fatal)) {
         this.violations.push(`member ${m.id} stopped on a failing disk without naming the directory and the I/O error: ${fatal ?? '(no fatal error logged)'}`);
       }
     }
