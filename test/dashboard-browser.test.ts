@@ -100,7 +100,7 @@ test('dashboard in Chromium: one leader highlighted; kill it from the page, a ne
       if (Date.now() > deadline) throw new Error(`the runner printed no dashboard URL and no leader:\n${out}`);
       await new Promise((r) => setTimeout(r, 100));
     }
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
     const page = await browser.newPage({ viewport: { width: 1400, height: 950 } });
     const pageErrors: string[] = [];
     page.on('pageerror', (e) => pageErrors.push(e.message));
