@@ -184,8 +184,8 @@ export class SafetyChecker {
       this.appliedAt.set(e.index, { term: e.term, data: e.data });
       const before = this.historyDigest.get(e.index - 1);
       if (before !== undefined) {
-        // The simulation host applies every entry but conf changes to the state machine.
-        this.historyDigest.set(e.index, e.type === EntryType.ConfChange ? before : foldDigest(before, e.index, e.data));
+        // The host loop hands the state machine every entry but membership changes and empty no-ops.
+        this.historyDigest.set(e.index, e.type === EntryType.ConfChange || e.data.byteLength === 0 ? before : foldDigest(before, e.index, e.data));
       }
     } else if (seen.term !== e.term || !bytesEqual(seen.data, e.data)) {
       this.fail('state machine safety', `node ${node} applied (${e.index}, ${e.term}) where another node applied term ${seen.term}`);
