@@ -147,7 +147,14 @@ export class TransportActor implements Transport {
     this.transport.addPeer(nodeId, address);
   }
 
+  /**
+   * What was already queued for the peer leaves first: a leader that applies a member's removal
+   * in the same turn as it committed it still tells that member the commit (Raft §6), then the
+   * link goes.
+   */
   removePeer(nodeId: number): void {
+    const q = this.queues.get(nodeId);
+    if (q && q.size > 0 && !this.stopped) this.sendBatch(nodeId, q.drain());
     this.queues.delete(nodeId);
     this.transport.removePeer(nodeId);
   }
@@ -194,15 +201,18 @@ export class TransportActor implements Transport {
         this.queues.delete(peerId); // idle for a whole turn: forget it, so stray ids cannot pile up
         continue;
       }
-      const batch = q.drain();
-      this.counters.batches++;
-      this.counters.flushed += batch.length;
-      try {
-        if (isBatchTransport(this.transport)) this.transport.sendBatch(peerId, batch);
-        else for (const m of batch) this.transport.send(m);
-      } catch {
-        this.counters.sendErrors++;
-      }
+      this.sendBatch(peerId, q.drain());
+    }
+  }
+
+  private sendBatch(peerId: number, batch: Message[]): void {
+    this.counters.batches++;
+    this.counters.flushed += batch.length;
+    try {
+      if (isBatchTransport(this.transport)) this.transport.sendBatch(peerId, batch);
+      else for (const m of batch) this.transport.send(m);
+    } catch {
+      this.counters.sendErrors++;
     }
   }
 }

@@ -310,7 +310,9 @@ export class SafetyChecker {
     const prev = this.ackVerified.get(node);
     let lo = prev && prev.term === m.term && prev.index <= m.index ? prev.index + 1 : disk.firstIndexSync() - 1;
     if (lo < snapIndex) lo = snapIndex;
-    if (lo > m.index) lo = m.index;
+    // An ack that leaves after a snapshot reached the disk may lie below it: the snapshot holds
+    // committed entries only, which match every later leader's log (leader completeness).
+    if (lo > m.index && m.index >= snapIndex) lo = m.index;
     for (let i = lo; i <= m.index; i++) {
       const want = this.leaderTermAt(m.term, i);
       if (want === undefined) continue;
