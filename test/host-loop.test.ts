@@ -42,7 +42,11 @@ test(
     const loop = sim.hostLoop(leader)!;
     let applied = 0;
     const settle = { resolve: () => applied++, reject: (e: Error) => assert.unreachable(`rejected: ${e.message}`) };
+    const submittedBefore = loop.storageActor!.stats.submitted;
     for (let i = 0; i < 50; i++) loop.propose(enc.encode(`c${i}`), settle);
+    sim.advance(0); // the end of this turn: the deferred flush runs
+    const submissions = loop.storageActor!.stats.submitted - submittedBefore;
+    assert.ok(submissions >= 1 && submissions <= 2, `the turn's 50 proposals became one Ready and one storage submission, not ${submissions}`);
     assert.ok(sim.runUntil(() => applied === 50, 100), `all 50 applied (${applied})`);
     // The first append that carries any of the commands carries all 50 of them, to every follower.
     const isCommand = (d: Uint8Array) => unwrapProposal(d)?.payload[0] === 0x63; // 'c'
