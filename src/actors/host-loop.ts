@@ -683,6 +683,7 @@ export class HostLoop<R = unknown> {
       },
       fatal: (err: Error) => this.fatal(err),
       scheduleFlush: () => this.scheduleFlush(),
+      faultHooks: this.o.faultHooks,
     };
   }
 

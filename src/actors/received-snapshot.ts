@@ -16,6 +16,7 @@
  * snapshot it completes synchronously, which the simulation relies on.
  */
 import type { Storage } from '../io/storage.ts';
+import type { FaultHooks } from '../raft/fault-hooks.ts';
 import type { ReceivedSnapshot } from '../raft/snapshot-transfer.ts';
 import type { StateMachine } from '../state-machine.ts';
 import type { NodeActor } from './node-actor.ts';
@@ -35,6 +36,8 @@ export interface ReceivedSnapshotHost {
   installed(index: number, data: Uint8Array): void;
   fatal(err: Error): void;
   scheduleFlush(): void;
+  /** Fault injection for the checker's own tests; never set otherwise. */
+  readonly faultHooks?: FaultHooks | undefined;
 }
 
 export function* restoreReceivedSnapshot(host: ReceivedSnapshotHost, r: ReceivedSnapshot, writeSeq: number | undefined): Generator<unknown, void, unknown> {
@@ -64,6 +67,11 @@ export function* restoreReceivedSnapshot(host: ReceivedSnapshotHost, r: Received
     return;
   }
   if (!host.current() || !node.raft.wantsReceivedSnapshot(r)) return host.current() ? drop() : undefined;
+  const f = host.faultHooks;
+  if (f?.on('installStaleSnapshotData') && node.raft.log.snapshot().metadata.index > 0 && f.hit('installStaleSnapshotData')) {
+    // The fault: the new snapshot's metadata with the state of the one this node already had.
+    data = node.raft.log.snapshot().data;
+  }
   if (sm.validateSnapshot) {
     try {
       sm.validateSnapshot(data);
