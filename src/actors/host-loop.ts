@@ -520,6 +520,9 @@ export class HostLoop<R = unknown> {
     let seq: number | undefined;
     const staged = rd.stagedSnapshotChunks;
     if (rd.hardState || rd.entries.length > 0 || rd.snapshot || staged || rd.peerIncarnations) {
+      // Registered before submitting: a store that completes by callback reports PERSISTED inside submit().
+      const expected = this.storageActor!.stats.submitted + 1;
+      this.writes.set(expected, rd);
       try {
         seq = this.storageActor!.submit({
           hardState: rd.hardState,
@@ -530,8 +533,8 @@ export class HostLoop<R = unknown> {
           ...(staged ? { stagedSnapshotChunks: staged } : {}),
           ...(rd.peerIncarnations ? { peerIncarnations: rd.peerIncarnations } : {}),
         });
-        this.writes.set(seq, rd);
       } catch (err) {
+        this.writes.delete(expected);
         this.fatal(err as Error);
         return;
       }

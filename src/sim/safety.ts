@@ -279,7 +279,9 @@ export class SafetyChecker {
 
   private voteSent(m: Message, disk: MemoryStorage): void {
     const hs = disk.hardStateSync();
-    if (hs.term !== m.term || hs.vote !== m.to) {
+    // A later durable term also keeps the promise: the node can never vote in m.term again. (Group
+    // commit merges a vote's write with a later term's into one write that holds only the latter.)
+    if (hs.term < m.term || (hs.term === m.term && hs.vote !== m.to)) {
       this.fail('persist before vote', `node ${m.from} granted its term-${m.term} vote to ${m.to} before persisting it (disk: term ${hs.term}, vote ${hs.vote})`);
     }
     let byTerm = this.votesGranted.get(m.from);

@@ -345,19 +345,23 @@ export class Simulation {
 
   // ----- what the checker sees -----
 
-  /** A Ready, before the loop handles it: elections and log writes. */
+  /**
+   * A Ready, before the loop handles it: elections, log writes, and persist before respond. Its
+   * messages are checked here, where the loop releases them to the transport actor, against what
+   * the disk holds now: the transport sends them at the end of the turn, by when a later write may
+   * have completed (a vote of term 12 leaving after term 13 is durable is not a violation).
+   */
   private readyTaken(n: SimNode, rd: Ready): void {
     const raft = n.actor!.raft;
     if (rd.softState?.raftState === 'leader') this.safety.leaderElected(n.id, raft.term, raft.log, n.disk.durable, raft.tracker.voters);
     if (rd.entries.length > 0) this.safety.entriesWritten(n.id, rd.entries, raft.log);
+    for (const m of rd.messages) this.safety.messageSent(m, n.disk.durable);
     if (rd.readStates) n.reads.push(...rd.readStates);
   }
 
-  /** A message leaves a node (the transport actor's flush): persist before respond. */
+  /** A message goes on the wire (the transport actor's flush). */
   private messageSent(m: Message): void {
-    const n = this.sim(m.from);
-    if (m.type === MessageType.MsgSnap && m.chunk?.offset === 0) n.snapshotsSent++;
-    this.safety.messageSent(m, n.disk.durable);
+    if (m.type === MessageType.MsgSnap && m.chunk?.offset === 0) this.sim(m.from).snapshotsSent++;
   }
 
   /** The end of a turn of a node's loop: the commit rules. */
