@@ -324,9 +324,8 @@ export class HostLoop<R = unknown> {
   // ----- lifecycle -----
 
   /**
-   * Stops the loop without lying to callers. stop() ends the current turn: proposals made before
-   * it go to Raft as that turn's batch, like any other (a proposal that cannot, because the node
-   * actor failed, gets StoppedError: provably not applied, safe to retry). Entries already known committed are
+   * Stops the loop without lying to callers. Proposals still in this turn's batch never reached
+   * Raft: StoppedError (provably not applied, safe to retry). Entries already known committed are
    * applied before it resolves, settling the proposals they carry. A proposal still pending after
    * that was appended or forwarded, so the cluster may yet commit it: ProposalOutcomeUnknownError,
    * never a "stopped" that invites a blind retry. Queued writes finish; the transport stops.
@@ -338,8 +337,6 @@ export class HostLoop<R = unknown> {
     this.cancelFlush?.();
     const id = this.node.id;
     const stopped = () => new StoppedError(`node ${id}`);
-    const batch = this.proposalBatch;
-    if (batch.length > 0 && !this.applyHalted && !this.o.manual && !this.guarded(() => void this.submitProposals())) this.proposalBatch = batch;
     for (const p of this.proposalBatch) this.pending.fail(p.seq, stopped());
     this.proposalBatch = [];
     this.readsToStart = [];
