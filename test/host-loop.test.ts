@@ -10,7 +10,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ApplyChain } from '../src/actors/apply-chain.ts';
 import { runSteps } from '../src/actors/maybe-async.ts';
-import { unwrapProposal } from '../src/io/proposal-envelope.ts';
+import { unwrapProposal } from '../src/actors/proposal-envelope.ts';
 import { type Message, MessageType } from '../src/raft/raftpb.ts';
 import { DigestStateMachine } from '../src/sim/digest-state-machine.ts';
 import { Simulation } from '../src/sim/simulation.ts';

@@ -20,10 +20,8 @@
 import type { Config } from '../config.ts';
 import { ConfChangeInProgressError, NotLeaderError, ProposalDroppedError, ProposalOutcomeUnknownError, type RaftError, SnapshotRejectedError, StorageInconsistentError, StoppedError } from '../errors.ts';
 import type { Clock, Cancel } from '../io/clock.ts';
-import { checkLeaderCommit } from '../io/durable-consistency.ts';
 import { type Proposer, isFrom, unwrapProposal, wrapProposal } from './proposal-envelope.ts';
 import type { Storage, StorageWrite } from '../io/storage.ts';
-import type { NodeMetrics } from '../metrics/node-metrics.ts';
 import { decodeConfChange, encodeConfChange } from '../raft/confchange.ts';
 import type { FaultHooks } from '../raft/fault-hooks.ts';
 import type { PeerReport, SenderIdentity } from '../raft/member-identity.ts';
@@ -83,6 +81,18 @@ export interface HostLoopObserver {
   turnEnded?(): void;
 }
 
+/** The counters the loop keeps where things happen (NodeMetrics has them; the loop names only what it needs). */
+export interface LoopCounters {
+  commits: number;
+  applies: number;
+  elections: number;
+  leaderChanges: number;
+  snapshotsReceived: number;
+  snapshotsTaken: number;
+  /** A storage write finished: entries carried, seconds taken. */
+  readonly recordWrite: (entries: number, seconds: number) => void;
+}
+
 /** How a proposal's caller hears of its outcome. */
 export interface Settle<T> {
   resolve(value: T): void;
@@ -101,7 +111,7 @@ export interface HostLoopOptions<R> {
   /** This run's identity in proposal envelopes. */
   readonly proposer: Proposer;
   readonly addresses: MemberAddresses;
-  readonly metrics: NodeMetrics;
+  readonly metrics: LoopCounters;
   readonly log: Logger;
   readonly events: HostLoopEvents;
   readonly observer?: HostLoopObserver | undefined;
@@ -111,8 +121,12 @@ export interface HostLoopOptions<R> {
   readonly appliedIndex: number;
   /** The snapshot the node started from. */
   readonly snapshotIndex: number;
-  /** Whether the log is durable: a leader's commit past its end then means a lost log tail. */
-  readonly durableLog: boolean;
+  /**
+   * For a durable log: given a leader's commit index and this log's last index, says what was lost
+   * when the leader holds committed entries this member acknowledged and no longer has (a log tail
+   * lost after a crash). Undefined for a log kept in memory, which forgets by design.
+   */
+  readonly lostTail?: ((leaderCommit: number, lastIndex: number) => string | undefined) | undefined;
   /** Names the store in errors. */
   readonly storeName: string;
   /** Virtual ms until the first tick (default: one tick interval). The simulation staggers nodes. */
@@ -704,9 +718,10 @@ export class HostLoop<R = unknown> {
    * a node kept in memory forgets its log by design when it restarts.
    */
   private logLostUnder(msg: Message): boolean {
-    if (!this.o.durableLog) return false;
+    const check = this.o.lostTail;
+    if (!check) return false;
     if (msg.term < this.node.raft.term) return false;
-    const lost = checkLeaderCommit(msg.commit, this.node.raft.log.lastIndex());
+    const lost = check(msg.commit, this.node.raft.log.lastIndex());
     if (!lost) return false;
     this.fatal(new StorageInconsistentError(this.o.storeName, 'hardState, entry', `${lost} (node ${this.node.id}, heartbeat from leader ${msg.from} in term ${msg.term})`));
     return true;

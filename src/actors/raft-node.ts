@@ -10,6 +10,7 @@ import { BehaviorSubject, Observable, Subject, type Subscription, distinctUntilC
 import { type Config, resolveConfig, validateSecret } from '../config.ts';
 import { BootstrapRefusedError, ConfigError, MemberIdentityError, NotLeaderError, ProposalDroppedError, SnapshotRestoreError, StoppedError, UnknownMemberError } from '../errors.ts';
 import { type Clock, systemClock } from '../io/clock.ts';
+import { checkLeaderCommit } from '../io/durable-consistency.ts';
 import { DiskStorage } from '../io/disk-storage.ts';
 import { loadPersistedState } from '../io/load-state.ts';
 import { MemoryStorage } from '../io/memory-storage.ts';
@@ -241,7 +242,7 @@ export class RaftNode<R = unknown> implements Node {
         manual: this.opts.manual,
         appliedIndex: resume ? this.lastAppliedIndex : 0,
         snapshotIndex: snapIndex,
-        durableLog: Boolean(this.config.dataDir || this.opts.storage),
+        lostTail: this.config.dataDir || this.opts.storage ? checkLeaderCommit : undefined,
         storeName: this.storeName(),
         events: {
           ready: (rd) => this.readySubject.next(rd),

@@ -16,6 +16,7 @@ import { NodeActor } from '../actors/node-actor.ts';
 import { PendingRequests, type ProposeResult } from '../actors/pending-requests.ts';
 import { TransportActor } from '../actors/transport-actor.ts';
 import type { Cancel } from '../io/clock.ts';
+import { checkLeaderCommit } from '../io/durable-consistency.ts';
 import { NodeMetrics } from '../metrics/node-metrics.ts';
 import { type ConfChange, ConfChangeType, type Entry, type Message, MessageType, type Snapshot } from '../raft/raftpb.ts';
 import type { FaultHooks } from '../raft/fault-hooks.ts';
@@ -310,7 +311,7 @@ export class Simulation {
       snapshotIndex: snap.metadata.index,
       // The checker's own tests switch off this guard of the loop (a leader's commit past the log's
       // end), which would otherwise stop a faulty node before the checker sees what the fault does.
-      durableLog: faults === undefined,
+      lostTail: faults === undefined ? checkLeaderCommit : undefined,
       storeName: `simulated disk of node ${id}`,
       // Nodes tick at the same rate but not in lockstep.
       firstTickAfter: this.rng.int(1, this.tickMs + 1),

@@ -106,7 +106,7 @@ class InstantHost {
       const first = built.firstIndexSync();
       const last = built.lastIndexSync();
       if (last >= first) disk.durable.appendSync(built.entriesSync(first, last + 1));
-      disk.durable.writeSync({ hardState: built.hardStateSync() });
+      disk.durable.writeSync({ hardState: { term: actor.raft.term, vote: actor.raft.vote, commit: actor.raft.log.committed } });
     }
     disk.attach((_write, done) => done());
     const transport = new TransportActor({ createTransport: () => ({ send: (m) => void this.sent.push(m), start: async () => {}, stop: async () => {}, addPeer() {}, removePeer() {} }), clock });
@@ -114,7 +114,7 @@ class InstantHost {
     const nothing = { apply: () => undefined, snapshot: () => new Uint8Array(0), restore: () => {} };
     this.loop = new HostLoop({
       node: actor,
-      config: actor.raft.config,
+      config: resolveConfig(actor.raft.config),
       stateMachine: nothing,
       clock,
       storage: disk,
@@ -126,7 +126,6 @@ class InstantHost {
       log: silentLogger,
       appliedIndex: 0,
       snapshotIndex: 0,
-      durableLog: false,
       storeName: 'instant disk',
       events: {
         fatal: (err) => {
