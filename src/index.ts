@@ -21,6 +21,7 @@ export { type Storage, type StorageWrite, type InitialState } from './io/storage
 export { MemoryStorage } from './io/memory-storage.ts';
 export { DiskStorage } from './io/disk-storage.ts';
 export { type Transport, type MessageHandler } from './io/transport.ts';
+export { type Clock, type Cancel, systemClock } from './io/clock.ts';
 export { BidirectionalTransport } from './io/tcp-transport.ts';
 export * from './raft/raftpb.ts';
 export { StateType, type SoftState } from './raft/state-type.ts';

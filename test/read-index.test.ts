@@ -60,8 +60,11 @@ test('a single-node cluster confirms reads at once', () => {
   const sim = new Simulation({ seed: 5, nodes: 1 });
   // Leader, with its no-op (after the bootstrap entry) committed and applied.
   assert.ok(sim.runUntil((s) => s.leader() === 1 && s.status(1).applied === s.status(1).lastIndex && s.status(1).lastIndex >= 2, 50));
+  const at = sim.now;
   sim.readIndex(1, ctx('solo'));
+  sim.advance(0); // the end of this turn, when the host loop takes the Ready
   assert.is(sim.reads(1).length, 1);
+  assert.is(sim.now, at, 'no time passed');
 });
 
 test.run();

@@ -64,9 +64,14 @@ const violations: [string, RegExp, (c: SafetyChecker) => void][] = [
     c.entriesWritten(1, [ent(3, 3)], logOf(ent(1, 1), ent(2, 1), ent(3, 3)));
     c.messageSent(message({ type: MessageType.MsgAppResp, from: 2, to: 1, term: 3, index: 3 }), disk);
   }],
-  ['vote granted while the disk holds a later term', /persist before vote/, (c) => {
+  ['vote granted while the disk holds an earlier term', /persist before vote/, (c) => {
     const disk = new MemoryStorage();
-    disk.writeSync({ hardState: { term: 5, vote: 1, commit: 0 } });
+    disk.writeSync({ hardState: { term: 3, vote: 1, commit: 0 } });
+    c.messageSent(message({ type: MessageType.MsgVoteResp, from: 2, to: 1, term: 4 }), disk);
+  }],
+  ['vote granted while the disk holds another vote in that term', /persist before vote/, (c) => {
+    const disk = new MemoryStorage();
+    disk.writeSync({ hardState: { term: 4, vote: 3, commit: 0 } });
     c.messageSent(message({ type: MessageType.MsgVoteResp, from: 2, to: 1, term: 4 }), disk);
   }],
   ['two votes granted in one term', /one vote per term/, (c) => {

@@ -13,7 +13,7 @@
  * good: it is never reported as persisted, neither is anything after it, and `persisted$` errors —
  * a node must not acknowledge what is not on disk.
  */
-import { type Observable, Subject, defer, from, map, concatMap } from 'rxjs';
+import { type Observable, Subject, defer, from, map, concatMap, tap } from 'rxjs';
 import { StoppedError, StorageWriteFailedError } from '../errors.ts';
 import type { Storage, StorageWrite } from '../io/storage.ts';
 import { isDiskFull } from '../io/disk-full.ts';
@@ -170,9 +170,16 @@ export class StorageActor {
           this.storageWrites++;
           this.entriesWritten += entries;
           const onWrite = this.onWrite;
-          if (!onWrite) return this.storage.write(m.write);
+          const storage = this.storage;
+          // A store that completes by callback (the simulation's disk) is never waited on through a promise.
+          if (storage.write$) {
+            if (!onWrite) return storage.write$(m.write);
+            const began = performance.now();
+            return storage.write$(m.write).pipe(tap(() => onWrite(entries, (performance.now() - began) / 1000)));
+          }
+          if (!onWrite) return storage.write(m.write);
           const started = performance.now();
-          return this.storage.write(m.write).then(() => onWrite(entries, (performance.now() - started) / 1000));
+          return storage.write(m.write).then(() => onWrite(entries, (performance.now() - started) / 1000));
         }).pipe(map(() => m.lastSeq)),
       ),
     );

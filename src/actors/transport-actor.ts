@@ -19,6 +19,7 @@ import { Subject, asapScheduler, map, observeOn } from 'rxjs';
 import type { SenderIdentity } from '../raft/member-identity.ts';
 import type { Observable, SchedulerLike, Subscription } from 'rxjs';
 import { type Message, MessageType } from '../raft/raftpb.ts';
+import type { Clock } from '../io/clock.ts';
 import { isBatchTransport } from '../io/transport.ts';
 import type { MessageHandler, Transport } from '../io/transport.ts';
 
@@ -29,6 +30,8 @@ export interface TransportActorOptions {
   maxQueuedPerPeer?: number;
   /** When a turn's queue is flushed. Default `asapScheduler`; a virtual scheduler in tests. */
   scheduler?: SchedulerLike;
+  /** Flush at the end of the turn with this clock instead (the simulation's virtual clock); wins over `scheduler`. */
+  clock?: Pick<Clock, 'defer'>;
 }
 
 export interface TransportActorStats {
@@ -114,11 +117,13 @@ export class TransportActor implements Transport {
   private readonly maxQueuedPerPeer: number;
   private readonly flushSub: Subscription;
   private flushScheduled = false;
+  private readonly clock: Pick<Clock, 'defer'> | undefined;
   private stopped = false;
   private counters = { enqueued: 0, flushed: 0, batches: 0, droppedQueueFull: 0, droppedStopped: 0, sendErrors: 0, snapshotsSent: 0 };
 
   constructor(options: TransportActorOptions) {
     this.maxQueuedPerPeer = options.maxQueuedPerPeer ?? 4096;
+    this.clock = options.clock;
     this.arrivals$ = this.inbound.asObservable();
     this.inbound$ = this.arrivals$.pipe(map((a) => a.msg));
     this.transport = options.createTransport((msg, sender) => this.inbound.next({ msg, sender }));
@@ -142,7 +147,14 @@ export class TransportActor implements Transport {
     this.transport.addPeer(nodeId, address);
   }
 
+  /**
+   * What was already queued for the peer leaves first: a leader that applies a member's removal
+   * in the same turn as it committed it still tells that member the commit (Raft §6), then the
+   * link goes.
+   */
   removePeer(nodeId: number): void {
+    const q = this.queues.get(nodeId);
+    if (q && q.size > 0 && !this.stopped) this.sendBatch(nodeId, q.drain());
     this.queues.delete(nodeId);
     this.transport.removePeer(nodeId);
   }
@@ -164,7 +176,8 @@ export class TransportActor implements Transport {
     if (msg.type === MessageType.MsgSnap && (msg.chunk?.offset ?? 0) === 0) this.counters.snapshotsSent++;
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      this.turns.next();
+      if (this.clock) this.clock.defer(() => this.flush());
+      else this.turns.next();
     }
   }
 
@@ -182,20 +195,24 @@ export class TransportActor implements Transport {
   /** One turn: every peer's queue goes to the transport as one batch; one peer's failure stays its own. */
   private flush(): void {
     this.flushScheduled = false;
+    if (this.stopped) return;
     for (const [peerId, q] of this.queues) {
       if (q.size === 0) {
         this.queues.delete(peerId); // idle for a whole turn: forget it, so stray ids cannot pile up
         continue;
       }
-      const batch = q.drain();
-      this.counters.batches++;
-      this.counters.flushed += batch.length;
-      try {
-        if (isBatchTransport(this.transport)) this.transport.sendBatch(peerId, batch);
-        else for (const m of batch) this.transport.send(m);
-      } catch {
-        this.counters.sendErrors++;
-      }
+      this.sendBatch(peerId, q.drain());
+    }
+  }
+
+  private sendBatch(peerId: number, batch: Message[]): void {
+    this.counters.batches++;
+    this.counters.flushed += batch.length;
+    try {
+      if (isBatchTransport(this.transport)) this.transport.sendBatch(peerId, batch);
+      else for (const m of batch) this.transport.send(m);
+    } catch {
+      this.counters.sendErrors++;
     }
   }
 }

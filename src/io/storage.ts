@@ -6,6 +6,7 @@
  * a MemoryStorage and its WAL on disk), a node loads its log into memory when it starts and the
  * in-memory log is bounded by compaction. A Storage is what makes that state survive a crash.
  */
+import type { Observable } from 'rxjs';
 import type { PeerIncarnations } from '../raft/member-identity.ts';
 import type { ConfState, Entry, HardState, Snapshot } from '../raft/raftpb.ts';
 import type { StagedChunk } from '../raft/snapshot-transfer.ts';
@@ -76,6 +77,13 @@ export interface Storage {
   compact(compactIndex: number): Promise<void>;
   /** Applies one StorageWrite atomically and durably. */
   write(batch: StorageWrite): Promise<void>;
+  /**
+   * Optional: `write` as an Observable that emits once and completes when the batch is durable.
+   * A store that completes writes on a schedule of its own (the simulation's disk, from its seeded
+   * event queue) offers it so that completion is a callback, not a promise: the storage actor
+   * prefers it, and the whole write path then runs synchronously inside the completing event.
+   */
+  write$?(batch: StorageWrite): Observable<void>;
   /**
    * Optional: the staged snapshot at `index`, `size` bytes, read back in one buffer once its last
    * chunk is written. Throws if the staging area does not hold exactly that. A store that offers it

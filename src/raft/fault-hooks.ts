@@ -14,8 +14,9 @@
  *   `commitRegress`, `adoptStaleTerm`, `installStaleSnapshotData`,
  *   `misreportProposalIndex`;
  * - NodeActor (src/actors/node-actor.ts): `regressApplied`;
- * - the simulation host (src/sim/simulation.ts): `applyOutOfOrder`, `skipApply`, `duplicateApply`,
- *   `staleSnapshot`, `forgetHardStateOnRestart`.
+ * - the host loop (src/actors/host-loop.ts, received-snapshot.ts): `applyOutOfOrder`, `skipApply`,
+ *   `duplicateApply`, `staleSnapshot`, and `installStaleSnapshotData` for snapshots the host restores;
+ * - the simulation (src/sim/simulation.ts): `forgetHardStateOnRestart`.
  * The table in docs/testing.md says which checker rule each one trips.
  */
 export type FaultName =

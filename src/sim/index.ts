@@ -1,8 +1,11 @@
 /** `actor-raft/sim`: the deterministic simulation kit. See docs/testing.md. */
-export { Simulation, type SimulationOptions, type SimNodeStatus, type AppliedEntry } from './simulation.ts';
+export { Simulation, type SimulationOptions, type SimNodeStatus, type AppliedEntry, type SimCounters } from './simulation.ts';
 export { type NetworkFaults, perfectNetwork, lossyNetwork } from './network-faults.ts';
 export { SafetyChecker, SafetyViolation } from './safety.ts';
-export { SimDisk } from './sim-disk.ts';
+export { SimDisk, type DiskScheduler } from './sim-disk.ts';
+export { SimNetwork, SimTransport } from './sim-network.ts';
+export { VirtualClock } from './virtual-clock.ts';
+export { onMessages, matches, type MessageHook, type MessageFate, type MessageMatch } from './message-hooks.ts';
 export {
   checkLinearizable,
   describeOperation,

@@ -184,8 +184,8 @@ export class SafetyChecker {
       this.appliedAt.set(e.index, { term: e.term, data: e.data });
       const before = this.historyDigest.get(e.index - 1);
       if (before !== undefined) {
-        // The simulation host applies every entry but conf changes to the state machine.
-        this.historyDigest.set(e.index, e.type === EntryType.ConfChange ? before : foldDigest(before, e.index, e.data));
+        // The host loop hands the state machine every entry but membership changes and empty no-ops.
+        this.historyDigest.set(e.index, e.type === EntryType.ConfChange || e.data.byteLength === 0 ? before : foldDigest(before, e.index, e.data));
       }
     } else if (seen.term !== e.term || !bytesEqual(seen.data, e.data)) {
       this.fail('state machine safety', `node ${node} applied (${e.index}, ${e.term}) where another node applied term ${seen.term}`);
@@ -279,7 +279,9 @@ export class SafetyChecker {
 
   private voteSent(m: Message, disk: MemoryStorage): void {
     const hs = disk.hardStateSync();
-    if (hs.term !== m.term || hs.vote !== m.to) {
+    // A later durable term also keeps the promise: the node can never vote in m.term again. (Group
+    // commit merges a vote's write with a later term's into one write that holds only the latter.)
+    if (hs.term < m.term || (hs.term === m.term && hs.vote !== m.to)) {
       this.fail('persist before vote', `node ${m.from} granted its term-${m.term} vote to ${m.to} before persisting it (disk: term ${hs.term}, vote ${hs.vote})`);
     }
     let byTerm = this.votesGranted.get(m.from);
@@ -310,7 +312,9 @@ export class SafetyChecker {
     const prev = this.ackVerified.get(node);
     let lo = prev && prev.term === m.term && prev.index <= m.index ? prev.index + 1 : disk.firstIndexSync() - 1;
     if (lo < snapIndex) lo = snapIndex;
-    if (lo > m.index) lo = m.index;
+    // An ack that leaves after a snapshot reached the disk may lie below it: the snapshot holds
+    // committed entries only, which match every later leader's log (leader completeness).
+    if (lo > m.index && m.index >= snapIndex) lo = m.index;
     for (let i = lo; i <= m.index; i++) {
       const want = this.leaderTermAt(m.term, i);
       if (want === undefined) continue;

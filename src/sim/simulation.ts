@@ -1,28 +1,39 @@
 /**
- * The deterministic simulation kit: N Raft nodes in one process, running the real node actor,
- * role statechart and replicator actors over a simulated network and disk, with a virtual clock.
- * One seed fixes every random choice (election timeouts, delays, drops, duplicates), so a failing
- * run replays exactly. After every step the SafetyChecker checks the rules of Raft; a violation
- * throws a SafetyViolation that names the seed and the step.
+ * The deterministic simulation kit: N Raft nodes in one process, each hosted by the very HostLoop
+ * production runs (src/actors/host-loop.ts) — storage actor with group commit, transport actor,
+ * pending proposals, apply chain, snapshot policy — over a simulated disk (io's Storage) and a
+ * simulated network (io's Transport), on a virtual Clock whose timers and end-of-turn calls are
+ * events of one seeded queue. One seed fixes every random choice (election timeouts, delays,
+ * drops, duplicates), so a failing run replays exactly. After every step the SafetyChecker checks
+ * the rules of Raft, fed where the loop touches the disk, the network and the state machine; a
+ * violation throws a SafetyViolation that names the seed and the step.
  */
 import { type Config, resolveConfig } from '../config.ts';
+import { HostLoop } from '../actors/host-loop.ts';
+import { silentLogger } from '../actors/logger.ts';
+import { MemberAddresses } from '../actors/member-addresses.ts';
 import { NodeActor } from '../actors/node-actor.ts';
-import { type ConfChange, ConfChangeType, type Entry, EntryType, type Message, MessageType, type Snapshot } from '../raft/raftpb.ts';
-import { decodeConfChange, encodeConfChange } from '../raft/confchange.ts';
-import { DigestStateMachine, type SimStateMachine } from './digest-state-machine.ts';
+import { PendingRequests, type ProposeResult } from '../actors/pending-requests.ts';
+import { TransportActor } from '../actors/transport-actor.ts';
+import type { Cancel } from '../io/clock.ts';
+import { checkLeaderCommit } from '../io/durable-consistency.ts';
+import { NodeMetrics } from '../metrics/node-metrics.ts';
+import { type ConfChange, ConfChangeType, type Entry, type Message, MessageType, type Snapshot } from '../raft/raftpb.ts';
 import type { FaultHooks } from '../raft/fault-hooks.ts';
 import type { ProposalOutcome } from '../raft/raft-state.ts';
 import type { Ready } from '../raft/ready.ts';
 import type { ReadState } from '../raft/read-only.ts';
 import { Rng } from '../raft/rng.ts';
 import type { StateType } from '../raft/state-type.ts';
-import type { StorageWrite } from '../io/storage.ts';
+import { DigestStateMachine, type SimStateMachine } from './digest-state-machine.ts';
 import { EventQueue } from './event-queue.ts';
+import type { MessageHook } from './message-hooks.ts';
 import { type NetworkFaults, perfectNetwork } from './network-faults.ts';
 import { SafetyChecker, SafetyViolation } from './safety.ts';
-import { SimulationError } from './simulation-error.ts';
 import { SimDisk } from './sim-disk.ts';
-import type { SenderIdentity } from '../raft/member-identity.ts';
+import { SimNetwork } from './sim-network.ts';
+import { SimulationError } from './simulation-error.ts';
+import { VirtualClock } from './virtual-clock.ts';
 
 export interface SimulationOptions {
   readonly seed: number;
@@ -43,7 +54,7 @@ export interface SimulationOptions {
   readonly stateMachine?: (id: number) => SimStateMachine;
   /**
    * Fault injection for tests of the checker: the faults it names are switched on in every node
-   * and in this host (see src/raft/fault-hooks.ts). Never set outside such tests.
+   * and in the host loop (see src/raft/fault-hooks.ts). Never set outside such tests.
    */
   readonly faultHooks?: FaultHooks;
 }
@@ -61,37 +72,49 @@ export interface SimNodeStatus {
   readonly lastIndex: number;
 }
 
-/** One entry as the node's state machine saw it. */
+/** One entry as the node's host loop passed it to the state machine (no-ops and membership changes included). */
 export interface AppliedEntry {
   readonly index: number;
   readonly term: number;
   readonly data: Uint8Array;
 }
 
-type SimEvent =
-  | { kind: 'tick'; node: number; incarnation: number }
-  | { kind: 'deliver'; msg: Message; sender: SenderIdentity }
-  | { kind: 'persisted'; node: number; incarnation: number; ready: Ready | undefined; write: StorageWrite };
+/** Counters of a run. */
+export interface SimCounters {
+  delivered: number;
+  dropped: number;
+  duplicated: number;
+  crashes: number;
+  amnesias: number;
+  identityRefusals: number;
+  /** Proposals whose promise (in production) would have resolved: applied at their reported index. */
+  proposalsApplied: number;
+  /** Proposals refused or given up, by the error's name. */
+  proposalsFailed: Record<string, number>;
+}
 
 interface SimNode {
   readonly id: number;
   actor: NodeActor | undefined;
+  loop: HostLoop<unknown> | undefined;
   readonly disk: SimDisk;
   incarnation: number;
   /** Entries applied by the current incarnation, in order. */
   applied: AppliedEntry[];
-  /** When the disk finishes its last queued write (writes complete in order). */
-  diskBusyUntil: number;
   /** Read barriers confirmed to the current incarnation, in order. */
   reads: ReadState[];
   sm: SimStateMachine;
-  /** Index of the last snapshot this node took or installed. */
-  snapshotIndex: number;
   /** Joined after the cluster was formed: starts with no configuration. */
   joined: boolean;
   snapshotsSent: number;
-  /** Fault `staleSnapshot` only: the state machine data of the last snapshot taken or restored. */
-  lastSnapshotData?: Uint8Array;
+}
+
+interface Scheduled {
+  readonly node: number | undefined;
+  readonly incarnation: number;
+  readonly kind: 'timer' | 'disk' | 'deliver';
+  cancelled: boolean;
+  readonly fn: () => void;
 }
 
 export class Simulation {
@@ -103,27 +126,24 @@ export class Simulation {
     return this.idList;
   }
   readonly safety: SafetyChecker;
-  faults: NetworkFaults;
   diskDelay: readonly [number, number];
   /** Virtual time in ms. */
   now = 0;
   /** Steps taken (events processed). */
   steps = 0;
-  /** Messages delivered, dropped and duplicated so far. */
-  readonly counters = { delivered: 0, dropped: 0, duplicated: 0, crashes: 0, amnesias: 0, identityRefusals: 0 };
-  private readonly queue = new EventQueue<SimEvent>();
+  readonly counters: SimCounters;
+  private readonly queue = new EventQueue<Scheduled>();
   private readonly nodes = new Map<number, SimNode>();
+  private readonly network: SimNetwork;
   private readonly config: Partial<Omit<Config, 'nodeId' | 'peers'>>;
   private readonly makeStateMachine: (id: number) => SimStateMachine;
   /** The ids the cluster was bootstrapped with (the peers in every original node's config). */
   private readonly initialIds: readonly number[];
   private readonly idList: number[];
-  /** Group number per node; messages cross only within a group. */
-  private group = new Map<number, number>();
-  /** Per-link last delivery time, for FIFO links. */
-  private readonly linkClock = new Map<string, number>();
   /** Fault injection for tests (undefined: every fault off). */
   private readonly faultHooks: FaultHooks | undefined;
+  /** The first error raised inside a step (a safety violation, a fatal error of a host loop). */
+  private failure: unknown;
 
   constructor(opts: SimulationOptions) {
     this.seed = opts.seed;
@@ -132,28 +152,49 @@ export class Simulation {
     this.idList = typeof opts.nodes === 'number' ? Array.from({ length: opts.nodes }, (_, i) => i + 1) : [...opts.nodes];
     this.initialIds = [...this.idList];
     this.config = opts.config ?? {};
-    this.faults = { ...perfectNetwork, ...opts.network };
     this.diskDelay = opts.diskDelay ?? [0, 2];
     this.safety = new SafetyChecker(this.seed, () => this.steps);
     this.makeStateMachine = opts.stateMachine ?? (() => new DigestStateMachine());
     this.faultHooks = opts.faultHooks;
+    this.network = new SimNetwork(
+      {
+        rng: this.rng,
+        now: () => this.now,
+        schedule: (at, fn) => this.schedule(at, undefined, 0, 'deliver', fn),
+        sent: (m) => this.guard(() => this.messageSent(m)),
+        senderIdentity: (m) => {
+          const n = this.sim(m.from);
+          return { incarnation: n.disk.incarnation, knowsYouAs: n.actor?.peers.known(m.to) };
+        },
+        isUp: (id) => this.nodes.get(id)?.actor !== undefined,
+      },
+      { ...perfectNetwork, ...opts.network },
+    );
+    this.counters = {
+      ...this.network.counters,
+      crashes: 0,
+      amnesias: 0,
+      identityRefusals: 0,
+      proposalsApplied: 0,
+      proposalsFailed: {},
+    };
+    // The network keeps its own counts; these getters keep `counters` one object.
+    Object.defineProperties(this.counters, {
+      delivered: { get: () => this.network.counters.delivered, enumerable: true },
+      dropped: { get: () => this.network.counters.dropped, enumerable: true },
+      duplicated: { get: () => this.network.counters.duplicated, enumerable: true },
+    });
     for (const id of this.ids) this.createNode(id, false);
   }
 
+  /** The network's current faults. */
+  get faults(): NetworkFaults {
+    return this.network.faults;
+  }
+
   private createNode(id: number, joined: boolean): void {
-    this.nodes.set(id, {
-      id,
-      actor: undefined,
-      disk: new SimDisk(this.newIncarnation()),
-      incarnation: 0,
-      applied: [],
-      diskBusyUntil: 0,
-      reads: [],
-      sm: this.makeStateMachine(id),
-      snapshotIndex: 0,
-      joined,
-      snapshotsSent: 0,
-    });
+    const disk = new SimDisk(this.newIncarnation());
+    this.nodes.set(id, { id, actor: undefined, loop: undefined, disk, incarnation: 0, applied: [], reads: [], sm: this.makeStateMachine(id), joined, snapshotsSent: 0 });
     this.start(id);
   }
 
@@ -169,6 +210,7 @@ export class Simulation {
       electionTick: 10,
       heartbeatTick: 1,
       ...this.config,
+      tickInterval: this.tickMs,
       nodeId: id,
       peers: this.sim(id).joined ? [] : this.initialIds.map((p) => ({ id: p, address: `127.0.0.1:${7000 + p}` })),
     });
@@ -180,24 +222,43 @@ export class Simulation {
     return n;
   }
 
+  /** Queues `fn` at `at` for one run of one node (or for the network when `node` is undefined). */
+  private schedule(at: number, node: number | undefined, incarnation: number, kind: Scheduled['kind'], fn: () => void): Cancel {
+    const ev: Scheduled = { node, incarnation, kind, cancelled: false, fn };
+    this.queue.push(at, ev);
+    return () => {
+      ev.cancelled = true;
+    };
+  }
+
+  /** Runs `fn`, keeping the first exception to throw at the end of the step (some callers, like the transport actor, contain exceptions). */
+  private guard(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.failure ??= err;
+    }
+  }
+
   /** Starts (or restarts) a node from what its disk holds. */
   private start(id: number): void {
     const n = this.sim(id);
     n.incarnation++;
+    const incarnation = n.incarnation;
     const stable = n.disk.load();
     // The state machine restarts from the snapshot on disk; the log replays the rest.
     n.sm = this.makeStateMachine(id);
     const snap = stable.snapshotSync();
-    if (snap.metadata.index > 0) this.restoreSnapshot(n, snap, 'restored');
-    n.snapshotIndex = snap.metadata.index;
+    if (snap.metadata.index > 0) this.restoreSnapshot(n, snap);
     this.safety.stateRestored(id, snap.metadata.index);
     let hardState = stable.hardStateSync();
     const faults = this.faultHooks;
-    if (faults?.on('forgetHardStateOnRestart') && n.incarnation > 1 && hardState.term > 0 && faults.hit('forgetHardStateOnRestart')) {
+    if (faults?.on('forgetHardStateOnRestart') && incarnation > 1 && hardState.term > 0 && faults.hit('forgetHardStateOnRestart')) {
       hardState = { term: 0, vote: 0, commit: 0 };
     }
-    n.actor = new NodeActor({
-      config: this.nodeConfig(id),
+    const config = this.nodeConfig(id);
+    const actor = new NodeActor({
+      config,
       stable,
       hardState,
       faultHooks: faults,
@@ -207,14 +268,122 @@ export class Simulation {
       incarnation: n.disk.incarnation,
       peerIncarnations: stable.peerIncarnationsSync(),
       seed: this.rng.int(1, 2 ** 31),
+      // The host loop restores a snapshot from the leader before it replaces the log, as in production.
+      snapshotReception: 'report',
     });
-    n.actor.refusals$.subscribe(() => this.counters.identityRefusals++);
+    actor.refusals$.subscribe(() => this.counters.identityRefusals++);
+    n.actor = actor;
     n.applied = [];
     n.reads = [];
-    n.diskBusyUntil = this.now;
     this.safety.restarted(id);
-    // Nodes tick at the same rate but not in lockstep.
-    this.queue.push(this.now + this.rng.int(1, this.tickMs + 1), { kind: 'tick', node: id, incarnation: n.incarnation });
+    const current = () => n.incarnation === incarnation && n.actor === actor;
+    const clock = new VirtualClock({
+      now: () => this.now,
+      schedule: (at, fn) => this.schedule(at, id, incarnation, 'timer', fn),
+    });
+    n.disk.attach((write, done) => {
+      const at = this.now + this.rng.int(this.diskDelay[0], this.diskDelay[1] + 1);
+      this.schedule(at, id, incarnation, 'disk', () => {
+        done();
+        if (write.hardState) this.safety.durableHardState(id, n.disk.durable.hardStateSync());
+      });
+    });
+    const transport = new TransportActor({
+      createTransport: (deliver) => this.network.transportFor(id, deliver),
+      clock,
+    });
+    const addresses = new MemberAddresses();
+    addresses.reset(stable.confStateSync(), config.peers);
+    const proposer = { nodeId: id, instance: this.rng.int(1, 2 ** 31) };
+    const loop = new HostLoop<unknown>({
+      node: actor,
+      config,
+      stateMachine: n.sm,
+      clock,
+      storage: n.disk,
+      transport,
+      pending: new PendingRequests(proposer),
+      proposer,
+      addresses,
+      metrics: new NodeMetrics(),
+      log: silentLogger,
+      appliedIndex: 0,
+      snapshotIndex: snap.metadata.index,
+      // The checker's own tests switch off this guard of the loop (a leader's commit past the log's
+      // end), which would otherwise stop a faulty node before the checker sees what the fault does.
+      lostTail: faults === undefined ? checkLeaderCommit : undefined,
+      storeName: `simulated disk of node ${id}`,
+      // Nodes tick at the same rate but not in lockstep.
+      firstTickAfter: this.rng.int(1, this.tickMs + 1),
+      faultHooks: faults,
+      events: {
+        fatal: (err) => {
+          if (current()) this.failure ??= err;
+        },
+      },
+      observer: {
+        ready: (rd) => this.readyTaken(n, rd),
+        applied: (e) => {
+          this.safety.applied(id, e);
+          n.applied.push({ index: e.index, term: e.term, data: e.data });
+        },
+        snapshotInstalled: (index, data) => {
+          if (n.sm instanceof DigestStateMachine) this.safety.snapshotState(id, index, DigestStateMachine.digestOf(data), 'installed');
+          this.safety.stateRestored(id, index);
+          n.applied = [];
+        },
+        snapshotTaken: (index, data) => {
+          if (n.sm instanceof DigestStateMachine) this.safety.snapshotState(id, index, DigestStateMachine.digestOf(data), 'taken');
+        },
+        turnEnded: () => this.turnEnded(n),
+      },
+    });
+    n.loop = loop;
+    void transport.start();
+    transport.arrivals$.subscribe((a) => loop.onMessage(a.msg, a.sender));
+    loop.start();
+  }
+
+  // ----- what the checker sees -----
+
+  /**
+   * A Ready, before the loop handles it: elections, log writes, and persist before respond. Its
+   * messages are checked here, where the loop releases them to the transport actor, against what
+   * the disk holds now: the transport sends them at the end of the turn, by when a later write may
+   * have completed (a vote of term 12 leaving after term 13 is durable is not a violation).
+   */
+  private readyTaken(n: SimNode, rd: Ready): void {
+    const raft = n.actor!.raft;
+    if (rd.softState?.raftState === 'leader') this.safety.leaderElected(n.id, raft.term, raft.log, n.disk.durable, raft.tracker.voters);
+    if (rd.entries.length > 0) this.safety.entriesWritten(n.id, rd.entries, raft.log);
+    for (const m of rd.messages) this.safety.messageSent(m, n.disk.durable);
+    if (rd.readStates) n.reads.push(...rd.readStates);
+  }
+
+  /** A message goes on the wire (the transport actor's flush). */
+  private messageSent(m: Message): void {
+    if (m.type === MessageType.MsgSnap && m.chunk?.offset === 0) this.sim(m.from).snapshotsSent++;
+  }
+
+  /** The end of a turn of a node's loop: the commit rules. */
+  private turnEnded(n: SimNode): void {
+    const raft = n.actor!.raft;
+    if (raft.lead === n.id) this.safety.leaderSelfMatch(n.id, raft.term, raft.tracker.matchOf(n.id), n.disk.durable);
+    this.safety.committed(n.id, raft.log.committed, raft.log);
+  }
+
+  /** After every step, on every running node: term, commit and applied never go back. */
+  private checkProgress(): void {
+    for (const n of this.nodes.values()) {
+      const a = n.actor;
+      if (a) this.safety.progress(n.id, a.raft.term, a.raft.log.committed, a.raft.log.applied);
+    }
+  }
+
+  /** The state machine becomes the snapshot's (a restart); the checker compares it with the applied history. */
+  private restoreSnapshot(n: SimNode, snap: Snapshot): void {
+    n.sm.restore(snap.data);
+    if (n.sm instanceof DigestStateMachine) this.safety.snapshotState(n.id, snap.metadata.index, n.sm.digest, 'restored');
   }
 
   // ----- running -----
@@ -222,7 +391,9 @@ export class Simulation {
   /** Processes the next event. Returns false when nothing is scheduled. */
   step(): boolean {
     try {
-      return this.stepOnce();
+      const stepped = this.stepOnce();
+      if (this.failure !== undefined) throw this.failure;
+      return stepped;
     } catch (err) {
       if (err instanceof SafetyViolation || err instanceof SimulationError) throw err;
       throw new SimulationError(this.seed, this.steps, err);
@@ -230,49 +401,33 @@ export class Simulation {
   }
 
   private stepOnce(): boolean {
-    const next = this.queue.pop();
-    if (!next) return false;
-    this.now = next.at;
-    this.steps++;
-    const ev = next.event;
-    switch (ev.kind) {
-      case 'tick': {
+    for (;;) {
+      const next = this.queue.pop();
+      if (!next) return false;
+      const ev = next.event;
+      if (ev.cancelled) continue;
+      if (ev.node !== undefined) {
         const n = this.sim(ev.node);
-        if (n.incarnation !== ev.incarnation || !n.actor) break;
-        n.actor.tick();
-        this.queue.push(this.now + this.tickMs, ev);
-        this.drain(n);
-        break;
+        if (n.incarnation !== ev.incarnation || !n.actor) continue;
       }
-      case 'deliver': {
-        const n = this.sim(ev.msg.to);
-        if (!n.actor || !this.connected(ev.msg.from, ev.msg.to)) {
-          this.counters.dropped++;
-          break;
-        }
-        this.counters.delivered++;
-        n.actor.step(ev.msg, ev.sender);
-        this.drain(n);
-        break;
-      }
-      case 'persisted': {
-        const n = this.sim(ev.node);
-        if (n.incarnation !== ev.incarnation || !n.actor) break;
-        n.disk.complete(ev.write);
-        if (ev.write.hardState) this.safety.durableHardState(n.id, n.disk.durable.hardStateSync());
-        if (ev.ready) n.actor.persisted(ev.ready);
-        this.drain(n);
-        break;
-      }
+      this.now = next.at;
+      this.steps++;
+      ev.fn();
+      this.checkProgress();
+      return true;
     }
-    return true;
+  }
+
+  /** Runs until virtual time has advanced by `ms` (every event due by then is processed). */
+  advance(ms: number): void {
+    const until = this.now + ms;
+    while (this.queue.size > 0 && this.queue.peek()!.at <= until) this.step();
+    this.now = Math.max(this.now, until);
   }
 
   /** Runs for `ticks` ticks of virtual time. */
   runFor(ticks: number): void {
-    const until = this.now + ticks * this.tickMs;
-    while (this.queue.size > 0 && this.queue.peek()!.at <= until) this.step();
-    this.now = Math.max(this.now, until);
+    this.advance(ticks * this.tickMs);
   }
 
   /** Runs until `predicate` holds (checked after every step) or `maxTicks` pass. Returns whether it held. */
@@ -287,153 +442,67 @@ export class Simulation {
     return predicate(this);
   }
 
-  /** Handles every Ready the node has: persist, send, apply; then checks safety. */
-  private drain(n: SimNode): void {
-    const actor = n.actor!;
-    for (let rd = actor.takeReady(); rd; rd = actor.takeReady()) {
-      const raft = actor.raft;
-      if (rd.softState?.raftState === 'leader') this.safety.leaderElected(n.id, raft.term, raft.log, n.disk.durable, raft.tracker.voters);
-      if (rd.entries.length > 0) this.safety.entriesWritten(n.id, rd.entries, raft.log);
-      if (rd.hardState || rd.entries.length > 0 || rd.snapshot || rd.peerIncarnations) {
-        this.diskWrite(n, { hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot, peerIncarnations: rd.peerIncarnations }, rd);
-      }
-      if (rd.snapshot) {
-        // Installed from the leader: the state machine becomes the snapshot's.
-        this.restoreSnapshot(n, rd.snapshot, 'installed');
-        n.snapshotIndex = rd.snapshot.metadata.index;
-        this.safety.stateRestored(n.id, rd.snapshot.metadata.index);
-        n.applied = [];
-      }
-      for (const m of rd.messages) {
-        if (m.type === MessageType.MsgSnap && m.chunk?.offset === 0) n.snapshotsSent++;
-        this.safety.messageSent(m, n.disk.durable);
-        this.transmit(m, { incarnation: n.disk.incarnation, knowsYouAs: actor.peers.known(m.to) });
-      }
-      if (rd.readStates) n.reads.push(...rd.readStates);
-      if (rd.committedEntries.length > 0) {
-        const ents = this.faultHooks ? this.faultyApplyOrder(rd.committedEntries) : rd.committedEntries;
-        for (const e of ents) this.applyEntry(n, e);
-        actor.applied(rd.committedEntries[rd.committedEntries.length - 1]!.index);
-        this.maybeSnapshot(n);
-      }
-    }
-    const raft = actor.raft;
-    if (raft.lead === n.id) this.safety.leaderSelfMatch(n.id, raft.term, raft.tracker.matchOf(n.id), n.disk.durable);
-    this.safety.committed(n.id, raft.log.committed, raft.log);
-    this.safety.progress(n.id, raft.term, raft.log.committed, raft.log.applied);
-  }
-
-  /** Queues a disk write; it becomes durable when its completion event fires. */
-  private diskWrite(n: SimNode, write: StorageWrite, ready?: Ready): void {
-    const start = Math.max(this.now, n.diskBusyUntil);
-    const at = start + this.rng.int(this.diskDelay[0], this.diskDelay[1] + 1);
-    n.diskBusyUntil = at;
-    this.queue.push(at, { kind: 'persisted', node: n.id, incarnation: n.incarnation, ready, write });
-  }
-
-  /** Fault injection for tests: the apply bugs a host could have (order, skip, duplicate). */
-  private faultyApplyOrder(ents: readonly Entry[]): readonly Entry[] {
-    const f = this.faultHooks!;
-    if (ents.length >= 2 && f.on('applyOutOfOrder') && f.hit('applyOutOfOrder')) return [ents[1]!, ents[0]!, ...ents.slice(2)];
-    if (ents.length >= 2 && f.on('skipApply') && f.hit('skipApply')) return ents.slice(1);
-    if (f.on('duplicateApply') && f.hit('duplicateApply')) return [...ents, ents[ents.length - 1]!];
-    return ents;
-  }
-
-  /** The state machine becomes the snapshot's; the checker compares it with the applied history. */
-  private restoreSnapshot(n: SimNode, snap: Snapshot, how: 'installed' | 'restored'): void {
-    n.sm.restore(snap.data);
-    n.lastSnapshotData = snap.data;
-    if (n.sm instanceof DigestStateMachine) this.safety.snapshotState(n.id, snap.metadata.index, n.sm.digest, how);
-  }
-
-  private applyEntry(n: SimNode, e: Entry): void {
-    this.safety.applied(n.id, e);
-    n.applied.push({ index: e.index, term: e.term, data: e.data });
-    if (e.type === EntryType.ConfChange) {
-      const cc = decodeConfChange(e.data);
-      const confState = n.actor!.applyConfChange(cc, e.index);
-      this.diskWrite(n, { confState });
-      return;
-    }
-    n.sm.apply(e.data, e.index);
-  }
-
-  /** Every `snapshotInterval` applied entries, snapshot the state machine and compact the log. */
-  private maybeSnapshot(n: SimNode): void {
-    const actor = n.actor!;
-    const applied = actor.raft.log.applied;
-    if (applied - n.snapshotIndex < actor.raft.config.snapshotInterval) return;
-    const faults = this.faultHooks;
-    let data = n.sm.snapshot();
-    if (faults?.on('staleSnapshot') && faults.hit('staleSnapshot')) data = n.lastSnapshotData ?? this.makeStateMachine(n.id).snapshot();
-    n.lastSnapshotData = data;
-    if (n.sm instanceof DigestStateMachine) this.safety.snapshotState(n.id, applied, DigestStateMachine.digestOf(data), 'taken');
-    const snap: Snapshot = actor.createSnapshot(applied, data);
-    n.snapshotIndex = applied;
-    this.diskWrite(n, { snapshot: snap });
-  }
-
-  /** Puts a message on the simulated wire, with the current faults. */
-  private transmit(m: Message, sender: SenderIdentity): void {
-    if (!this.connected(m.from, m.to) || this.rng.chance(this.faults.dropRate)) {
-      this.counters.dropped++;
-      return;
-    }
-    const copies = this.rng.chance(this.faults.duplicateRate) ? 2 : 1;
-    if (copies === 2) this.counters.duplicated++;
-    for (let c = 0; c < copies; c++) {
-      let at = this.now + this.rng.int(this.faults.delay[0], this.faults.delay[1] + 1);
-      if (!this.faults.reorder) {
-        const link = `${m.from}>${m.to}`;
-        at = Math.max(at, this.linkClock.get(link) ?? 0);
-        this.linkClock.set(link, at);
-      }
-      this.queue.push(at, { kind: 'deliver', msg: m, sender });
-    }
-  }
-
   // ----- faults -----
 
   /** Changes the network's behaviour from now on. */
   setNetwork(faults: Partial<NetworkFaults>): void {
-    this.faults = { ...this.faults, ...faults };
+    this.network.faults = { ...this.network.faults, ...faults };
+  }
+
+  /**
+   * Adds a per-message hook: for each message leaving a node, it may drop it, delay it by a given
+   * time or duplicate it (see message-hooks.ts, `onMessages`). Returns a function that removes it.
+   */
+  addMessageHook(hook: MessageHook): () => void {
+    return this.network.addHook(hook);
+  }
+
+  /** Removes every message hook. */
+  clearMessageHooks(): void {
+    this.network.clearHooks();
   }
 
   /** Splits the cluster: messages cross only within a group. Nodes not named form one more group. */
   partition(groups: readonly (readonly number[])[]): void {
-    this.group = new Map();
-    groups.forEach((g, i) => {
-      for (const id of g) this.group.set(id, i + 1);
-    });
+    this.network.partition(groups);
+  }
+
+  /** Cuts one node off from every other (same as `disconnect`). */
+  isolate(id: number): void {
+    this.network.disconnect(id);
   }
 
   /** Cuts one node off from every other. */
-  isolate(id: number): void {
-    const groups = new Map(this.group);
-    groups.set(id, -id);
-    this.group = groups;
+  disconnect(id: number): void {
+    this.network.disconnect(id);
   }
 
-  /** Removes every partition. */
+  /** Undoes `isolate(id)` / `disconnect(id)` for that node alone; partitions stay. */
+  connect(id: number): void {
+    this.network.connect(id);
+  }
+
+  /** Removes every partition and reconnects every node. */
   heal(): void {
-    this.group = new Map();
+    this.network.heal();
   }
 
   connected(a: number, b: number): boolean {
-    return (this.group.get(a) ?? 0) === (this.group.get(b) ?? 0);
+    return this.network.connected(a, b);
   }
 
-  /** Stops a node abruptly: writes not yet durable are lost, in-flight messages to it are dropped. */
+  /** Stops a node abruptly: writes not yet durable are lost, its timers die, messages to it are dropped. */
   crash(id: number): void {
     const n = this.sim(id);
     if (!n.actor) return;
-    n.actor.stop();
+    n.loop?.abandon();
+    n.loop = undefined;
     n.actor = undefined;
     n.applied = [];
     const before = this.queue.size;
-    this.queue.removeWhere((e) => e.kind === 'persisted' && e.node === id);
+    this.queue.removeWhere((e) => e.kind === 'disk' && e.node === id && !e.cancelled);
     n.disk.lostWrites += before - this.queue.size;
+    this.queue.removeWhere((e) => e.node === id);
     this.counters.crashes++;
   }
 
@@ -462,14 +531,31 @@ export class Simulation {
 
   // ----- client operations -----
 
-  /** Proposes one command on node `id` and says at once what became of it. */
+  /**
+   * Proposes one command on node `id` through its host loop (as `RaftNode.propose` does, without
+   * waiting for the turn's batch) and says at once what became of it in Raft. Its final outcome is
+   * counted in `counters`: a proposal reported applied is checked to be exactly this command at
+   * its index.
+   */
   propose(id: number, data: Uint8Array): ProposalOutcome {
     const n = this.sim(id);
-    if (!n.actor) return { kind: 'dropped', reason: `node ${id} is down` };
-    const out = n.actor.propose([{ type: EntryType.Normal, data }]);
+    if (!n.loop) return { kind: 'dropped', reason: `node ${id} is down` };
+    const out = n.loop.proposeNow(data, this.settle(data));
     if (out.kind === 'appended') this.safety.proposed(out.index, out.term, data);
-    this.drain(n);
     return out;
+  }
+
+  /** Where a proposal's outcome goes: the checker for those applied, the counters for all. */
+  private settle(data: Uint8Array | undefined) {
+    return {
+      resolve: (r: ProposeResult<unknown>) => {
+        this.counters.proposalsApplied++;
+        if (data) this.guard(() => this.safety.proposed(r.index, r.term, data));
+      },
+      reject: (err: Error) => {
+        this.counters.proposalsFailed[err.name] = (this.counters.proposalsFailed[err.name] ?? 0) + 1;
+      },
+    };
   }
 
   /**
@@ -478,10 +564,8 @@ export class Simulation {
    */
   readIndex(id: number, context: Uint8Array): string | undefined {
     const n = this.sim(id);
-    if (!n.actor) return `node ${id} is down`;
-    const refused = n.actor.readIndex(context);
-    this.drain(n);
-    return refused;
+    if (!n.loop) return `node ${id} is down`;
+    return n.loop.readIndexNow(context);
   }
 
   /** Read barriers confirmed to the node's current run: serve each once applied >= index. */
@@ -493,10 +577,8 @@ export class Simulation {
 
   private proposeConfChange(via: number, cc: ConfChange): ProposalOutcome {
     const n = this.sim(via);
-    if (!n.actor) return { kind: 'dropped', reason: `node ${via} is down` };
-    const out = n.actor.propose([{ type: EntryType.ConfChange, data: encodeConfChange(cc) }]);
-    this.drain(n);
-    return out;
+    if (!n.loop) return { kind: 'dropped', reason: `node ${via} is down` };
+    return n.loop.proposeConfChange(cc, this.settle(undefined));
   }
 
   /**
@@ -532,10 +614,7 @@ export class Simulation {
   transferLeadership(to: number): string | undefined {
     const leader = this.leader();
     if (leader === undefined) return 'no leader';
-    const n = this.sim(leader);
-    const refused = n.actor!.transferLeadership(to);
-    this.drain(n);
-    return refused;
+    return this.sim(leader).loop!.transferLeadership(to);
   }
 
   /** The voters and learners as node `id` sees them. */
@@ -563,10 +642,7 @@ export class Simulation {
 
   /** Forces node `id` to campaign. */
   campaign(id: number): void {
-    const n = this.sim(id);
-    if (!n.actor) return;
-    n.actor.campaign();
-    this.drain(n);
+    this.sim(id).loop?.campaign();
   }
 
   // ----- observation -----
@@ -592,19 +668,29 @@ export class Simulation {
     };
   }
 
-  /** Entries applied by the node's current run, in order. */
+  /** Entries passed through the node's apply path in its current run, in order (commands with their payload). */
   applied(id: number): readonly AppliedEntry[] {
     return this.sim(id).applied;
   }
 
-  /** The bytes the node's simulated disk holds. */
-  diskBytes(id: number): Uint8Array {
-    return this.sim(id).disk.image();
+  /** The bytes of the log and the node's state (hard state, conf state, entries) on its simulated disk. */
+  logBytes(id: number): Uint8Array {
+    return this.sim(id).disk.logBytes();
+  }
+
+  /** The bytes of the snapshot on the node's simulated disk. */
+  snapshotBytes(id: number): Uint8Array {
+    return this.sim(id).disk.snapshotBytes();
   }
 
   /** The node actor of a running node (for tests that look inside). */
   node(id: number): NodeActor | undefined {
     return this.sim(id).actor;
+  }
+
+  /** The host loop of a running node (for tests that look inside). */
+  hostLoop(id: number): HostLoop<unknown> | undefined {
+    return this.sim(id).loop;
   }
 
   disk(id: number): SimDisk {

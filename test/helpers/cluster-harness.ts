@@ -1,8 +1,8 @@
 /**
  * A small in-process cluster for the paper-rule tests, in the spirit of etcd's `network` in
- * raft_test.go: real NodeActors, no clock and no disk. Every Ready is handled at once with
- * everything in it persisted (`takeReady` → `persisted` → apply → `applied`), so held responses
- * (vote and append acks, a candidate's vote for itself) are released in the same drain.
+ * raft_test.go: real NodeActors hosted by the production HostLoop over an instant disk, no clock.
+ * Every Ready is handled at once with everything in it persisted, so held responses (vote and
+ * append acks, a candidate's vote for itself) are released in the same drain.
  *
  * Messages are delivered recursively until nothing more is sent, through filters that drop
  * messages by sender, receiver, type or any predicate. Nodes can also be built with a given
@@ -10,7 +10,15 @@
  */
 import { type Config, resolveConfig } from '../../src/config.ts';
 import { NodeActor } from '../../src/actors/node-actor.ts';
+import { HostLoop } from '../../src/actors/host-loop.ts';
+import { silentLogger } from '../../src/actors/logger.ts';
+import { MemberAddresses } from '../../src/actors/member-addresses.ts';
+import { PendingRequests } from '../../src/actors/pending-requests.ts';
+import { TransportActor } from '../../src/actors/transport-actor.ts';
+import type { Clock } from '../../src/io/clock.ts';
 import { MemoryStorage } from '../../src/io/memory-storage.ts';
+import { NodeMetrics } from '../../src/metrics/node-metrics.ts';
+import { SimDisk } from '../../src/sim/sim-disk.ts';
 import { type Entry, EntryType, type Message, MessageType, message } from '../../src/raft/raftpb.ts';
 import type { ProposalOutcome } from '../../src/raft/raft-state.ts';
 import type { StateType } from '../../src/raft/state-type.ts';
@@ -66,20 +74,92 @@ export function buildNode(id: number, ids: readonly number[], config: TestConfig
 }
 
 /**
- * Handles every Ready the node has, as a host with an instant disk would: persist, release held
- * messages, apply committed entries. Returns the messages to send, in order.
+ * The production host loop around a test's node actor, with an instant disk (a write completes
+ * inside the call that makes it), a network that only collects what leaves, and a clock whose
+ * end-of-turn calls run when `drainNode` ends the turn. Ticks are the test's own (`actor.tick()`).
+ */
+class InstantHost {
+  private turn: { fn: () => void; cancelled: boolean }[] = [];
+  readonly sent: Message[] = [];
+  onApply: ((entries: readonly Entry[]) => void) | undefined;
+  readonly loop: HostLoop;
+
+  constructor(actor: NodeActor) {
+    const clock: Clock = {
+      now: () => 0,
+      setTimer: () => () => {},
+      defer: (fn) => {
+        const call = { fn, cancelled: false };
+        this.turn.push(call);
+        return () => {
+          call.cancelled = true;
+        };
+      },
+    };
+    const disk = new SimDisk();
+    // The disk holds what the node's stable log holds when its host is made (what it was built
+    // with: log, snapshot, term and vote), as a restarted node's disk would.
+    const built = actor.raft.log.stable;
+    {
+      const snap = built.snapshotSync();
+      if (snap.metadata.index > 0) disk.durable.applySnapshotSync(snap);
+      const first = built.firstIndexSync();
+      const last = built.lastIndexSync();
+      if (last >= first) disk.durable.appendSync(built.entriesSync(first, last + 1));
+      disk.durable.writeSync({ hardState: { term: actor.raft.term, vote: actor.raft.vote, commit: actor.raft.log.committed } });
+    }
+    disk.attach((_write, done) => done());
+    const transport = new TransportActor({ createTransport: () => ({ send: (m) => void this.sent.push(m), start: async () => {}, stop: async () => {}, addPeer() {}, removePeer() {} }), clock });
+    const proposer = { nodeId: actor.id, instance: 1 };
+    const nothing = { apply: () => undefined, snapshot: () => new Uint8Array(0), restore: () => {} };
+    this.loop = new HostLoop({
+      node: actor,
+      config: resolveConfig(actor.raft.config),
+      stateMachine: nothing,
+      clock,
+      storage: disk,
+      transport,
+      pending: new PendingRequests(proposer),
+      proposer,
+      addresses: new MemberAddresses(),
+      metrics: new NodeMetrics(),
+      log: silentLogger,
+      appliedIndex: 0,
+      snapshotIndex: 0,
+      storeName: 'instant disk',
+      events: {
+        fatal: (err) => {
+          throw err;
+        },
+      },
+      observer: { applied: (e) => this.onApply?.([e]) },
+    });
+    this.loop.start();
+  }
+
+  /** Ends the turn: runs every end-of-turn call (and those they queue) until none is left. */
+  endTurn(): Message[] {
+    this.loop.scheduleFlush();
+    for (let call = this.turn.shift(); call; call = this.turn.shift()) if (!call.cancelled) call.fn();
+    return this.sent.splice(0);
+  }
+}
+
+const hosts = new WeakMap<NodeActor, InstantHost>();
+
+/**
+ * Handles every Ready the node has through the production host loop (src/actors/host-loop.ts)
+ * with an instant disk: persist, release held messages, apply committed entries. Returns the
+ * messages sent, in order per peer.
  */
 export function drainNode(actor: NodeActor, onApply?: (entries: readonly Entry[]) => void): Message[] {
-  const out: Message[] = [];
-  for (let rd = actor.takeReady(); rd; rd = actor.takeReady()) {
-    out.push(...rd.messages);
-    actor.persisted(rd);
-    if (rd.committedEntries.length > 0) {
-      onApply?.(rd.committedEntries);
-      actor.applied(rd.committedEntries[rd.committedEntries.length - 1]!.index);
-    }
+  let host = hosts.get(actor);
+  if (!host) {
+    host = new InstantHost(actor);
+    hosts.set(actor, host);
   }
-  return out;
+  host.onApply = onApply;
+  return host.endTurn();
 }
 
 /** The (index, term) pairs of a node's whole log, for comparing logs. */

@@ -1,0 +1,212 @@
+/**
+ * The host loop (src/actors/host-loop.ts), run the way the simulation runs it: real node actors,
+ * real storage and transport actors, over the simulated disk (io's Storage, completing from the
+ * seeded queue) and network (io's Transport). What a user of RaftNode relies on: one append per
+ * turn for the proposals of that turn, group commit while a write is in flight, nothing
+ * acknowledged before it is durable, every proposal settled, no empty no-op handed to the state
+ * machine. Seeds are fixed; HOST_LOOP_SEED=<n> picks another.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ApplyChain } from '../src/actors/apply-chain.ts';
+import { runSteps } from '../src/actors/maybe-async.ts';
+import { unwrapProposal } from '../src/actors/proposal-envelope.ts';
+import { type Message, MessageType } from '../src/raft/raftpb.ts';
+import { DigestStateMachine } from '../src/sim/digest-state-machine.ts';
+import { Simulation } from '../src/sim/simulation.ts';
+import { seedFromEnv, withReplay } from './helpers/seeds.ts';
+
+const SEED = seedFromEnv('HOST_LOOP_SEED', 41);
+const replay = (name: string) => `HOST_LOOP_SEED=${SEED} npm test -- host-loop   # ${name}`;
+const enc = new TextEncoder();
+
+function cluster(opts: { diskDelay?: readonly [number, number]; stateMachine?: (id: number) => DigestStateMachine } = {}): Simulation {
+  const sim = new Simulation({ seed: SEED, nodes: 3, network: { delay: [1, 2] }, diskDelay: opts.diskDelay ?? [1, 1], stateMachine: opts.stateMachine });
+  assert.ok(
+    sim.runUntil((s) => s.leader() !== undefined && s.ids.every((id) => s.status(id).leader === s.leader() && s.status(id).applied >= 1), 300),
+    'a leader every node follows, its no-op applied',
+  );
+  return sim;
+}
+
+test(
+  'proposals of one turn are appended together and leave as one MsgApp per follower',
+  withReplay(replay('batching'), () => {
+    const sim = cluster();
+    const leader = sim.leader()!;
+    const appends: Message[] = [];
+    sim.addMessageHook((m) => {
+      if (m.type === MessageType.MsgApp && m.from === leader && m.entries.length > 0) appends.push(m);
+      return undefined;
+    });
+    const loop = sim.hostLoop(leader)!;
+    let applied = 0;
+    const settle = { resolve: () => applied++, reject: (e: Error) => assert.unreachable(`rejected: ${e.message}`) };
+    const submittedBefore = loop.storageActor!.stats.submitted;
+    for (let i = 0; i < 50; i++) loop.propose(enc.encode(`c${i}`), settle);
+    sim.advance(0); // the end of this turn: the deferred flush runs
+    const submissions = loop.storageActor!.stats.submitted - submittedBefore;
+    assert.ok(submissions >= 1 && submissions <= 2, `the turn's 50 proposals became one Ready and one storage submission, not ${submissions}`);
+    assert.ok(sim.runUntil(() => applied === 50, 100), `all 50 applied (${applied})`);
+    // The first append that carries any of the commands carries all 50 of them, to every follower.
+    const isCommand = (d: Uint8Array) => unwrapProposal(d)?.payload[0] === 0x63; // 'c'
+    for (const f of sim.ids.filter((id) => id !== leader)) {
+      const first = appends.find((m) => m.to === f && m.entries.some((e) => isCommand(e.data)));
+      assert.ok(first, `an append to ${f}`);
+      const commands = first!.entries.filter((e) => isCommand(e.data)).length;
+      assert.is(commands, 50, `one append to node ${f} carries the turn's whole batch (sizes seen: ${appends.map((m) => m.entries.length).join(',')})`);
+    }
+  }),
+);
+
+test(
+  'while a write is in flight, what arrives joins the next write (group commit)',
+  withReplay(replay('group commit'), () => {
+    const sim = cluster({ diskDelay: [20, 20] });
+    const leader = sim.leader()!;
+    const actor = sim.hostLoop(leader)!.storageActor!;
+    const before = actor.stats;
+    // One proposal per virtual ms for 200 ms: each turn's Ready is its own submission.
+    for (let i = 0; i < 200; i++) {
+      sim.propose(leader, enc.encode(`g${i}`));
+      sim.advance(1);
+    }
+    sim.runFor(20);
+    const after = actor.stats;
+    const submitted = after.submitted - before.submitted;
+    const written = after.storageWrites - before.storageWrites;
+    assert.ok(submitted >= 150, `one submission per turn: ${submitted}`);
+    assert.ok(written <= submitted / 5, `${submitted} submissions became ${written} storage writes (a 20 ms disk allows ~${Math.ceil(200 / 20)})`);
+    assert.is(sim.status(leader).applied, sim.status(leader).commit, 'everything committed is applied');
+  }),
+);
+
+test(
+  'nothing is acknowledged before it is durable: an append ack leaves only once the follower disk holds the entries',
+  withReplay(replay('persist before ack'), () => {
+    const sim = cluster({ diskDelay: [5, 15] });
+    const leader = sim.leader()!;
+    let acks = 0;
+    sim.addMessageHook((m) => {
+      if (m.type === MessageType.MsgAppResp && !m.reject && m.index > 0) {
+        acks++;
+        const onDisk = sim.disk(m.from).durable.lastIndexSync();
+        assert.ok(onDisk >= m.index, `node ${m.from} acked ${m.index} with ${onDisk} on disk`);
+      }
+      return undefined;
+    });
+    for (let i = 0; i < 40; i++) {
+      sim.propose(leader, enc.encode(`p${i}`));
+      sim.advance(3);
+    }
+    sim.runFor(20);
+    assert.ok(acks > 10, `acks seen: ${acks}`);
+  }),
+);
+
+test(
+  'every proposal settles: applied on the leader and on a follower that forwarded it, with the command at its index',
+  withReplay(replay('outcomes'), () => {
+    const sim = cluster();
+    const leader = sim.leader()!;
+    const follower = sim.ids.find((id) => id !== leader)!;
+    const outcomes: string[] = [];
+    const results: { index: number; term: number }[] = [];
+    const settle = (tag: string) => ({
+      resolve: (r: { index: number; term: number }) => {
+        outcomes.push(`${tag}:ok`);
+        results.push(r);
+      },
+      reject: (e: Error) => outcomes.push(`${tag}:${e.name}`),
+    });
+    sim.hostLoop(leader)!.propose(enc.encode('on-leader'), settle('leader'));
+    sim.hostLoop(follower)!.propose(enc.encode('on-follower'), settle('follower'));
+    assert.ok(sim.runUntil(() => outcomes.length === 2, 100), `both settled: ${outcomes.join(', ')}`);
+    assert.equal(outcomes.sort(), ['follower:ok', 'leader:ok']);
+    for (const r of results) {
+      const at = sim.applied(leader).find((e) => e.index === r.index);
+      assert.ok(at && at.term === r.term, `the entry at ${r.index} was applied`);
+    }
+    const texts = sim.applied(leader).map((e) => new TextDecoder().decode(e.data));
+    assert.ok(texts.includes('on-leader') && texts.includes('on-follower'), 'the state machine saw the commands, not their envelopes');
+    // A cut-off leader cannot commit: its proposal is still pending, and after it is overwritten by
+    // the new leader it is rejected as dropped, never resolved.
+    sim.isolate(leader);
+    const lost: string[] = [];
+    sim.hostLoop(leader)!.propose(enc.encode('lost'), { resolve: () => lost.push('ok'), reject: (e) => lost.push(e.name) });
+    sim.runFor(5);
+    assert.ok(sim.runUntil((s) => s.leader() !== undefined && s.leader() !== leader, 200), 'a new leader on the majority side');
+    sim.propose(sim.leader()!, enc.encode('new-term'));
+    sim.runFor(10);
+    sim.connect(leader);
+    assert.ok(sim.runUntil(() => lost.length === 1, 200), 'the lost proposal settles');
+    assert.equal(lost, ['ProposalDroppedError'], 'overwritten: dropped, never resolved');
+  }),
+);
+
+test(
+  "a leader's empty no-op entry passes the apply path but never reaches the state machine",
+  withReplay(replay('no-op'), () => {
+    const calls: Uint8Array[] = [];
+    class Recording extends DigestStateMachine {
+      override apply(data: Uint8Array, index: number): number {
+        calls.push(data);
+        return super.apply(data, index);
+      }
+    }
+    const sim = cluster({ stateMachine: () => new Recording() });
+    const leader = sim.leader()!;
+    sim.propose(leader, enc.encode('x'));
+    sim.runFor(10);
+    const noOps = sim.applied(leader).filter((e) => e.data.byteLength === 0);
+    assert.ok(noOps.length >= 1, 'the no-op went through the apply path');
+    assert.ok(calls.length >= 3, `the state machines applied the command (${calls.length} calls)`);
+    assert.ok(
+      calls.every((d) => d.byteLength > 0),
+      'never an empty entry',
+    );
+  }),
+);
+
+test('apply chain: synchronous jobs run at once, a promise holds the jobs behind it', async () => {
+  const order: string[] = [];
+  const errors: unknown[] = [];
+  const chain = new ApplyChain((e) => errors.push(e));
+  chain.enqueue(() => void order.push('a'));
+  assert.equal(order, ['a'], 'ran synchronously');
+  let release!: () => void;
+  chain.enqueue(() => new Promise<void>((r) => (release = () => (order.push('b'), r()))));
+  chain.enqueue(() => void order.push('c'));
+  assert.equal(order, ['a'], 'c waits for b');
+  release();
+  await chain.idle();
+  assert.equal(order, ['a', 'b', 'c']);
+  chain.enqueue(() => {
+    throw new Error('boom');
+  });
+  chain.enqueue(() => void order.push('d'));
+  assert.equal(order, ['a', 'b', 'c', 'd']);
+  assert.is((errors[0] as Error).message, 'boom');
+});
+
+test('runSteps: plain values resume at once, promises resume later, rejections are thrown into the steps', async () => {
+  const seen: unknown[] = [];
+  function* steps(values: unknown[]): Generator<unknown, void, unknown> {
+    for (const v of values) {
+      try {
+        seen.push(yield v);
+      } catch (e) {
+        seen.push(`caught ${(e as Error).message}`);
+      }
+    }
+  }
+  assert.is(runSteps(steps([1, 2])), undefined, 'synchronous');
+  assert.equal(seen, [1, 2]);
+  const p = runSteps(steps([3, Promise.resolve(4), Promise.reject(new Error('no')), 5]));
+  assert.ok(p instanceof Promise);
+  assert.equal(seen, [1, 2, 3]);
+  await p;
+  assert.equal(seen, [1, 2, 3, 4, 'caught no', 5]);
+});
+
+test.run();
