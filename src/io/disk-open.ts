@@ -29,7 +29,7 @@ import {
   decodeLogStart,
   decodeSnapshotRecord,
 } from './disk-records.ts';
-import type { DiskStorageOptions } from './disk-storage.ts';
+import type { DiskStorageOptions } from './disk-storage-options.ts';
 import type { DurableState, LogBounds } from './disk-write-plan.ts';
 import { findInconsistency } from './durable-consistency.ts';
 

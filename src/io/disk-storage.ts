@@ -55,25 +55,13 @@ import { readSnapshotBytes, splitSnapshotData } from './disk-snapshot-chunks.ts'
 import { planStaging, readStagedSnapshot, stagedSnapshotBytes } from './disk-snapshot-staging.ts';
 import { ChunkedSnapshotWriter, type SnapshotWriter } from './disk-snapshot-writer.ts';
 import { type DurableState, type SnapshotContent, WritePlan, planEntries } from './disk-write-plan.ts';
+import type { DiskStorageOptions } from './disk-storage-options.ts';
+
+export type { DiskStorageOptions } from './disk-storage-options.ts';
 import type { InitialState, MemberIdentityRecord, Storage, StorageWrite } from './storage.ts';
 
 /** Default snapshot chunk size: large enough that per-key overhead vanishes, small enough to stream. */
 export const DEFAULT_SNAPSHOT_CHUNK_SIZE = 1 << 20;
-
-export interface DiskStorageOptions {
-  /** This node's id: recorded at first open, checked at every later open. */
-  readonly nodeId?: number;
-  /** The cluster's id: recorded at first open (or the first open that gives one), checked later. */
-  readonly clusterId?: string;
-  /** Size of the chunks new snapshots are stored in (default 1 MiB). Existing snapshots keep theirs. */
-  readonly snapshotChunkSize?: number;
-  /**
-   * Refuse to open when the hard state contradicts the log: a commit index beyond the last entry,
-   * a term older than the last entry's (default true; a Raft member always wants this). Only a
-   * store used as a plain log outside Raft, where any values are allowed, turns it off.
-   */
-  readonly checkRaftInvariants?: boolean;
-}
 
 const noop = (): void => {};
 
