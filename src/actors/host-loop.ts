@@ -258,14 +258,17 @@ export class HostLoop<R = unknown> {
    * the same step (the simulation); `propose` batches and is the production path.
    */
   proposeNow(data: Uint8Array, settle: Settle<ProposeResult<R>>): ProposalOutcome {
-    this.propose(data, settle);
-    return this.submitProposals();
+    const seq = this.track(settle as Settle<ProposeResult>);
+    this.proposalBatch.push({ seq, data: wrapProposal(this.o.proposer, seq, data) });
+    const out = this.submitProposals();
+    this.flushIfChanged();
+    return out;
   }
 
   /** Proposes a membership change (leader only); it takes effect when applied (Raft §6). */
   proposeConfChange(cc: ConfChange, settle: Settle<ProposeResult<R>>, signal?: AbortSignal): ProposalOutcome {
     const out = this.node.propose([{ type: EntryType.ConfChange, data: encodeConfChange(cc) }]);
-    this.scheduleFlush();
+    this.flushIfChanged();
     if (out.kind === 'dropped') {
       settle.reject(out.confChangeInProgress ? new ConfChangeInProgressError() : new ProposalDroppedError(out.reason));
     } else if (out.kind !== 'appended') {
@@ -291,20 +294,20 @@ export class HostLoop<R = unknown> {
   /** Starts a read barrier at once; returns the refusal, if any. Confirmed reads come out in the Readys. */
   readIndexNow(context: Uint8Array): string | undefined {
     const refused = this.node.readIndex(context);
-    this.scheduleFlush();
+    this.flushIfChanged();
     return refused;
   }
 
   campaign(): boolean {
     const ok = this.guarded(() => this.node.campaign());
-    this.scheduleFlush();
+    this.flushIfChanged();
     return ok;
   }
 
   /** Asks the node (the leader) to hand leadership to `to`; returns the refusal, if any. */
   transferLeadership(to: number): string | undefined {
     const refused = this.node.transferLeadership(to);
-    this.scheduleFlush();
+    this.flushIfChanged();
     return refused;
   }
 
@@ -405,6 +408,16 @@ export class HostLoop<R = unknown> {
     this.pending.expire(this.ticks_);
     this.scheduleFlush();
     this.o.events.tick?.(this.ticks_);
+  }
+
+  /**
+   * A flush only when a direct call changed something. A refused call leaves nothing to hand out,
+   * and must not cost a turn: a caller that retries it after every step (the simulation's
+   * `runUntil(s => s.promote(4).kind === 'appended')`) would otherwise queue a flush at the same
+   * virtual instant forever, and time would never move on.
+   */
+  private flushIfChanged(): void {
+    if (this.proposalBatch.length > 0 || this.readsToStart.length > 0 || this.node.hasReady()) this.scheduleFlush();
   }
 
   /** Defers the flush to the end of this turn; inputs arriving meanwhile join it. */

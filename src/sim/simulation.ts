@@ -117,6 +117,9 @@ interface Scheduled {
   readonly fn: () => void;
 }
 
+/** Steps at one virtual instant before the simulation calls it a stall (no real run comes near). */
+const MAX_STEPS_AT_ONE_INSTANT = 100_000;
+
 export class Simulation {
   readonly seed: number;
   readonly rng: Rng;
@@ -129,6 +132,7 @@ export class Simulation {
   diskDelay: readonly [number, number];
   /** Virtual time in ms. */
   now = 0;
+  private stepsAtThisInstant = 0;
   /** Steps taken (events processed). */
   steps = 0;
   readonly counters: SimCounters;
@@ -409,6 +413,15 @@ export class Simulation {
       if (ev.node !== undefined) {
         const n = this.sim(ev.node);
         if (n.incarnation !== ev.incarnation || !n.actor) continue;
+      }
+      if (next.at === this.now) {
+        // Virtual time must move on: a caller that makes an input after every step (a runUntil
+        // predicate that proposes) could otherwise keep the queue busy at one instant forever.
+        if (++this.stepsAtThisInstant > MAX_STEPS_AT_ONE_INSTANT) {
+          throw new Error(`virtual time stalled at ${this.now} ms: ${MAX_STEPS_AT_ONE_INSTANT} steps without time moving (an input made after every step?)`);
+        }
+      } else {
+        this.stepsAtThisInstant = 0;
       }
       this.now = next.at;
       this.steps++;
