@@ -2,7 +2,7 @@
  * Randomized fault schedules: every seed runs 2,000 ticks of drops, delays, reordering,
  * duplicates, partitions, crash/restart and amnesia (a wiped disk under an old node id) with every
  * safety rule checked after every step, then demands liveness once the faults stop. A failure names
- * each failing seed and the command that replays it (`npm run sim -- --seed N`). Seeds 1..200 by
+ * each failing seed and the command that replays it (`npm run sim -- --seed N`). Seeds 1..150 by
  * default; SIM_SEEDS=<n> runs n seeds and SIM_FROM=<first seed> (or `random`) moves the range.
  */
 import { test } from 'uvu';
@@ -10,7 +10,7 @@ import * as assert from 'uvu/assert';
 import { runRandomSchedule } from '../src/sim/random-schedule.ts';
 import { countFromEnv, seedFromEnv } from './helpers/seeds.ts';
 
-const SEEDS = countFromEnv('SIM_SEEDS', 200);
+const SEEDS = countFromEnv('SIM_SEEDS', 150);
 const FROM = seedFromEnv('SIM_FROM', 1);
 const TICKS = 2000;
 
