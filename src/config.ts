@@ -5,7 +5,7 @@
 import { ConfigError } from './errors.ts';
 import type { RaftConfig } from './raft/raft-config.ts';
 
-export type { Peer } from './raft/raft-config.ts';
+export type { Peer, ReadOnlyOption } from './raft/raft-config.ts';
 
 /** Every option of a node: the core's (RaftConfig) and the host's. */
 export interface Config extends RaftConfig {
@@ -30,6 +30,7 @@ export function defaultConfig(): Config {
     snapshotCatchUpEntries: 5000,
     preVote: true,
     checkQuorum: true,
+    readOnlyOption: 'safe',
     disableProposalForwarding: false,
     maxSnapshotBytes: 1024 * 1024 * 1024,
   };
@@ -161,6 +162,14 @@ export function validateConfig(cfg: Config): void {
   }
   requireBoolean('preVote', cfg.preVote);
   requireBoolean('checkQuorum', cfg.checkQuorum);
+  if (cfg.readOnlyOption !== 'safe' && cfg.readOnlyOption !== 'leaseBased') {
+    throw new ConfigError('readOnlyOption', `must be 'safe' or 'leaseBased', got ${JSON.stringify(cfg.readOnlyOption)}`);
+  }
+  if (cfg.readOnlyOption === 'leaseBased' && !cfg.checkQuorum) {
+    // The lease is the CheckQuorum lease (thesis §6.4.1): without it a deposed leader would keep
+    // answering reads from its own commit index. etcd refuses the same combination.
+    throw new ConfigError('readOnlyOption', "'leaseBased' requires checkQuorum: true (the lease is the leader's CheckQuorum lease)");
+  }
   requireBoolean('disableProposalForwarding', cfg.disableProposalForwarding);
   requirePositiveInteger('maxSnapshotBytes', cfg.maxSnapshotBytes);
 }

@@ -14,7 +14,7 @@ export { structuredLogger, isPinoLike, eventName, type LogContext, type MessageF
 // node each replicator runs its peer's Backoff and circuit breaker on ticks (docs/architecture.md).
 export { Backoff, newBackoff } from './io/backoff.ts';
 export { CircuitBreaker, CircuitState, newCircuitBreaker, type CircuitBreakerOptions } from './io/circuit-breaker.ts';
-export { type Config, type Peer, defaultConfig, resolveConfig, validateConfig } from './config.ts';
+export { type Config, type Peer, type ReadOnlyOption, defaultConfig, resolveConfig, validateConfig } from './config.ts';
 export * from './errors.ts';
 export type { StateMachine } from './state-machine.ts';
 export { type Storage, type StorageWrite, type InitialState } from './io/storage.ts';

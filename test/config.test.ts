@@ -27,6 +27,7 @@ test('defaults are the Go package defaults', () => {
       checkQuorum: true,
       disableProposalForwarding: false,
       maxSnapshotBytes: 1024 * 1024 * 1024,
+      readOnlyOption: 'safe',
     },
   );
 });
@@ -54,6 +55,8 @@ test('bad configs are refused with a ConfigError naming the field', () => {
     [{ nodeId: 1, maxSnapshotBytes: 0 }, 'maxSnapshotBytes'],
     [{ nodeId: 1, maxSnapshotBytes: 2.5 }, 'maxSnapshotBytes'],
     [{ nodeId: 1, maxSnapshotBytes: '1GiB' }, 'maxSnapshotBytes'],
+    [{ nodeId: 1, readOnlyOption: 'lease' }, 'readOnlyOption'],
+    [{ nodeId: 1, readOnlyOption: 'leaseBased', checkQuorum: false }, 'readOnlyOption'],
     [{ nodeId: 1, peers: [{ id: 1, address: 'a:1' }, { id: 1, address: 'b:2' }] }, 'peers[1].id'],
     [{ nodeId: 1, peers: [{ id: 0, address: 'a:1' }] }, 'peers[0].id'],
     [{ nodeId: 1, peers: [{ id: 2, address: 'nohost' }] }, 'peers[0].address'],

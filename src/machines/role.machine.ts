@@ -315,9 +315,11 @@ export const roleMachine = setup({
     broadcastAppend: ({ context }) => {
       for (const ref of context.replicators.values()) ref.send({ type: 'SEND_APPEND', sendIfEmpty: false });
     },
+    /** Reads waiting for a round ride on the periodic heartbeat (one round for all of them). */
     broadcastHeartbeat: ({ context }) => {
       context.raft.heartbeatElapsed = 0;
-      for (const ref of context.replicators.values()) ref.send({ type: 'SEND_HEARTBEAT' });
+      const c = context.raft.nextReadRound();
+      for (const ref of context.replicators.values()) ref.send({ type: 'SEND_HEARTBEAT', context: c });
     },
     advanceLeaderTimers: ({ context }) => {
       context.raft.heartbeatElapsed++;
@@ -380,14 +382,16 @@ export const roleMachine = setup({
       if (context.raft.advanceCommitIndex()) {
         for (const ref of context.replicators.values()) ref.send({ type: 'SEND_APPEND', sendIfEmpty: true });
         // Reads that waited for the first commit of the term can be confirmed now.
-        for (const c of context.raft.takeDeferredReads()) {
-          for (const ref of context.replicators.values()) ref.send({ type: 'SEND_HEARTBEAT', context: c });
-        }
+        const c = context.raft.takeDeferredReads();
+        if (c) for (const ref of context.replicators.values()) ref.send({ type: 'SEND_HEARTBEAT', context: c });
       }
     },
 
     // ----- linearizable reads (thesis §6.4) -----
-    /** Leader: note the read index and confirm leadership with a heartbeat round carrying the context. */
+    /**
+     * Leader: note the read index and confirm leadership with a heartbeat round carrying the
+     * context, unless the lease answers it, or it joins the round not sent yet, or waits for the next.
+     */
     confirmRead: ({ context, event }) => {
       const raft = context.raft;
       let c: Uint8Array | undefined;
@@ -398,7 +402,10 @@ export const roleMachine = setup({
     },
     recordReadAck: ({ context, event }) => {
       const m = msgOf(event);
-      if (m?.context) context.raft.ackRead(m.from, m.context);
+      if (!m?.context) return;
+      // Reads that arrived while that round was in flight go out together in one new round.
+      const c = context.raft.ackRead(m.from, m.context);
+      if (c) for (const ref of context.replicators.values()) ref.send({ type: 'SEND_HEARTBEAT', context: c });
     },
     forwardRead: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'READ_INDEX') return;

@@ -11,6 +11,9 @@ export interface Peer {
   readonly address: string;
 }
 
+/** How reads are confirmed: a heartbeat round ('safe') or the leader's lease ('leaseBased'). */
+export type ReadOnlyOption = 'safe' | 'leaseBased';
+
 export interface RaftConfig {
   /** Unique, non-zero identifier of this node in the cluster. */
   nodeId: number;
@@ -32,6 +35,15 @@ export interface RaftConfig {
   preVote: boolean;
   /** Leader steps down when it has not heard from a quorum for an election timeout. Default true. */
   checkQuorum: boolean;
+  /**
+   * How the leader confirms a linearizable read (`readIndex`). 'safe' (the default): ReadIndex,
+   * a heartbeat round acked by a majority per batch of reads (thesis §6.4). 'leaseBased': while a
+   * majority answered the leader within the current election timeout (its CheckQuorum lease), the
+   * leader answers from its commit index at once, without a round (thesis §6.4.1). Requires
+   * checkQuorum. The lease assumes bounded clock drift and message delay: a leader process paused
+   * past its lease, or a clock running slow, can serve a stale read. Default 'safe'.
+   */
+  readOnlyOption: ReadOnlyOption;
   /** Reject proposals on followers instead of forwarding them to the leader. Default false. */
   disableProposalForwarding: boolean;
   /**

@@ -137,6 +137,8 @@ export class RaftState {
   readonly readOnly = new ReadOnly();
   /** Leader only: reads that arrived before the leader committed an entry of its term. */
   private deferredReads: { from: number; context: Uint8Array }[] = [];
+  /** Leader only: the heartbeats of the latest read round, to relabel while they are still in `msgs`. */
+  private readRoundMsgs: Message[] = [];
   /** Follower: the snapshot being received in chunks, if any. */
   private incomingSnapshot: SnapshotReceiver | undefined = undefined;
   /** Snapshots refused since the host last looked (see `takeSnapshotRejections`). */
@@ -232,6 +234,7 @@ export class RaftState {
   clearPendingReads(): void {
     this.readOnly.clear();
     this.deferredReads = [];
+    this.readRoundMsgs = [];
   }
 
   hardState(): HardState {
@@ -697,6 +700,11 @@ export class RaftState {
     let commit = Math.min(match, this.log.committed);
     if (this.faults?.on('uncappedHeartbeatCommit') && commit < this.log.committed && this.faults.hit('uncappedHeartbeatCommit')) commit = this.log.committed;
     this.send({ type: MessageType.MsgHeartbeat, to, commit, context });
+    if (context) {
+      const m = this.msgs[this.msgs.length - 1]!;
+      if (this.readRoundMsgs.length > 0 && this.readRoundMsgs[0]!.context !== context) this.readRoundMsgs = [];
+      this.readRoundMsgs.push(m);
+    }
   }
 
   // ----- linearizable reads (thesis §6.4) -----
@@ -707,39 +715,105 @@ export class RaftState {
   }
 
   /**
+   * Lease-based reads (thesis §6.4.1): with `readOnlyOption: 'leaseBased'` the leader answers from
+   * its commit index without a heartbeat round while it holds its CheckQuorum lease: a majority of
+   * voters (itself included) answered it in the current quorum round, which began less than an
+   * election timeout ago. Each of those followers refuses to vote for another candidate until an
+   * election timeout after it last heard from this leader (`inLeaderLease`), so no newer leader can
+   * exist yet. That holds only if clocks advance at about the same rate (bounded drift) and
+   * messages are not delayed by a sizeable part of the election timeout; a leader process paused
+   * (GC, SIGSTOP, a stalled VM) past its lease, or a clock running slow, can serve a stale read.
+   * During a leadership transfer the target campaigns at once (no lease), so reads then take the
+   * ReadIndex path; so do reads at the start of each quorum round, until a majority answered again.
+   */
+  holdsReadLease(): boolean {
+    return (
+      this.config.readOnlyOption === 'leaseBased' &&
+      this.config.checkQuorum &&
+      this.lead === this.id &&
+      this.leadTransferee === 0 &&
+      this.electionElapsed < this.config.electionTick &&
+      this.tracker.quorumActive(this.id)
+    );
+  }
+
+  /**
    * Leader: start confirming a read for `from` (this node or a follower). Returns the context to
-   * send with a heartbeat round, or undefined when no round is needed (a single voter answers at
-   * once; before the first commit of the term the read waits).
+   * send with a new heartbeat round, or undefined when no new round is needed: a single voter or
+   * a leader holding its lease answers at once; before the first commit of the term the read
+   * waits; a read arriving while the latest round has not left this node yet joins it; one
+   * arriving while a round is in flight waits for the next round (ReadOnly explains why).
    */
   startRead(from: number, context: Uint8Array): Uint8Array | undefined {
     if (!this.committedInCurrentTerm()) {
       this.deferredReads.push({ from, context });
       return undefined;
     }
-    if (this.tracker.voters.length === 1 && this.tracker.isVoter(this.id)) {
+    if (!this.queueRead(from, context)) return undefined;
+    if (this.relabelUnsentRound()) return undefined;
+    if (this.readOnly.roundInFlight()) return undefined;
+    return this.readOnly.startRound();
+  }
+
+  /** Answers a read at once when no round is needed, or queues it for one; returns whether it queued. */
+  private queueRead(from: number, context: Uint8Array): boolean {
+    if ((this.tracker.voters.length === 1 && this.tracker.isVoter(this.id)) || this.holdsReadLease()) {
       this.answerRead(from, this.log.committed, context);
-      return undefined;
+      return false;
     }
     this.readOnly.add(this.id, from, this.log.committed, context);
-    return context;
+    return true;
   }
 
-  /** Leader: reads deferred until the first commit of the term; returns contexts to confirm. */
-  takeDeferredReads(): Uint8Array[] {
-    if (this.deferredReads.length === 0 || !this.committedInCurrentTerm()) return [];
+  /**
+   * Leader: the context the next heartbeat round carries, when reads wait for one (they ride on
+   * the periodic heartbeat, or start a round when the one in flight was confirmed).
+   */
+  nextReadRound(): Uint8Array | undefined {
+    return this.readOnly.startRound();
+  }
+
+  /**
+   * When every heartbeat of the latest read round is still queued in `msgs` (the host has not
+   * taken them), the newest read joins that round: the heartbeats carry its context instead, so
+   * they leave after every read they confirm arrived. Returns whether it did.
+   */
+  private relabelUnsentRound(): boolean {
+    const round = this.readRoundMsgs;
+    if (round.length === 0) return false;
+    const at = round.map((m) => this.msgs.lastIndexOf(m));
+    if (at.some((i) => i < 0)) return false;
+    const context = this.readOnly.startRound();
+    if (!context) return false;
+    for (let i = 0; i < round.length; i++) {
+      const m = { ...round[i]!, context };
+      this.msgs[at[i]!] = m;
+      round[i] = m;
+    }
+    return true;
+  }
+
+  /**
+   * Leader: reads deferred until the first commit of the term. Returns the context of the one
+   * heartbeat round that confirms them all, or undefined when none is needed.
+   */
+  takeDeferredReads(): Uint8Array | undefined {
+    if (this.deferredReads.length === 0 || !this.committedInCurrentTerm()) return undefined;
     const reads = this.deferredReads;
     this.deferredReads = [];
-    const contexts: Uint8Array[] = [];
-    for (const r of reads) {
-      const c = this.startRead(r.from, r.context);
-      if (c) contexts.push(c);
-    }
-    return contexts;
+    for (const r of reads) this.queueRead(r.from, r.context);
+    return this.readOnly.roundInFlight() ? undefined : this.readOnly.startRound();
   }
 
-  /** Leader: a heartbeat ack carrying a read context. */
-  ackRead(from: number, context: Uint8Array): void {
-    for (const r of this.readOnly.ack(from, context, this.tracker.voters)) this.answerRead(r.from, r.index, r.context);
+  /**
+   * Leader: a heartbeat ack carrying a read context. Returns the context of a new round when the
+   * ack confirmed the round in flight and reads arrived meanwhile (they go in one round now).
+   */
+  ackRead(from: number, context: Uint8Array): Uint8Array | undefined {
+    const confirmed = this.readOnly.ack(from, context, this.tracker.voters);
+    for (const r of confirmed) this.answerRead(r.from, r.index, r.context);
+    if (confirmed.length === 0 || this.readOnly.roundInFlight()) return undefined;
+    return this.readOnly.startRound();
   }
 
   private answerRead(to: number, index: number, context: Uint8Array): void {
