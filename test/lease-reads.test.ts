@@ -217,6 +217,20 @@ test('rounds: reads arriving while a round is in flight are not answered by it, 
   assert.equal(answered(n), ['b@1', 'c@1', 'd@1']);
 });
 
+test('rounds: a round the host sent in part is not relabelled: the next read waits for its own round', () => {
+  const n = node('safe');
+  elect(n);
+  commitOwnTerm(n);
+  read(n, 'a');
+  // A host that writes messages one by one took the heartbeat to 2 only.
+  const toTwo = n.raft.msgs.findIndex((m) => m.type === MessageType.MsgHeartbeat && m.to === 2);
+  n.raft.msgs.splice(toTwo, 1);
+  read(n, 'b');
+  assert.equal(heartbeats(n.raft.msgs), ['3:a'], 'the heartbeat to 3 still carries a');
+  receive(n, { type: MessageType.MsgHeartbeatResp, from: 2, context: ctx('a') });
+  assert.equal(answered(n), ['a@1'], 'b arrived after a heartbeat of that round left');
+});
+
 test('rounds: waiting reads ride on the periodic heartbeat when the round in flight is not confirmed', () => {
   const n = node('safe');
   elect(n);
