@@ -24,7 +24,7 @@ const MESSAGES_PER_ROUND = 20_000;
 const WINDOW = 256;
 const BATCH = 16;
 const ROUND_TRIPS = 2000;
-const CIPHERS: readonly FrameCipherName[] = ['none', 'hmac-sha256', 'aes-256-gcm', 'chacha20-poly1305'];
+const CIPHERS: readonly FrameCipherName[] = ['none', 'aes-256-gmac', 'hmac-sha256', 'aes-256-gcm', 'chacha20-poly1305'];
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 

@@ -29,10 +29,18 @@ export function encodeFrame(body: Uint8Array): Buffer {
 
 /** Several frames back to back in one buffer, so a batch costs one socket write. */
 export function encodeFrames(bodies: readonly Uint8Array[]): Buffer {
-  let total = 0;
+  return encodeFramesWithRoom(bodies, 0, 0);
+}
+
+/**
+ * `encodeFrames` into a buffer with `before` bytes left free in front and `after` behind, so a
+ * sealed record's own header and tag fit around its frames without another copy.
+ */
+export function encodeFramesWithRoom(bodies: readonly Uint8Array[], before: number, after: number): Buffer {
+  let total = before + after;
   for (const b of bodies) total += FRAME_HEADER_BYTES + b.length;
   const out = Buffer.allocUnsafe(total);
-  let at = 0;
+  let at = before;
   for (const b of bodies) {
     if (b.length > MAX_FRAME_BODY) throw new RangeError(`frame body of ${b.length} bytes cannot be framed`);
     out.writeUInt32BE(b.length, at);

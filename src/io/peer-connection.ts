@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { InvalidMessageError } from '../errors.ts';
 import type { Message } from '../raft/raftpb.ts';
-import { FRAME_HEADER_BYTES, FrameDecoder, FrameTooLargeError, encodeFrames, splitFrames } from './frame.ts';
+import { FRAME_HEADER_BYTES, FrameDecoder, FrameTooLargeError, encodeFrames, encodeFramesWithRoom, splitFrames } from './frame.ts';
 import { FRAME_TAG_BYTES, FrameOpener, FrameSealer, deriveFrameKeys } from './frame-cipher.ts';
 import type { FrameCipherName } from './frame-cipher.ts';
 import { computeProof, helloProblem, verifyProof } from './handshake.ts';
@@ -154,39 +154,58 @@ export class PeerConnection {
       this.socket.write(buf);
       return buf.length;
     }
-    // Header, ciphertext and tag of each record go out as one corked writev: no copy to join them.
+    const records = this.sealRecords(bodies);
+    // One record (the common case) is one write; several, or the pieces of an encrypted record,
+    // go out as one corked writev, so a batch is still one system call.
+    const corked = records.length > 1 || records[0]!.length > 1;
+    if (corked) this.socket.cork();
     let written = 0;
-    this.socket.cork();
-    for (const parts of this.sealRecords(bodies)) {
-      const header = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
-      const length = parts.reduce((n, p) => n + p.length, 0);
-      header.writeUInt32BE(length, 0);
-      this.socket.write(header);
-      for (const p of parts) this.socket.write(p);
-      written += FRAME_HEADER_BYTES + length;
+    for (const parts of records) {
+      for (const p of parts) {
+        this.socket.write(p);
+        written += p.length;
+      }
     }
-    this.socket.uncork();
+    if (corked) this.socket.uncork();
     return written;
   }
 
-  /** Batches of bodies, each batch sealed as one record whose plaintext stays within the cap. */
+  /**
+   * Batches of bodies, each batch one record whose plaintext stays within the cap, as the buffers
+   * to write: authentication-only records are one buffer (header, frames, tag); encrypted ones are
+   * header, ciphertext and tag, written without a copy to join them.
+   */
   private sealRecords(bodies: readonly Uint8Array[]): Buffer[][] {
     const cap = this.settings.messageFrameLimit + FRAME_HEADER_BYTES;
     const records: Buffer[][] = [];
-    let group: Uint8Array[] = [];
+    let from = 0;
     let size = 0;
-    for (const body of bodies) {
-      const add = FRAME_HEADER_BYTES + body.length;
-      if (group.length > 0 && size + add > cap) {
-        records.push(this.sealer!.sealParts(encodeFrames(group)));
-        group = [];
+    for (let i = 0; i < bodies.length; i++) {
+      const add = FRAME_HEADER_BYTES + bodies[i]!.length;
+      if (i > from && size + add > cap) {
+        records.push(this.sealRecord(bodies.slice(from, i)));
+        from = i;
         size = 0;
       }
-      group.push(body);
       size += add;
     }
-    if (group.length > 0) records.push(this.sealer!.sealParts(encodeFrames(group)));
+    records.push(this.sealRecord(from === 0 ? bodies : bodies.slice(from)));
     return records;
+  }
+
+  private sealRecord(group: readonly Uint8Array[]): Buffer[] {
+    const sealer = this.sealer!;
+    if (sealer.authenticatesOnly) {
+      const record = encodeFramesWithRoom(group, FRAME_HEADER_BYTES, FRAME_TAG_BYTES);
+      const end = record.length - FRAME_TAG_BYTES;
+      record.writeUInt32BE(end - FRAME_HEADER_BYTES + FRAME_TAG_BYTES, 0);
+      sealer.tagInPlace(record, FRAME_HEADER_BYTES, end);
+      return [record];
+    }
+    const parts = sealer.sealParts(encodeFrames(group));
+    const header = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
+    header.writeUInt32BE(parts.reduce((n, p) => n + p.length, 0), 0);
+    return [header, ...parts];
   }
 
   /** Graceful close: what was written is still delivered, and we read until the peer closes. */
