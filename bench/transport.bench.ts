@@ -7,8 +7,8 @@
  * - Latency: one round trip (MsgHeartbeat → MsgHeartbeatResp, answered from the handler) versus
  *   a raw TCP ping-pong of a few bytes on the same machine; medians over many round trips.
  *
- * Each is measured with plain frames (`frameCipher: 'none'`) and with sealed frames (AES-256-GCM,
- * the default, and ChaCha20-Poly1305), rounds interleaved so that load on a shared machine hits
+ * Each is measured with plain frames (`frameCipher: 'none'`) and with every protected mode
+ * (aes-256-gmac, the default, hmac-sha256, AES-256-GCM and ChaCha20-Poly1305), rounds interleaved so that load on a shared machine hits
  * every variant alike; the cost of sealing is reported against the plain run of the same rounds.
  *
  * Both ends run in this one process and share its event loop, like the raw baseline does.
@@ -24,7 +24,10 @@ const MESSAGES_PER_ROUND = 20_000;
 const WINDOW = 256;
 const BATCH = 16;
 const ROUND_TRIPS = 2000;
-const CIPHERS: readonly FrameCipherName[] = ['none', 'aes-256-gmac', 'hmac-sha256', 'aes-256-gcm', 'chacha20-poly1305'];
+/** `BENCH_FRAME_CIPHERS=none,aes-256-gmac` narrows the run (for a `node --cpu-prof` of one mode); 'none' always runs. */
+const CIPHERS: readonly FrameCipherName[] = process.env.BENCH_FRAME_CIPHERS
+  ? ['none', ...(process.env.BENCH_FRAME_CIPHERS.split(',') as FrameCipherName[]).filter((c) => c !== 'none')]
+  : ['none', 'aes-256-gmac', 'hmac-sha256', 'aes-256-gcm', 'chacha20-poly1305'];
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
