@@ -10,6 +10,7 @@ import * as assert from 'uvu/assert';
 import { TransportActor } from '../src/actors/transport-actor.ts';
 import { InvalidPeerError } from '../src/errors.ts';
 import type { Cancel, Clock } from '../src/io/clock.ts';
+import { FRAME_CIPHERS } from '../src/io/frame-cipher.ts';
 import { BidirectionalTransport } from '../src/io/tcp-transport.ts';
 import { EntryType, MessageType, message } from '../src/raft/raftpb.ts';
 import type { Message } from '../src/raft/raftpb.ts';
@@ -133,6 +134,37 @@ test('send never throws: unknown peers, unconnected peers and a stopped transpor
   assert.is(s.dropped.stopped, 1);
   assert.is(s.sent, 0);
 });
+
+// Every frame mode over real sockets: a batch larger than the frame cap goes out as several
+// records (one buffer each in the authentication-only modes, header + ciphertext + tag in the
+// AEADs), and arrives whole and in order, with the bytes counted as the peer reads them.
+for (const frameCipher of FRAME_CIPHERS) {
+  test(`${frameCipher}: a batch over the frame cap arrives whole and in order; bytes sent = bytes the peer read`, async () => {
+    const nodes = await startCluster(2, { maxFrameSize: 1024, frameCipher });
+    try {
+      await waitFor(() => fullyConnected(nodes), 'connected');
+      const [a, b] = nodes as [TestNode, TestNode];
+      const batch = Array.from({ length: 12 }, (_, i) =>
+        message({ type: MessageType.MsgApp, from: 1, to: 2, term: 2, index: i, entries: [{ term: 2, index: i + 1, type: EntryType.Normal, data: new Uint8Array(300).fill(i) }] }));
+      const sent0 = a.transport.stats().bytesSent;
+      const read0 = b.transport.stats().peers[1]!.bytesReceived;
+      a.transport.sendBatch(2, batch);
+      a.transport.send(heartbeat(1, 2, 2));
+      await waitFor(() => b.received.length === 13, 'twelve appends and a heartbeat');
+      assert.equal(b.received.map((m) => m.index), [...batch.map((m) => m.index), 0]);
+      assert.ok(b.received.slice(0, 12).every((m, i) => m.entries[0]!.data.length === 300 && m.entries[0]!.data[299] === i));
+      assert.is(b.received[12]!.type, MessageType.MsgHeartbeat);
+      const sent = a.transport.stats().bytesSent - sent0;
+      await waitFor(() => b.transport.stats().peers[1]!.bytesReceived - read0 === sent, `the peer read the ${sent} bytes counted as sent`);
+      assert.ok(sent > 12 * 300, 'the batch was counted');
+      assert.is(a.transport.stats().authFailures, 0);
+      assert.is(b.transport.stats().authFailures, 0);
+      assert.ok(fullyConnected(nodes));
+    } finally {
+      await stopAll(nodes);
+    }
+  });
+}
 
 test('a message larger than the frame cap is dropped by the sender; the connection stays up', async () => {
   const nodes = await startCluster(2, { maxFrameSize: 1024 });
