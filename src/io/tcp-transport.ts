@@ -77,7 +77,7 @@ export interface BidirectionalTransportOptions {
    * member's address; more are closed on arrival. Default 16.
    */
   maxPendingHandshakesPerAddress?: number;
-  /** How frames after the handshake are sealed; every member must use the same. Default chacha20-poly1305. */
+  /** How frames after the handshake are protected; every member must use the same. Default aes-256-gmac (docs/transport.md). */
   frameCipher?: FrameCipherName;
   /** Receives rate-limited warnings about refused connections, frames and messages. */
   logger?: WarnLogger;
