@@ -56,8 +56,11 @@ async function pair(
   const [a, b] = ts as [BidirectionalTransport, BidirectionalTransport];
   a.addPeer(2, b.address());
   b.addPeer(1, a.address());
-  while (!(a.stats().peers[2]!.connected && b.stats().peers[1]!.connected && a.stats().handshakes === 2 && b.stats().handshakes === 2)) {
-    await new Promise((r) => setTimeout(r, 5));
+  // Settled: each side holds exactly one connection (when both dials complete, the tie-break
+  // closes one; counting handshakes instead could wait forever for a count that was passed).
+  const settled = () => [a.stats().peers[2]!, b.stats().peers[1]!].every((p) => p.connected && p.connections === 1);
+  for (const deadline = Date.now() + 10_000; !settled(); await new Promise((r) => setTimeout(r, 5))) {
+    if (Date.now() > deadline) throw new Error(`transports did not settle on one connection: ${JSON.stringify([a.stats().peers, b.stats().peers])}`);
   }
   return [a, b] as const;
 }
