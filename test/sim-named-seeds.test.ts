@@ -17,6 +17,11 @@ const NAMED_SEEDS: readonly { seed: number; found: string }[] = [
     found:
       'a member that lagged behind the replacement of two wiped members still knew their old directories and refused the new ones; one of them led, so it never received the removals that void its records (a refused leader now hands leadership to another voter)',
   },
+  {
+    seed: 1053,
+    found:
+      'a wiped member replaying the log from index 1 applied the first bootstrap entry, was the only voter of that configuration and elected itself (a member that joined empty now campaigns only after applying what a leader said was committed)',
+  },
 ];
 
 for (const { seed, found } of NAMED_SEEDS) {

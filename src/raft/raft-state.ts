@@ -174,6 +174,7 @@ export class RaftState {
           ? { voters: [], learners: [] }
           : { voters: cfg.peers.map((p) => p.id), learners: [] };
     this.tracker = new ProgressTracker(cs);
+    if (opts.join && this.log.lastIndex() === 0) this.catchUpTo = 0;
     this.randomizedElectionTimeout = cfg.electionTick;
     this.resetElectionTimer();
   }
@@ -196,8 +197,23 @@ export class RaftState {
     return this.config.checkQuorum && this.lead !== 0 && this.electionElapsed < this.config.electionTick;
   }
 
+  /**
+   * Set while a member that joined with an empty log replays the cluster's history: the highest
+   * commit index a leader announced to it (0 before any). Replaying, it passes through every old
+   * configuration in turn, and after applying the cluster's first entry it is the only voter of
+   * that configuration: were it to campaign then, it would elect itself and commit alone (found by
+   * seed 1053: a wiped member, refused by its peers, led a term of its own). So it campaigns only
+   * once it applied what a leader told it was committed; then the configuration it holds is one
+   * the cluster held at that leader's commit.
+   */
+  private catchUpTo: number | undefined = undefined;
+
   /** Only voters campaign; learners and removed nodes never disrupt the cluster. */
   isPromotable(): boolean {
+    if (this.catchUpTo !== undefined) {
+      if (this.catchUpTo === 0 || this.log.applied < this.catchUpTo) return false;
+      this.catchUpTo = undefined;
+    }
     // At the term bound no election can raise the term any further (raft/bounds.ts).
     return this.tracker.isVoter(this.id) && this.log.unstable.snapshot === undefined && this.term < MAX_RAFT_NUMBER;
   }
@@ -345,6 +361,7 @@ export class RaftState {
 
   /** AppendEntries receiver (Raft Figure 2), with etcd's conflict hint for fast backtracking. */
   handleAppendEntries(m: Message): void {
+    if (this.catchUpTo !== undefined) this.catchUpTo = Math.max(this.catchUpTo, m.commit);
     if (m.index < this.log.committed) {
       this.send({ type: MessageType.MsgAppResp, to: m.from, index: this.log.committed });
       return;
@@ -506,6 +523,7 @@ export class RaftState {
   /** Installs a complete snapshot unless the log already covers it. */
   handleSnapshot(snap: Snapshot, from: number): void {
     const { index, term } = snap.metadata;
+    if (this.catchUpTo !== undefined) this.catchUpTo = Math.max(this.catchUpTo, index);
     if (index <= this.log.committed) {
       this.send({ type: MessageType.MsgAppResp, to: from, index: this.log.committed });
       return;
