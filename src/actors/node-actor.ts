@@ -209,6 +209,7 @@ export class NodeActor {
     r.term = 1;
     r.log.append(ents);
     r.log.commitTo(ents.length);
+    r.founded();
   }
 
   get id(): number {

@@ -208,6 +208,11 @@ export class RaftState {
    */
   private catchUpTo: number | undefined = undefined;
 
+  /** This member founded the cluster (its log holds the bootstrap entries it wrote): no history to replay. */
+  founded(): void {
+    this.catchUpTo = undefined;
+  }
+
   /** Only voters campaign; learners and removed nodes never disrupt the cluster. */
   isPromotable(): boolean {
     if (this.catchUpTo !== undefined) {
