@@ -10,67 +10,20 @@ import type { AnyStateMachine } from 'xstate';
 import { roleMachine } from '../src/machines/role.machine.ts';
 import { replicatorMachine } from '../src/machines/replicator.machine.ts';
 import { circuitBreakerMachine } from '../src/machines/circuit-breaker.machine.ts';
+import { machineGraph } from '../src/dashboard/machine-graph.ts';
 
-/** A guard as text: named guards by name, and()/or()/not() spelled out. */
-function guardText(g: unknown): string {
-  if (!g) return '';
-  if (typeof g === 'string') return g;
-  if (typeof g === 'object' && g !== null && 'type' in g) return String((g as { type: string }).type);
-  if (typeof g === 'function') {
-    const f = g as { guards?: unknown[]; check?: { name?: string }; name?: string };
-    if (f.guards) {
-      const parts = f.guards.map(guardText);
-      const name = f.check?.name ?? '';
-      if (name.includes('Not')) return `!${parts[0]}`;
-      if (name.includes('Or')) return parts.join(' || ');
-      return parts.join(' && ');
-    }
-    return f.name || 'guard';
-  }
-  return String(g);
-}
-
-interface Node {
-  key: string;
-  states: Record<string, Node>;
-  transitions: Map<string, { target?: { key: string }[]; guard?: unknown }[]>;
-  always?: { target?: { key: string }[]; guard?: unknown }[];
-  config: { initial?: string };
-  initial?: { target: { key: string }[] };
-}
-
+/** The machine as a mermaid state diagram, from the same graph the dashboard draws. */
 export function toMermaid(machine: AnyStateMachine): string {
-  const root = machine.root as unknown as Node;
+  const graph = machineGraph(machine);
   const lines = ['stateDiagram-v2'];
-  const initial = root.initial?.target?.[0]?.key;
-  if (initial) lines.push(`  [*] --> ${initial}`);
-  const edge = (from: string, to: string, label: string) => lines.push(`  ${from} --> ${to}: ${label.replace(/:/g, ' ')}`);
-  for (const [name, state] of Object.entries(root.states)) {
-    for (const [event, ts] of state.transitions) {
-      for (const t of ts) {
-        if (!t.target) continue;
-        const g = guardText(t.guard);
-        edge(name, t.target[0]!.key, g ? `${event} [${g}]` : event);
-      }
-    }
-    for (const t of state.always ?? []) {
-      if (!t.target || t.target[0]!.key === name && !guardText(t.guard)) continue;
-      edge(name, t.target[0]!.key, `[${guardText(t.guard)}]`);
-    }
-  }
+  if (graph.initial) lines.push(`  [*] --> ${graph.initial}`);
+  const mermaidLabel = (label: string) => label.replace(/:/g, ' ');
+  for (const e of graph.edges) lines.push(`  ${e.from} --> ${e.to}: ${mermaidLabel(e.label)}`);
   // Transitions defined on the root apply in every state: one note per target.
   const fromAny = new Map<string, string[]>();
-  for (const [event, ts] of root.transitions) {
-    for (const t of ts) {
-      if (!t.target) continue;
-      const g = guardText(t.guard);
-      const list = fromAny.get(t.target[0]!.key) ?? [];
-      list.push(`${event}${g ? ` [${g}]` : ''}`);
-      fromAny.set(t.target[0]!.key, list);
-    }
-  }
+  for (const t of graph.fromAny) fromAny.set(t.to, [...(fromAny.get(t.to) ?? []), t.label]);
   for (const [target, labels] of fromAny) {
-    lines.push(`  note right of ${target}`, `    from any state: ${labels.join(', or ').replace(/:/g, ' ')}`, '  end note');
+    lines.push(`  note right of ${target}`, `    from any state: ${mermaidLabel(labels.join(', or '))}`, '  end note');
   }
   return lines.join('\n');
 }

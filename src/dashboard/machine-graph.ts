@@ -31,10 +31,10 @@ interface DefinitionNode {
 }
 
 /** A guard as text: named guards by name, and()/or()/not() spelled out. */
-function guardText(g: unknown): string {
+export function guardText(g: unknown): string {
   if (!g) return '';
   if (typeof g === 'string') return g;
-  if (typeof g === 'object' && 'type' in g) return String((g as { type: string }).type);
+  if (typeof g === 'object' && g !== null && 'type' in g) return String((g as { type: string }).type);
   if (typeof g === 'function') {
     const f = g as { guards?: unknown[]; check?: { name?: string }; name?: string };
     if (f.guards) {
@@ -61,7 +61,8 @@ export function machineGraph(machine: AnyStateMachine): MachineGraph {
       }
     }
     for (const t of state.always ?? []) {
-      if (!t.target) continue;
+      // An unguarded eventless transition back to its own state changes nothing: not an edge.
+      if (!t.target || (t.target[0]!.key === name && !guardText(t.guard))) continue;
       edges.push({ from: name, to: t.target[0]!.key, label: `[${guardText(t.guard)}]` });
     }
   }
