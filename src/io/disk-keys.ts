@@ -67,20 +67,21 @@ export function entryKey(index: number): Uint8Array {
   return key;
 }
 
-export function snapshotChunkKey(generation: number, chunk: number): Uint8Array {
+/** A prefix and two fixed-width big-endian numbers: ordered by the first, then the second. */
+function twoNumberKey(prefix: number, first: number, second: number): Uint8Array {
   const key = new Uint8Array(17);
-  key[0] = KeyPrefix.snapshotChunk;
-  writeUint64(key, 1, generation);
-  writeUint64(key, 9, chunk);
+  key[0] = prefix;
+  writeUint64(key, 1, first);
+  writeUint64(key, 9, second);
   return key;
 }
 
+export function snapshotChunkKey(generation: number, chunk: number): Uint8Array {
+  return twoNumberKey(KeyPrefix.snapshotChunk, generation, chunk);
+}
+
 export function stagedChunkKey(index: number, offset: number): Uint8Array {
-  const key = new Uint8Array(17);
-  key[0] = KeyPrefix.stagedChunk;
-  writeUint64(key, 1, index);
-  writeUint64(key, 9, offset);
-  return key;
+  return twoNumberKey(KeyPrefix.stagedChunk, index, offset);
 }
 
 /** The whole staging area. */
