@@ -40,7 +40,8 @@ serveRequests({
   },
   load: (req) => {
     if (!node.isLeader()) throw new Error(`node ${args.id} is not the leader`);
-    return runLoad((data) => node.propose(data), req as unknown as LoadRequest);
+    const fsyncsBefore = node.metrics().fsyncSeconds.count;
+    return runLoad((data) => node.propose(data), req as unknown as LoadRequest).then((r) => ({ ...r, leaderFsyncs: node.metrics().fsyncSeconds.count - fsyncsBefore }));
   },
   memory: () => settledMemory(),
   stop: async () => {

@@ -549,6 +549,8 @@ export class HostLoop<R = unknown> {
       this.writes.set(expected, rd);
       try {
         seq = this.storageActor!.submit({
+          // Only a commit index moved: no fsync to wait for (etcd's MustSync; Figure 2 calls commitIndex volatile).
+          ...(rd.mustSync ? {} : { sync: false }),
           hardState: rd.hardState,
           entries: rd.entries,
           snapshot: rd.snapshot,
