@@ -212,6 +212,32 @@ test('the simulated disk: a power cut loses unsynced writes, and an fsync makes 
 });
 
 test(
+  'a forwarded proposal the follower saw in its log and that a new leader overwrote is rejected as not applied, not left unknown',
+  withReplay(replay('forwarded overwritten'), () => {
+    const sim = new Simulation({ seed: SEED, nodes: 5, network: { delay: [1, 2] }, diskDelay: [1, 1] });
+    assert.ok(sim.runUntil((s) => s.leader() !== undefined && s.ids.every((id) => s.status(id).leader === s.leader() && s.status(id).applied >= 1), 300), 'a leader every node follows');
+    const old = sim.leader()!;
+    const follower = sim.ids.find((id) => id !== old)!;
+    const rest = sim.ids.filter((id) => id !== old && id !== follower);
+    sim.partition([[old, follower], rest]);
+    const outcome: string[] = [];
+    sim.hostLoop(follower)!.propose(enc.encode('minority'), { resolve: () => outcome.push('applied'), reject: (e) => outcome.push(e.name) });
+    // Forwarded to the old leader, appended there and replicated back: in the follower's log, uncommitted (2 of 5).
+    assert.ok(
+      sim.runUntil((s) => s.logOf(follower).some((e) => unwrapProposal(e.data)?.payload[0] === 0x6d), 50),
+      "the forwarded command reached the follower's own log",
+    );
+    assert.ok(sim.runUntil((s) => rest.includes(s.leader() ?? -1), 400), 'the majority elects a leader');
+    const fresh = sim.leader()!;
+    for (let i = 0; i < 3; i++) sim.propose(fresh, enc.encode(`majority${i}`));
+    assert.ok(sim.runUntil((s) => s.status(fresh).commit > s.status(follower).lastIndex, 100), 'it commits past the minority log');
+    sim.heal();
+    assert.ok(sim.runUntil(() => outcome.length === 1, 400), 'the proposal settles once the follower learns the new log');
+    assert.equal(outcome, ['ProposalDroppedError'], 'overwritten: provably not applied, safe to retry');
+  }),
+);
+
+test(
   "a leader's empty no-op entry passes the apply path but never reaches the state machine",
   withReplay(replay('no-op'), () => {
     const calls: Uint8Array[] = [];
