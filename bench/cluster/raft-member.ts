@@ -40,8 +40,11 @@ serveRequests({
   },
   load: (req) => {
     if (!node.isLeader()) throw new Error(`node ${args.id} is not the leader`);
-    const fsyncsBefore = node.metrics().fsyncSeconds.count;
-    return runLoad((data) => node.propose(data), req as unknown as LoadRequest).then((r) => ({ ...r, leaderFsyncs: node.metrics().fsyncSeconds.count - fsyncsBefore }));
+    const before = node.metrics().fsyncSeconds;
+    return runLoad((data) => node.propose(data), req as unknown as LoadRequest).then((r) => {
+      const after = node.metrics().fsyncSeconds;
+      return { ...r, leaderFsyncs: after.count - before.count, leaderFsyncSeconds: after.sum - before.sum };
+    });
   },
   memory: () => settledMemory(),
   stop: async () => {
