@@ -140,6 +140,7 @@ function describe(m: MergedWrite): string {
   if (w.snapshot) parts.push(`| snap ${w.snapshot.metadata.index}`);
   if (w.stagedSnapshotChunks?.length) parts.push(`| staged ${w.stagedSnapshotChunks.map((c) => c.offset).join(',')}`);
   if (w.discardStagedSnapshot) parts.push('| discard');
+  if (w.sync === false) parts.push('| unsynced');
   return parts.join(' ');
 }
 
@@ -176,6 +177,21 @@ const mergeCases: { name: string; writes: StorageWrite[]; limits?: { maxBatchEnt
     name: 'the latest hard state and conf state win; entries keep merging around them',
     writes: [{ entries: ents(1, 1, 1), hardState: hs(1) }, { hardState: hs(2, 1), confState: { voters: [1, 2], learners: [] } }, { entries: ents(2, 2, 2), hardState: hs(2, 2) }],
     want: ['seqs 1-3: 1/1 2/2 | hs t2 c2 | conf 1,2'],
+  },
+  {
+    name: 'commit-only writes merged together stay unsynced (no fsync for a commit index)',
+    writes: [{ hardState: hs(1, 1), sync: false }, { hardState: hs(1, 2), sync: false }],
+    want: ['seqs 1-2: | hs t1 c2 | unsynced'],
+  },
+  {
+    name: 'a commit-only write merged after one that must sync is synced with it',
+    writes: [{ entries: ents(1, 1, 1), hardState: hs(1) }, { hardState: hs(1, 1), sync: false }],
+    want: ['seqs 1-2: 1/1 | hs t1 c1'],
+  },
+  {
+    name: 'a write that must sync makes the unsynced writes before it durable in the same batch',
+    writes: [{ hardState: hs(1, 1), sync: false }, { entries: ents(2, 2, 1) }],
+    want: ['seqs 1-2: 2/1 | hs t1 c1'],
   },
   {
     name: 'a snapshot never joins a batch: it starts the next write',

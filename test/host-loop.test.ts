@@ -13,7 +13,11 @@ import { runSteps } from '../src/actors/maybe-async.ts';
 import { unwrapProposal } from '../src/actors/proposal-envelope.ts';
 import { type Message, MessageType } from '../src/raft/raftpb.ts';
 import { DigestStateMachine } from '../src/sim/digest-state-machine.ts';
+import { SimDisk } from '../src/sim/sim-disk.ts';
 import { Simulation } from '../src/sim/simulation.ts';
+import type { StorageWrite } from '../src/io/storage.ts';
+import type { Entry } from '../src/raft/raftpb.ts';
+import { EntryType } from '../src/raft/raftpb.ts';
 import { seedFromEnv, withReplay } from './helpers/seeds.ts';
 
 const SEED = seedFromEnv('HOST_LOOP_SEED', 41);
@@ -141,6 +145,95 @@ test(
     sim.connect(leader);
     assert.ok(sim.runUntil(() => lost.length === 1, 200), 'the lost proposal settles');
     assert.equal(lost, ['ProposalDroppedError'], 'overwritten: dropped, never resolved');
+  }),
+);
+
+test(
+  'a write that only moves the commit index waits for no fsync; entries, term and vote always do',
+  withReplay(replay('unsynced commit'), () => {
+    const sim = cluster();
+    const leader = sim.leader()!;
+    const seen = new Map<number, StorageWrite[]>();
+    for (const id of sim.ids) {
+      // Watch what the storage actor hands the (real, simulated) disk.
+      const disk = sim.disk(id);
+      const write$ = disk.write$.bind(disk);
+      const writes: StorageWrite[] = [];
+      seen.set(id, writes);
+      disk.write$ = (w: StorageWrite) => {
+        writes.push(w);
+        return write$(w);
+      };
+    }
+    for (let i = 0; i < 20; i++) {
+      sim.propose(leader, enc.encode(`u${i}`));
+      sim.advance(5);
+    }
+    sim.runFor(30);
+    for (const [id, writes] of seen) {
+      const unsynced = writes.filter((w) => w.sync === false);
+      assert.ok(unsynced.length > 0, `node ${id} wrote a commit index alone without an fsync (${writes.length} writes)`);
+      for (const w of unsynced) {
+        assert.ok(!w.entries?.length && !w.snapshot && !w.peerIncarnations && !w.stagedSnapshotChunks && !w.confState, `node ${id}: an unsynced write carries only a hard state`);
+      }
+      for (const w of writes.filter((x) => x.entries?.length)) assert.ok(w.sync !== false, `node ${id}: entries are synced`);
+    }
+    // Term and vote never ride an unsynced write: a term change is followed by its synced write.
+    const terms = new Map<number, number>();
+    for (const [id, writes] of seen) {
+      for (const w of writes) {
+        if (!w.hardState) continue;
+        const prev = terms.get(id) ?? w.hardState.term;
+        if (w.hardState.term !== prev) assert.ok(w.sync !== false, `node ${id}: a new term is synced`);
+        terms.set(id, w.hardState.term);
+      }
+    }
+  }),
+);
+
+test('the simulated disk: a power cut loses unsynced writes, and an fsync makes them durable first', () => {
+  const disk = new SimDisk('00');
+  disk.attach((_w, done) => done());
+  const hsAt = (commit: number) => ({ term: 1, vote: 1, commit });
+  const entry = (index: number): Entry => ({ index, term: 1, type: EntryType.Normal, data: new Uint8Array([index]) });
+  const write = (w: StorageWrite) => disk.write$(w).subscribe();
+  write({ entries: [entry(1), entry(2)], hardState: hsAt(0) });
+  write({ hardState: hsAt(1), sync: false });
+  assert.is(disk.durable.hardStateSync().commit, 0, 'an unsynced commit is not on the platter yet');
+  assert.is(disk.powerCut(), 1, 'one write lost');
+  assert.is(disk.durable.hardStateSync().commit, 0);
+  write({ hardState: hsAt(2), sync: false });
+  write({ entries: [entry(3)] });
+  assert.is(disk.durable.hardStateSync().commit, 2, 'the synced write carried the unsynced one before it');
+  assert.is(disk.durable.lastIndexSync(), 3);
+  assert.is(disk.powerCut(), 0, 'nothing left to lose');
+  write({ hardState: hsAt(3), sync: false });
+  assert.is(disk.load().hardStateSync().commit, 3, 'a restart without a power cut reads the page cache back');
+});
+
+test(
+  'a forwarded proposal the follower saw in its log and that a new leader overwrote is rejected as not applied, not left unknown',
+  withReplay(replay('forwarded overwritten'), () => {
+    const sim = new Simulation({ seed: SEED, nodes: 5, network: { delay: [1, 2] }, diskDelay: [1, 1] });
+    assert.ok(sim.runUntil((s) => s.leader() !== undefined && s.ids.every((id) => s.status(id).leader === s.leader() && s.status(id).applied >= 1), 300), 'a leader every node follows');
+    const old = sim.leader()!;
+    const follower = sim.ids.find((id) => id !== old)!;
+    const rest = sim.ids.filter((id) => id !== old && id !== follower);
+    sim.partition([[old, follower], rest]);
+    const outcome: string[] = [];
+    sim.hostLoop(follower)!.propose(enc.encode('minority'), { resolve: () => outcome.push('applied'), reject: (e) => outcome.push(e.name) });
+    // Forwarded to the old leader, appended there and replicated back: in the follower's log, uncommitted (2 of 5).
+    assert.ok(
+      sim.runUntil((s) => s.logOf(follower).some((e) => unwrapProposal(e.data)?.payload[0] === 0x6d), 50),
+      "the forwarded command reached the follower's own log",
+    );
+    assert.ok(sim.runUntil((s) => rest.includes(s.leader() ?? -1), 400), 'the majority elects a leader');
+    const fresh = sim.leader()!;
+    for (let i = 0; i < 3; i++) sim.propose(fresh, enc.encode(`majority${i}`));
+    assert.ok(sim.runUntil((s) => s.status(fresh).commit > s.status(follower).lastIndex, 100), 'it commits past the minority log');
+    sim.heal();
+    assert.ok(sim.runUntil(() => outcome.length === 1, 400), 'the proposal settles once the follower learns the new log');
+    assert.equal(outcome, ['ProposalDroppedError'], 'overwritten: provably not applied, safe to retry');
   }),
 );
 

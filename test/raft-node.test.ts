@@ -57,6 +57,26 @@ const isRunning = (m: Member) => !stopped.has(m.node);
 
 const put = (key: string, value: string) => encodeCommand({ op: 'put', key, value });
 
+test('applied$ hands a subscriber every command applied after it subscribed, in order, at its index', async () => {
+  const members = await startCluster(3);
+  try {
+    const leader = await leaderOf(members);
+    const follower = members.find((m) => m !== leader)!;
+    const before = await leader.node.propose(put('before', '0'));
+    await waitUntil(() => follower.node.status().applied >= before.index, 'the follower applied the first command', 10_000);
+    const seen: { index: number; key: string }[] = [];
+    const sub = follower.node.applied$.subscribe((e) => seen.push({ index: e.index, key: new TextDecoder().decode(e.data) }));
+    const results = [];
+    for (let i = 0; i < 5; i++) results.push(await leader.node.propose(put(`k${i}`, String(i))));
+    await waitUntil(() => seen.length >= 5, 'the follower applied the five commands', 10_000);
+    sub.unsubscribe();
+    assert.equal(seen.map((e) => e.index), results.map((r) => r.index), 'every command, at its index, in order');
+    assert.ok(seen.every((e, i) => e.key.includes(`k${i}`)), 'the command bytes, not their envelope');
+  } finally {
+    await stopAll(members);
+  }
+});
+
 test('propose on a follower resolves only after the follower applied the entry', async () => {
   const members = await startCluster(3);
   try {

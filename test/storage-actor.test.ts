@@ -72,7 +72,7 @@ test('group commit: writes submitted while one is in flight go to disk in ONE ne
     assert.equal(storage.writes[1]!.hardState, { term: 1, vote: 1, commit: 199 }, 'the latest hard state wins');
     assert.equal(seen.seqs, [1, 200]);
     assert.ok(seen.completed, 'persisted$ completes on stop()');
-    assert.equal(actor.stats, { submitted: 200, persisted: 200, storageWrites: 2, entriesWritten: 200 });
+    assert.equal(actor.stats, { submitted: 200, persisted: 200, storageWrites: 2, entriesWritten: 200, syncedWrites: 2 });
     assert.equal(plainEntries(await disk.entries(1, 201)), plainEntries(entries(1, 200, 1)));
     assert.equal((await disk.initialState()).hardState, { term: 1, vote: 1, commit: 199 });
   });

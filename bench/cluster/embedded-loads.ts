@@ -22,7 +22,11 @@ export async function measureEmbedded(
   const lat = seq.latencies!;
   figures.add(`${prefix}1.median`, `${prefix}1 sequential 16 B, median`, 'ms', percentile(lat, 0.5));
   figures.add(`${prefix}1.p99`, `${prefix}1 sequential 16 B, p99`, 'ms', percentile(lat, 0.99));
-  ctx.progress(`${prefix}1 run ${run}: ${s.sequential} sequential, median ${formatNumber(percentile(lat, 0.5))} ms, p99 ${formatNumber(percentile(lat, 0.99))} ms`);
+  const fsyncs =
+    seq.leaderFsyncs !== undefined && seq.leaderFsyncs > 0
+      ? `; the leader fsynced ${formatNumber(seq.leaderFsyncs / seq.count)} times per proposal, ${formatNumber((1000 * (seq.leaderFsyncSeconds ?? 0)) / seq.leaderFsyncs)} ms each`
+      : '';
+  ctx.progress(`${prefix}1 run ${run}: ${s.sequential} sequential, median ${formatNumber(percentile(lat, 0.5))} ms, p99 ${formatNumber(percentile(lat, 0.99))} ms${fsyncs}`);
 
   const profile = profileLeader && ctx.profileDir ? join(ctx.profileDir, `${prefix}2-leader-run${run}.cpuprofile`) : undefined;
   const w16 = await load({ mode: 'window', count: s.window16, size: 16, inflight: 1024, ...(profile ? { profile } : {}) });

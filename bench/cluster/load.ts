@@ -24,6 +24,10 @@ export interface LoadResult {
   readonly elapsedMs: number;
   /** Propose-to-resolved latency of each proposal, in ms (sequential mode only). */
   readonly latencies?: number[];
+  /** The leader's fsyncs during the load (Raft members only; the floor does not count them). */
+  readonly leaderFsyncs?: number;
+  /** The time those fsyncs took, in seconds. */
+  readonly leaderFsyncSeconds?: number;
 }
 
 /** A payload of `size` bytes whose first bytes carry `i`, so entries differ. */

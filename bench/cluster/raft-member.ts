@@ -40,7 +40,11 @@ serveRequests({
   },
   load: (req) => {
     if (!node.isLeader()) throw new Error(`node ${args.id} is not the leader`);
-    return runLoad((data) => node.propose(data), req as unknown as LoadRequest);
+    const before = node.metrics().fsyncSeconds;
+    return runLoad((data) => node.propose(data), req as unknown as LoadRequest).then((r) => {
+      const after = node.metrics().fsyncSeconds;
+      return { ...r, leaderFsyncs: after.count - before.count, leaderFsyncSeconds: after.sum - before.sum };
+    });
   },
   memory: () => settledMemory(),
   stop: async () => {

@@ -50,12 +50,16 @@ export interface AppliedEvent {
   readonly result: unknown;
 }
 
+const noCleanup = (): void => {};
+
 /** How the loop reports to its host (RaftNode's streams). */
 export interface HostLoopEvents {
   /** Every Ready handled (in manual mode: the one the application must handle). */
   ready?(rd: Ready): void;
   state?(s: SoftState): void;
   applied?(ev: AppliedEvent): void;
+  /** Whether anyone listens to `applied` now: no event object is built per entry otherwise. */
+  wantsApplied?(): boolean;
   /** A non-fatal error (errors$). */
   error?(err: Error): void;
   /** The node can no longer be trusted to go on: the host must stop it. */
@@ -474,9 +478,14 @@ export class HostLoop<R = unknown> {
 
   private track(settle: Settle<ProposeResult>, signal?: AbortSignal): number {
     const seq = this.pending.newSeq();
-    const onAbort = () => this.pending.fail(seq, signal!.reason instanceof Error ? signal!.reason : new Error(String(signal!.reason)));
-    signal?.addEventListener('abort', onAbort, { once: true });
-    this.pending.addProposal(seq, Infinity, settle.resolve, settle.reject, () => signal?.removeEventListener('abort', onAbort));
+    if (!signal) {
+      // The common case allocates no closures: one proposal is one pending record.
+      this.pending.addProposal(seq, Infinity, settle.resolve, settle.reject, noCleanup);
+      return seq;
+    }
+    const onAbort = () => this.pending.fail(seq, signal.reason instanceof Error ? signal.reason : new Error(String(signal.reason)));
+    signal.addEventListener('abort', onAbort, { once: true });
+    this.pending.addProposal(seq, Infinity, settle.resolve, settle.reject, () => signal.removeEventListener('abort', onAbort));
     return seq;
   }
 
@@ -487,7 +496,7 @@ export class HostLoop<R = unknown> {
     const out = this.node.propose(batch.map((p) => ({ type: EntryType.Normal, data: p.data })));
     switch (out.kind) {
       case 'appended':
-        batch.forEach((p, i) => this.pending.located(p.seq, out.index + i, out.term));
+        batch.forEach((p, i) => this.pending.located(p.seq, out.index + i, out.term, p.data));
         break;
       case 'forwarded':
         // Not seen in the log yet: a forwarded proposal unseen after 4 election timeouts was lost.
@@ -523,9 +532,11 @@ export class HostLoop<R = unknown> {
     }
     // A follower learns where its forwarded proposals landed when they reach its own log; a write
     // that replaces part of the log tells which proposals were overwritten.
-    for (const e of rd.entries) {
-      const env = e.type === EntryType.Normal ? unwrapProposal(e.data) : undefined;
-      if (isFrom(env, this.o.proposer)) this.pending.located(env.seq, e.index, e.term);
+    if (this.pending.anyUnlocated) {
+      for (const e of rd.entries) {
+        const env = e.type === EntryType.Normal ? unwrapProposal(e.data) : undefined;
+        if (isFrom(env, this.o.proposer)) this.pending.located(env.seq, e.index, e.term);
+      }
     }
     this.pending.logWritten(rd.entries);
     m.commits += rd.committedEntries.length;
@@ -549,6 +560,8 @@ export class HostLoop<R = unknown> {
       this.writes.set(expected, rd);
       try {
         seq = this.storageActor!.submit({
+          // Only a commit index moved: no fsync to wait for (etcd's MustSync; Figure 2 calls commitIndex volatile).
+          ...(rd.mustSync ? {} : { sync: false }),
           hardState: rd.hardState,
           entries: rd.entries,
           snapshot: rd.snapshot,
@@ -613,6 +626,7 @@ export class HostLoop<R = unknown> {
     if (!this.applies()) return;
     const appliedBefore = this.appliedIndex_;
     const observer = this.o.observer;
+    const events = this.o.events;
     for (const e of entries) {
       // Handed out before a snapshot from the leader was installed, and covered by it.
       if (e.index <= this.appliedIndex_) continue;
@@ -629,7 +643,7 @@ export class HostLoop<R = unknown> {
           this.fatal(new Error(`state machine failed to apply entry ${e.index}: ${(err as Error).message}`, { cause: err }));
           return;
         }
-        this.o.events.applied?.({ index: e.index, term: e.term, data: payload, result });
+        if (events.applied && events.wantsApplied?.() !== false) events.applied({ index: e.index, term: e.term, data: payload, result });
       }
       this.pending.applied(e, env, result);
     }

@@ -39,6 +39,7 @@ function dataBytes(entries: readonly Entry[]): number {
  *   A list starting after the merged end (a gap) or before its start begins a new write, so the
  *   storage still refuses a gap exactly where writing one by one would.
  * - The latest hard state and conf state win (each later write replaces them anyway).
+ * - The merged write is synced unless every part is a commit-only write (`sync: false`).
  * - Staged snapshot chunks concatenate; emptying the staging area only starts an accumulator.
  * - A snapshot only ever *starts* an accumulator: whether the storage keeps the log tail after a
  *   snapshot depends on the log the snapshot meets (§7), so a snapshot is never merged after
@@ -86,8 +87,12 @@ class WriteAccumulator {
     if (incoming.length > 0) this.appendEntries(incoming);
     const { hardState, confState, stagedSnapshotChunks: staged, peerIncarnations } = next.write;
     const mergedStaged = staged && staged.length > 0 ? [...(this.write.stagedSnapshotChunks ?? []), ...staged] : undefined;
+    // The merged write waits for an fsync when any part of it must.
+    const { sync: _sync, ...rest } = this.write;
+    const unsynced = this.write.sync === false && next.write.sync === false;
     this.write = {
-      ...this.write,
+      ...rest,
+      ...(unsynced ? { sync: false } : {}),
       ...(hardState ? { hardState } : {}),
       ...(confState ? { confState } : {}),
       ...(mergedStaged ? { stagedSnapshotChunks: mergedStaged } : {}),

@@ -530,8 +530,14 @@ export class NodeActor {
       ...(stagedSnapshotChunks.length > 0 ? { stagedSnapshotChunks } : {}),
       ...(receivedSnapshot ? { receivedSnapshot } : {}),
       ...(peerWrite ? { peerIncarnations: peerWrite.record } : {}),
+      // A staged chunk's ack, like an append's, waits for the write to be durable.
       mustSync:
-        entries.length > 0 || hs.term !== this.prevHardState.term || hs.vote !== this.prevHardState.vote || snapshot !== undefined || peerWrite !== undefined,
+        entries.length > 0 ||
+        hs.term !== this.prevHardState.term ||
+        hs.vote !== this.prevHardState.vote ||
+        snapshot !== undefined ||
+        peerWrite !== undefined ||
+        stagedSnapshotChunks.length > 0,
     };
     raft.msgs = [];
     if (stagedSnapshotChunks.length > 0) raft.stagedChunks = [];

@@ -26,6 +26,8 @@ interface PendingProposal {
   readonly cleanup: () => void;
   /** `performance.now()` when proposed, for the commit latency metric. */
   readonly startedAt: number;
+  /** The entry's bytes as this node appended them (leader): recognised by identity, not decoded again. */
+  data: Uint8Array | undefined;
 }
 
 interface PendingRead {
@@ -49,8 +51,19 @@ export class PendingRequests {
   private readonly byIndex = new Map<number, PendingProposal>();
   /** At least the highest index in `byIndex` (settled entries may leave it stale, never too low). */
   private maxIndex = 0;
+  /** Proposals not yet seen in the log (forwarded, or not submitted yet). */
+  private unlocated = 0;
   private readonly reads = new Map<string, PendingRead>();
   private nextSeq = 1;
+
+  /**
+   * Whether some proposal is still waiting to be seen in the log: only then is it worth reading the
+   * envelopes of the entries a Ready writes (a leader locates its own at once; a follower that
+   * forwarded proposals learns their index from its log).
+   */
+  get anyUnlocated(): boolean {
+    return this.unlocated > 0;
+  }
 
   get size(): number {
     return this.proposals.size + this.reads.size;
@@ -61,7 +74,8 @@ export class PendingRequests {
   }
 
   addProposal(seq: number, deadline: number, resolve: PendingProposal['resolve'], reject: PendingProposal['reject'], cleanup: () => void): void {
-    this.proposals.set(seq, { seq, resolve, reject, index: 0, term: 0, deadline, cleanup, startedAt: performance.now() });
+    this.proposals.set(seq, { seq, resolve, reject, index: 0, term: 0, deadline, cleanup, startedAt: performance.now(), data: undefined });
+    this.unlocated++;
   }
 
   /** Gives a proposal not yet seen in the log until tick `deadline` to show up. */
@@ -71,10 +85,12 @@ export class PendingRequests {
   }
 
   /** The proposal's entry is at (index, term): from the leader's append, or seen in the local log. */
-  located(seq: number, index: number, term: number): void {
+  located(seq: number, index: number, term: number, data?: Uint8Array): void {
     const p = this.proposals.get(seq);
     if (!p) return;
+    if (p.index === 0) this.unlocated--;
     if (p.index !== 0 && p.index !== index) this.byIndex.delete(p.index);
+    p.data = data;
     p.index = index;
     p.term = term;
     p.deadline = Infinity;
@@ -107,7 +123,7 @@ export class PendingRequests {
     // Proposals the write covers: still there, or replaced by another entry. O(entries) per write.
     for (const e of entries) {
       const p = this.byIndex.get(e.index);
-      if (p && !this.holds(p, e, e.type === EntryType.Normal ? unwrapProposal(e.data) : undefined)) this.settle(p, overwritten(e));
+      if (p && !this.holdsEntry(p, e)) this.settle(p, overwritten(e));
     }
     // Proposals past the end of the write are gone: a write ends before an index we track only when
     // it replaced the tail. `maxIndex` (an upper bound of the tracked indexes) keeps the scan rare.
@@ -135,8 +151,16 @@ export class PendingRequests {
     }
   }
 
+  /** Whether `entry` is the proposal `p`, reading its envelope only when the bytes are not the ones appended here. */
+  private holdsEntry(p: PendingProposal, entry: Entry): boolean {
+    if (p.data !== undefined && entry.data === p.data) return true;
+    return this.holds(p, entry, entry.type === EntryType.Normal ? unwrapProposal(entry.data) : undefined);
+  }
+
   /** Whether `entry` (with its envelope) is the proposal `p`. */
   private holds(p: PendingProposal, entry: Entry, envelope: Envelope | undefined): boolean {
+    // The very bytes this node appended (a leader's own entry, before and after it is written).
+    if (p.data !== undefined && entry.data === p.data) return true;
     // Proposals in an envelope are recognised by it; others (membership changes) by their term.
     return envelope ? isFrom(envelope, this.self) && envelope.seq === p.seq : entry.term === p.term;
   }
@@ -213,6 +237,7 @@ export class PendingRequests {
 
   private settle(p: PendingProposal, err: Error | undefined, value?: ProposeResult): void {
     this.proposals.delete(p.seq);
+    if (p.index === 0) this.unlocated--;
     if (p.index !== 0 && this.byIndex.get(p.index) === p) this.byIndex.delete(p.index);
     p.cleanup();
     if (err) return p.reject(err);

@@ -42,12 +42,21 @@ export function wrapProposal(proposer: Proposer, seq: number, payload: Uint8Arra
   return out;
 }
 
+/** Scratch for reading a big-endian float64 without allocating a DataView per entry (hot path: every entry applied). */
+const scratch = new Float64Array(1);
+const scratchBytes = new Uint8Array(scratch.buffer);
+const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+function float64BE(data: Uint8Array, at: number): number {
+  for (let k = 0; k < 8; k++) scratchBytes[littleEndian ? 7 - k : k] = data[at + k]!;
+  return scratch[0]!;
+}
+
 export function unwrapProposal(data: Uint8Array): Envelope | undefined {
   if (data.byteLength < HEADER || data[0] !== MARKER || data[1] !== VERSION) return undefined;
-  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
-  const nodeId = view.getFloat64(2);
-  const instance = view.getFloat64(10);
-  const seq = view.getFloat64(18);
+  const nodeId = float64BE(data, 2);
+  const instance = float64BE(data, 10);
+  const seq = float64BE(data, 18);
   if (!Number.isSafeInteger(nodeId) || !Number.isSafeInteger(instance) || !Number.isSafeInteger(seq)) return undefined;
   return { nodeId, instance, seq, payload: data.subarray(HEADER) };
 }

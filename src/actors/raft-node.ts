@@ -248,6 +248,7 @@ export class RaftNode<R = unknown> implements Node {
           ready: (rd) => this.readySubject.next(rd),
           state: (s) => this.stateSubject.next(s),
           applied: (ev) => this.appliedSubject.next(ev),
+          wantsApplied: () => this.appliedSubject.observed,
           error: (err) => this.errorSubject.next(err),
           fatal: (err) => this.fatal(err),
           tick: (ticks) => {

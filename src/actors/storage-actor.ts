@@ -29,8 +29,9 @@ export interface StorageActorOptions {
   /** At most this many bytes of entry data are merged into one storage write (default 4 MiB). */
   readonly maxBatchBytes?: number;
   /**
-   * Called after each durable write with the entries it carried and its duration in seconds (for
-   * fsync latency and group-commit batch size metrics). Once per write, never per entry.
+   * Called after each synced write (one fsync) with the entries it carried and its duration in
+   * seconds (for fsync latency and group-commit batch size metrics). Once per write, never per
+   * entry; a commit-only write (`sync: false`) is no fsync and is not reported.
    */
   readonly onWrite?: (entries: number, seconds: number) => void;
 }
@@ -47,6 +48,8 @@ export interface StorageActorStats {
   readonly storageWrites: number;
   /** Entries handed to `storage.write()` after merging. */
   readonly entriesWritten: number;
+  /** Of `storageWrites`, those that waited for an fsync (all but commit-only writes). */
+  readonly syncedWrites: number;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -89,6 +92,7 @@ export class StorageActor {
   private lastPersisted = 0;
   private storageWrites = 0;
   private entriesWritten = 0;
+  private syncedWrites = 0;
   private failure: StorageWriteFailedError | undefined;
   private stopping = false;
 
@@ -131,6 +135,7 @@ export class StorageActor {
       persisted: this.lastPersisted,
       storageWrites: this.storageWrites,
       entriesWritten: this.entriesWritten,
+      syncedWrites: this.syncedWrites,
     };
   }
 
@@ -169,7 +174,9 @@ export class StorageActor {
           const entries = m.write.entries?.length ?? 0;
           this.storageWrites++;
           this.entriesWritten += entries;
-          const onWrite = this.onWrite;
+          const synced = m.write.sync !== false;
+          if (synced) this.syncedWrites++;
+          const onWrite = synced ? this.onWrite : undefined;
           const storage = this.storage;
           // A store that completes by callback (the simulation's disk) is never waited on through a promise.
           if (storage.write$) {

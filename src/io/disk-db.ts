@@ -9,11 +9,11 @@ export type Db = Level<Uint8Array, Uint8Array>;
 export type BatchOp = { type: 'put'; key: Uint8Array; value: Uint8Array } | { type: 'del'; key: Uint8Array };
 
 /**
- * Writes operations as one atomic LevelDB batch with `sync: true` (fsync of the write-ahead log
- * before it resolves). Built as a chained batch: abstract-level's array form clones every operation
+ * Writes operations as one atomic LevelDB batch, with `sync: true` (fsync of the write-ahead log
+ * before it resolves) unless `sync` is false (a commit-index-only write; see StorageWrite.sync). Built as a chained batch: abstract-level's array form clones every operation
  * together with the options, which costs several times more per entry on the hot path.
  */
-export async function writeDurably(db: Db, ops: readonly BatchOp[]): Promise<void> {
+export async function writeDurably(db: Db, ops: readonly BatchOp[], sync = true): Promise<void> {
   const batch = db.batch();
   try {
     for (const op of ops) {
@@ -24,7 +24,7 @@ export async function writeDurably(db: Db, ops: readonly BatchOp[]): Promise<voi
     await batch.close();
     throw err;
   }
-  await batch.write({ sync: true });
+  await batch.write({ sync });
 }
 
 /** The first row of a range (the last with `reverse`), or undefined when it is empty. */

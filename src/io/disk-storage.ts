@@ -243,7 +243,7 @@ export class DiskStorage implements Storage {
         plan.put(diskKeys.confState, encodeConfState(batch.confState));
       }
       if (batch.peerIncarnations) plan.put(diskKeys.peerIncarnations, encodePeerIncarnations(batch.peerIncarnations));
-      await this.commit(plan);
+      await this.commit(plan, batch.sync !== false);
       if (batch.peerIncarnations) this.peers = batch.peerIncarnations;
     });
   }
@@ -328,11 +328,11 @@ export class DiskStorage implements Storage {
   }
 
   /** The one durable batch of a write; the cached state moves only once it is on disk. */
-  private async commit(plan: WritePlan): Promise<void> {
+  private async commit(plan: WritePlan, sync = true): Promise<void> {
     if (plan.ops.length === 0) return;
     this.batchesInFlight++;
     try {
-      await writeDurably(this.db, plan.ops);
+      await writeDurably(this.db, plan.ops, sync);
     } finally {
       this.batchesInFlight--;
     }

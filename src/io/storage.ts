@@ -13,6 +13,15 @@ import type { StagedChunk } from '../raft/snapshot-transfer.ts';
 
 /** Everything one durable write must make stable at once: one `sync: true` batch on disk. */
 export interface StorageWrite {
+  /**
+   * `false` when the write only moves the commit index (term, vote, log, snapshot and every other
+   * record unchanged): it is written in order but without waiting for an fsync, as etcd does when
+   * its Ready's `MustSync` is false. A power cut may lose it, and only it and other unsynced writes
+   * after the last synced one. That is safe: the commit index is volatile state in Raft (Figure 2),
+   * re-learned from the leader, and a later synced write makes it durable with everything before
+   * it. Absent or `true`: durable before the write resolves.
+   */
+  readonly sync?: boolean;
   /** Replaces the hard state when present. */
   readonly hardState?: HardState;
   /** Appended in order; existing entries at and above `entries[0].index` are discarded first. */

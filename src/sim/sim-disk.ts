@@ -28,6 +28,12 @@ export class SimDisk implements Storage {
   lostWrites = 0;
   /** Times this disk was wiped. */
   wipes = 0;
+  /**
+   * Completed writes that were not synced (`sync: false`, a commit index only): in the page cache,
+   * not on the platter. The next synced write makes them durable first, in order; a power cut
+   * (`powerCut`, what a crash is in the simulation) loses them.
+   */
+  private unsynced: StorageWrite[] = [];
   private scheduler: DiskScheduler | undefined;
 
   /** `incarnation`: hex, drawn by the simulation from its seed so runs replay exactly. */
@@ -47,6 +53,7 @@ export class SimDisk implements Storage {
 
   /** Loses everything, as when a data directory is removed; the next start finds an empty store with a new incarnation. */
   wipe(incarnation: string): void {
+    this.unsynced = [];
     this.durable = new MemoryStorage({ incarnation });
     this.wipes++;
   }
@@ -72,8 +79,31 @@ export class SimDisk implements Storage {
     return lastValueFrom(this.write$(batch));
   }
 
-  /** Makes a write durable (its completion event fired). */
+  /** A write's completion event fired: durable now, or in the page cache for an unsynced write. */
   complete(write: StorageWrite): void {
+    if (write.sync === false) {
+      this.unsynced.push(write);
+    } else {
+      this.flushUnsynced();
+      this.makeDurable(write);
+    }
+    this.writes++;
+  }
+
+  /** Power is lost: the unsynced writes are gone. Returns how many. */
+  powerCut(): number {
+    const lost = this.unsynced.length;
+    this.unsynced = [];
+    return lost;
+  }
+
+  /** An fsync covers everything written before it. */
+  private flushUnsynced(): void {
+    for (const w of this.unsynced) this.makeDurable(w);
+    this.unsynced = [];
+  }
+
+  private makeDurable(write: StorageWrite): void {
     const snap = write.snapshot;
     if (snap && snap.metadata.index <= this.durable.snapshotSync().metadata.index) {
       // An older snapshot than the one already on disk (a local snapshot overtaken by an installed
@@ -82,7 +112,6 @@ export class SimDisk implements Storage {
     } else {
       this.durable.writeSync(write);
     }
-    this.writes++;
   }
 
   /**
@@ -90,6 +119,8 @@ export class SimDisk implements Storage {
    * snapshot being received is not copied: a restart empties it, as DiskStorage does at open.
    */
   load(): MemoryStorage {
+    // Restarted without a power cut: what the page cache held is read back.
+    this.flushUnsynced();
     const copy = new MemoryStorage({ incarnation: this.durable.incarnation });
     const snap = this.durable.snapshotSync();
     if (snap.metadata.index > 0) copy.applySnapshotSync(snap);

@@ -514,7 +514,7 @@ export class Simulation {
     n.applied = [];
     const before = this.queue.size;
     this.queue.removeWhere((e) => e.kind === 'disk' && e.node === id && !e.cancelled);
-    n.disk.lostWrites += before - this.queue.size;
+    n.disk.lostWrites += before - this.queue.size + n.disk.powerCut();
     this.queue.removeWhere((e) => e.node === id);
     this.counters.crashes++;
   }
