@@ -35,6 +35,7 @@ import { PROMETHEUS_CONTENT_TYPE, formatPrometheus } from '../metrics/prometheus
 import type { DashboardRoutes } from '../dashboard/dashboard-routes.ts';
 import { causeChain, httpAnswer } from './http-errors.ts';
 import { transferLeadership } from './transfer-leadership.ts';
+import { RequestDeadlines } from './request-deadlines.ts';
 import { type KvCommand, type KvResult, KvStateMachine, MAX_KEY_BYTES, encodeCommand, validateCommand } from './kv-state-machine.ts';
 
 /** 18 bytes of proposal envelope plus msgpack framing of the command. */
@@ -89,6 +90,8 @@ export class KvHttpServer {
   private readonly httpPeers: ReadonlyMap<number, string>;
   private readonly maxBodyBytes: number;
   private readonly timeoutMs: number;
+  /** One sweep timer for every request's deadline, instead of a timer per request. */
+  private readonly deadlines: RequestDeadlines;
   /** The commit index known when the server started listening (normally right after node.start()). */
   private startCommit = 0;
   /** What /health waits for this node to apply; fixed the first time a leader is known. */
@@ -106,6 +109,7 @@ export class KvHttpServer {
     const proposalRoom = this.node.config.maxSizePerMsg - PROPOSAL_OVERHEAD - MAX_KEY_BYTES;
     this.maxBodyBytes = Math.min(opts.maxBodyBytes ?? KV_MAX_BODY_BYTES, proposalRoom);
     this.timeoutMs = opts.requestTimeoutMs ?? 5000;
+    this.deadlines = new RequestDeadlines(this.timeoutMs);
     if (opts.token !== undefined && opts.token.length === 0) throw new TypeError('the HTTP token must not be empty');
     this.tokenHash = opts.token === undefined ? undefined : sha256(opts.token);
     const dashboard = opts.dashboard;
@@ -152,6 +156,7 @@ export class KvHttpServer {
 
   /** Stops accepting connections and closes idle ones; in-flight requests finish. */
   close(): Promise<void> {
+    this.deadlines.close();
     return new Promise((resolve) => {
       this.server.close(() => resolve());
       this.server.closeIdleConnections();
@@ -265,7 +270,13 @@ export class KvHttpServer {
     if (data.byteLength + PROPOSAL_OVERHEAD > this.node.config.maxSizePerMsg) {
       throw new HttpError(413, `the command is ${data.byteLength} bytes; the cluster takes at most ${this.node.config.maxSizePerMsg - PROPOSAL_OVERHEAD}`);
     }
-    const out = await this.node.propose(data, { signal: AbortSignal.timeout(this.timeoutMs) });
+    const deadline = this.deadlines.start();
+    let out: Awaited<ReturnType<RaftNode<KvResult>['propose']>>;
+    try {
+      out = await this.node.propose(data, { signal: deadline.signal });
+    } finally {
+      deadline.done();
+    }
     const r = out.result;
     const headers = { 'x-raft-index': String(out.index), 'x-raft-term': String(out.term) };
     if (r.ok) {
@@ -310,7 +321,7 @@ export class KvHttpServer {
     const stale = url.searchParams.get('stale');
     if (action === 'list' && (stale === 'true' || stale === '1')) return this.json(res, 200, { leader: this.node.leader() || null, members: this.node.members() });
     if (!this.node.isLeader()) return this.forwardToLeader(req, res, body);
-    const signal = AbortSignal.timeout(this.timeoutMs);
+    const signal = AbortSignal.timeout(this.timeoutMs); // admin routes: rare, a timer of their own is fine
     let out: { index: number; term: number };
     switch (action) {
       case 'list':
@@ -430,7 +441,12 @@ export class KvHttpServer {
   private async barrier(url: URL): Promise<number> {
     const stale = url.searchParams.get('stale');
     if (stale === 'true' || stale === '1') return 0;
-    return this.node.readIndex({ signal: AbortSignal.timeout(this.timeoutMs) });
+    const deadline = this.deadlines.start();
+    try {
+      return await this.node.readIndex({ signal: deadline.signal });
+    } finally {
+      deadline.done();
+    }
   }
 
   private readBody(req: IncomingMessage): Promise<string> {
