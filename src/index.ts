@@ -23,6 +23,7 @@ export { DiskStorage } from './io/disk-storage.ts';
 export { type Transport, type MessageHandler } from './io/transport.ts';
 export { type Clock, type Cancel, systemClock } from './io/clock.ts';
 export { BidirectionalTransport } from './io/tcp-transport.ts';
+export type { FrameCipherName } from './io/frame-cipher.ts';
 export * from './raft/raftpb.ts';
 export { StateType, type SoftState } from './raft/state-type.ts';
 export { type Ready, isReadyEmpty } from './raft/ready.ts';

@@ -70,6 +70,8 @@ const bad: [string, string[], RegExp, Record<string, string>?][] = [
   ['--http-tls-key alone', [...GOOD, '--http-tls-key', 'k.pem'], /needs both --http-tls-cert and --http-tls-key/],
   ['--http-tls-ca alone', [...GOOD, '--http-tls-ca', 'ca.pem'], /needs both --http-tls-cert and --http-tls-key/],
   ['secret takes no arguments', ['secret', '--bits', '8'], /takes no arguments/],
+  ['unknown --frame-cipher', [...GOOD, '--frame-cipher', 'rot13'], /--frame-cipher must be one of aes-256-gmac, hmac-sha256, chacha20-poly1305, aes-256-gcm, none/],
+  ['--frame-cipher none without TLS', [...GOOD, '--frame-cipher', 'none'], /unauthenticated; it is allowed only with --tls-cert/],
 ];
 
 for (const [name, argv, message, env] of bad) {
@@ -127,6 +129,9 @@ test('security flags: TLS files, HTTP token (flag or environment), --http-insecu
   const withCa = parseCli([...GOOD, '--http-tls-cert', 'h.pem', '--http-tls-key', 'hk.pem', '--http-tls-ca', 'ca.pem'], {}) as NodeCommand;
   assert.equal(withCa.httpTls, { cert: 'h.pem', key: 'hk.pem', ca: 'ca.pem' });
   assert.equal(parseCli(['secret'], {}), { command: 'secret' });
+  assert.is((parseCli(GOOD, {}) as NodeCommand).frameCipher, undefined, 'the library default unless asked');
+  assert.is((parseCli([...GOOD, '--frame-cipher', 'chacha20-poly1305'], {}) as NodeCommand).frameCipher, 'chacha20-poly1305');
+  assert.is((parseCli([...GOOD, '--frame-cipher', 'none', '--tls-cert', 'c.pem', '--tls-key', 'k.pem', '--tls-ca', 'ca.pem'], {}) as NodeCommand).frameCipher, 'none');
   assert.ok(parseCli(withFlag('--cluster-id', 'c'.repeat(256)), {}));
 });
 

@@ -77,6 +77,34 @@ test('applied$ hands a subscriber every command applied after it subscribed, in 
   }
 });
 
+test('frameCipher: members on the same mode form a cluster; a member on another mode is never let in; bad modes are refused', async () => {
+  const ports = await freePorts(3);
+  const peers = ports.map((port, i) => ({ id: i + 1, address: `127.0.0.1:${port}` }));
+  const modes = ['chacha20-poly1305', 'chacha20-poly1305', 'aes-256-gmac'] as const;
+  const members = peers.map((p, i) => {
+    const kv = new KvStateMachine();
+    const node = createNode<KvResult>({ nodeId: p.id, peers, tickInterval: 10, electionTick: 10, heartbeatTick: 1 }, kv, { secret: SECRET, clusterId: 'frames', frameCipher: modes[i]! });
+    return { id: p.id, node, kv };
+  });
+  await Promise.all(members.map((m) => m.node.start()));
+  try {
+    const pair = members.slice(0, 2);
+    await waitUntil(() => pair.some((m) => m.node.isLeader()), 'a leader among the two members that share a mode', 10_000);
+    const leader = pair.find((m) => m.node.isLeader())!;
+    let last = 0;
+    for (let i = 0; i < 5; i++) last = (await leader.node.propose(put(`f${i}`, String(i)))).index;
+    await waitUntil(() => pair.every((m) => m.node.status().applied >= last), 'both applied', 10_000);
+    await sleep(500); // 50 election timeouts of 10 ticks × 10 ms at most: member 3 had every chance to hear a heartbeat
+    assert.is(members[2]!.node.status().applied, 0, 'the member on another mode applied nothing');
+    assert.is(members[2]!.node.leader(), 0, 'and never heard of a leader');
+  } finally {
+    await Promise.all(members.map((m) => m.node.stop()));
+  }
+  const one = [{ id: 1, address: '127.0.0.1:1' }];
+  assert.throws(() => createNode({ nodeId: 1, peers: one }, new KvStateMachine(), { frameCipher: 'none' }), /'none' leaves frames unauthenticated/);
+  assert.throws(() => createNode({ nodeId: 1, peers: one }, new KvStateMachine(), { frameCipher: 'rot13' as never }), /frameCipher: must be one of/);
+});
+
 test('propose on a follower resolves only after the follower applied the entry', async () => {
   const members = await startCluster(3);
   try {

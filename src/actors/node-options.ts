@@ -7,7 +7,9 @@ import type { InspectionEvent, Observer } from 'xstate';
 import type { Clock } from '../io/clock.ts';
 import type { PinoLikeLogger } from '../io/json-logger.ts';
 import type { Storage } from '../io/storage.ts';
+import { ConfigError } from '../errors.ts';
 import type { TransportTlsOptions } from '../io/tcp-transport.ts';
+import { FRAME_CIPHERS, type FrameCipherName } from '../io/frame-cipher.ts';
 import type { MessageHandler, Transport } from '../io/transport.ts';
 import type { Ready } from '../raft/ready.ts';
 import type { StateType } from '../raft/state-type.ts';
@@ -39,6 +41,14 @@ export interface NodeOptions {
   readonly secret?: string | Uint8Array | undefined;
   /** TLS for the Raft connections (certificates, a CA), on top of the secret; see docs/transport.md. */
   readonly tls?: TransportTlsOptions | undefined;
+  /**
+   * How every frame after the handshake is protected (docs/transport.md, "Frame protection"):
+   * `'aes-256-gmac'` (the default: authenticated, not encrypted), `'hmac-sha256'`,
+   * `'chacha20-poly1305'` or `'aes-256-gcm'` (authenticated and encrypted), or `'none'`, allowed only
+   * with `tls` (TLS then authenticates every record). Every member must use the same mode: the
+   * handshake proof covers it, so members that differ never connect.
+   */
+  readonly frameCipher?: FrameCipherName | undefined;
   /** Address to listen on when it differs from this node's address in `peers` (the seed's SetBindAddr). */
   readonly listen?: string | undefined;
   /** Builds the transport instead of TCP (tests, custom networks). */
@@ -130,3 +140,14 @@ export function asInspectFunction(inspect: NodeOptions['inspect']): ((event: Ins
   return (event) => inspect.next?.(event);
 }
 
+
+/**
+ * A frame mode every member can use: one of FRAME_CIPHERS, and `'none'` only inside TLS (without
+ * TLS nothing would authenticate a frame after the handshake: one forged frame could stall the
+ * cluster, docs/transport.md).
+ */
+export function checkFrameCipher(mode: FrameCipherName | undefined, tls: boolean): void {
+  if (mode === undefined) return;
+  if (!FRAME_CIPHERS.includes(mode)) throw new ConfigError('frameCipher', `must be one of ${FRAME_CIPHERS.join(', ')}, got ${JSON.stringify(mode)}`);
+  if (mode === 'none' && !tls) throw new ConfigError('frameCipher', "'none' leaves frames unauthenticated; it is allowed only with tls, which authenticates every record");
+}

@@ -32,7 +32,7 @@ import { type Logger, silentLogger } from './logger.ts';
 import { MemberAddresses } from './member-addresses.ts';
 import { addNodeChange, checkPromotable, memberList, removeNodeChange } from './membership-requests.ts';
 import { type CircuitChange, type IdentityRefusal, NodeActor } from './node-actor.ts';
-import { type MemberInfo, type Node, type NodeOptions, type NodeStatus, type StartOptions, asInspectFunction } from './node-options.ts';
+import { type MemberInfo, type Node, type NodeOptions, type NodeStatus, type StartOptions, asInspectFunction, checkFrameCipher } from './node-options.ts';
 import { metricsSnapshot, nodeStatus } from './node-status.ts';
 import { PendingRequests, type ProposeResult } from './pending-requests.ts';
 import { TransportActor } from './transport-actor.ts';
@@ -114,6 +114,7 @@ export class RaftNode<R = unknown> implements Node {
     if (this.opts.listen !== undefined && !/^[^:]+:\d+$|^\[.*\]:\d+$/.test(this.opts.listen)) {
       throw new ConfigError('listen', `must be host:port, got ${JSON.stringify(this.opts.listen)}`);
     }
+    checkFrameCipher(this.opts.frameCipher, this.opts.tls !== undefined);
     this.proposer = { nodeId: this.config.nodeId, instance: newInstanceId() };
     this.pending = new PendingRequests(this.proposer, this.counters.recordProposalApplied);
     const every = options.metricsIntervalTicks;
@@ -331,6 +332,7 @@ export class RaftNode<R = unknown> implements Node {
           clusterId: this.opts.clusterId ?? 'actor-raft',
           secret: this.opts.secret ?? randomBytes(32), // one member: nobody else needs to know it
           tls: this.opts.tls,
+          ...(this.opts.frameCipher !== undefined ? { frameCipher: this.opts.frameCipher } : {}),
           logger: this.log,
           peers: this.addresses
             .entries()

@@ -5,6 +5,7 @@
 import { parseArgs } from 'node:util';
 import { canonicalAddress, isValidAddress, validateSecret } from '../config.ts';
 import { ConfigError } from '../errors.ts';
+import { FRAME_CIPHERS, type FrameCipherName } from '../io/frame-cipher.ts';
 
 /** A bad command line. The CLI prints `message` and exits with code 2. */
 export class UsageError extends Error {
@@ -39,6 +40,8 @@ export interface NodeCommand {
   readonly join: boolean;
   /** TLS for Raft connections: PEM file paths (all three, or none). */
   readonly tls: { readonly cert: string; readonly key: string; readonly ca: string } | undefined;
+  /** How frames between members are protected (--frame-cipher); undefined: the library's default. */
+  readonly frameCipher: FrameCipherName | undefined;
   /** Bearer token the HTTP API requires (from --http-token or ACTOR_RAFT_HTTP_TOKEN). */
   readonly httpToken: string | undefined;
   /**
@@ -112,6 +115,9 @@ Usage:
       --tls-cert FILE        TLS for Raft connections: this member's certificate (PEM) ...
       --tls-key FILE         ... its private key (PEM) ...
       --tls-ca FILE          ... and the CA that signed every member's certificate (all three or none)
+      --frame-cipher MODE    how frames between members are protected: aes-256-gmac (default,
+                             authenticated), hmac-sha256, chacha20-poly1305 or aes-256-gcm (also
+                             encrypted), none (only with --tls-*); the same on every member
       --http-token T         require "Authorization: Bearer T" on every HTTP request (prefer the
                              ACTOR_RAFT_HTTP_TOKEN environment variable); required when --http is
                              not a loopback address, unless --http-insecure
@@ -248,6 +254,7 @@ const nodeOptions = {
   'initial-cluster-state': { type: 'string' },
   join: { type: 'boolean' },
   'tls-cert': { type: 'string' },
+  'frame-cipher': { type: 'string' },
   'tls-key': { type: 'string' },
   'tls-ca': { type: 'string' },
   'http-token': { type: 'string' },
@@ -333,6 +340,7 @@ function parseNode(args: readonly string[], env: Readonly<Record<string, string 
   if (secret !== undefined) checkSecret(secret);
   const clusterId = parseClusterId(v['cluster-id'] as string | undefined);
   const tls = parseTlsFiles(v);
+  const frameCipher = parseFrameCipher(v['frame-cipher'] as string | undefined, tls !== undefined);
   const httpTls = parseHttpTlsFiles(v);
   const httpToken = (v['http-token'] as string | undefined) ?? env.ACTOR_RAFT_HTTP_TOKEN;
   if (httpToken !== undefined) checkHttpToken(httpToken);
@@ -373,9 +381,17 @@ function parseNode(args: readonly string[], env: Readonly<Record<string, string 
     logLevel: parseLogLevel(v['log-level'] as string | undefined),
     logFormat: parseLogFormat(v['log-format'] as string | undefined),
     tls,
+    frameCipher,
     httpToken,
     httpTls,
   };
+}
+
+function parseFrameCipher(mode: string | undefined, tls: boolean): FrameCipherName | undefined {
+  if (mode === undefined) return undefined;
+  if (!(FRAME_CIPHERS as readonly string[]).includes(mode)) throw new UsageError(`--frame-cipher must be one of ${FRAME_CIPHERS.join(', ')}, got ${JSON.stringify(mode)}`);
+  if (mode === 'none' && !tls) throw new UsageError('--frame-cipher none leaves frames between members unauthenticated; it is allowed only with --tls-cert/--tls-key/--tls-ca');
+  return mode as FrameCipherName;
 }
 
 function parseMemberId(raw: string | undefined, usage: string): number {

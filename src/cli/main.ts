@@ -83,7 +83,7 @@ async function runNode(cmd: NodeCommand): Promise<number> {
       disableProposalForwarding: cmd.disableForwarding,
     },
     kv,
-    { secret: cmd.secret, clusterId: cmd.clusterId, listen: cmd.listen, logger: libLog, initialClusterState: cmd.initialClusterState, join: cmd.join, tls: raftTls(cmd), inspect: feed.inspect },
+    { secret: cmd.secret, clusterId: cmd.clusterId, listen: cmd.listen, logger: libLog, initialClusterState: cmd.initialClusterState, join: cmd.join, tls: raftTls(cmd), ...(cmd.frameCipher ? { frameCipher: cmd.frameCipher } : {}), inspect: feed.inspect },
   );
   feed.attach(node);
   termNow = () => node.status().term;
