@@ -24,10 +24,13 @@ const { values } = parseArgs({
     workers: { type: 'string', default: String(cpus().length) },
     worker: { type: 'boolean', default: false },
     membership: { type: 'boolean', default: false },
+    'no-unreachable': { type: 'boolean', default: false },
   },
 });
 
 const ticks = Number(values.ticks);
+/** `--no-unreachable`: the network model of seeds recorded before senders heard of unreachable peers. */
+const reportUnreachable = !values['no-unreachable'];
 const nodes = values.nodes ? Number(values.nodes) : undefined;
 
 interface Outcome {
@@ -40,13 +43,13 @@ function runOne(seed: number): Outcome {
   try {
     if (values.membership) {
       const r = runMembershipSchedule(seed);
-      return { seed, result: { seed, nodes: r.finalVoters.length, steps: r.steps, ticks: 0, crashes: 0, amnesias: 0, identityRefusals: 0, partitions: 0, proposed: r.changes, committed: 0, maxTerm: 0 } };
+      return { seed, result: { seed, nodes: r.finalVoters.length, steps: r.steps, ticks: 0, crashes: 0, amnesias: 0, identityRefusals: 0, partitions: 0, unreachableReports: 0, breakerOpens: 0, proposed: r.changes, committed: 0, maxTerm: 0 } };
     }
-    return { seed, result: runRandomSchedule(seed, { ticks, nodes }) };
+    return { seed, result: runRandomSchedule(seed, { ticks, nodes, reportUnreachable }) };
   } catch (err) {
     // A ScheduleFailure already ends with its replay command; anything else (a bug in this
     // script) gets one too, so no failing seed is ever reported without it.
-    const replay = replayCommand(seed, { membership: values.membership, ticks, nodes });
+    const replay = replayCommand(seed, { membership: values.membership, ticks, nodes, reportUnreachable });
     const error = err instanceof ScheduleFailure ? err.message : `seed ${seed}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n    replay: ${replay}`;
     return { seed, error };
   }
@@ -68,7 +71,7 @@ if (values.worker) {
   let next = first;
   const last = first + count - 1;
   const self = fileURLToPath(import.meta.url);
-  const args = ['--worker', '--ticks', String(ticks), ...(nodes ? ['--nodes', String(nodes)] : []), ...(values.membership ? ['--membership'] : [])];
+  const args = ['--worker', '--ticks', String(ticks), ...(nodes ? ['--nodes', String(nodes)] : []), ...(values.membership ? ['--membership'] : []), ...(reportUnreachable ? [] : ['--no-unreachable'])];
   await Promise.all(
     Array.from({ length: workers }, () => {
       const child = fork(self, args, { execArgv: ['--import', 'tsx'] });
@@ -106,6 +109,7 @@ if (values.worker) {
     console.log(`  ticks        ${sum('ticks')} (${Math.round(sum('ticks') / secs)}/s)`);
     console.log(`  crashes      ${sum('crashes')}, partitions ${sum('partitions')}`);
     console.log(`  amnesia      ${sum('amnesias')} disks wiped (${ok.filter((r) => r.amnesias > 0).length} seeds), ${sum('identityRefusals')} identity refusals`);
+    console.log(`  breakers     ${sum('unreachableReports')} unreachable reports, ${sum('breakerOpens')} circuit breakers opened (${ok.filter((r) => r.breakerOpens > 0).length} seeds)`);
     console.log(`  proposals    ${sum('proposed')} proposed, ${sum('committed')} committed`);
   }
   console.log(`  failures     ${failed.length}${failed.length ? ': seeds ' + failed.map((f) => f.seed).join(', ') : ''}`);

@@ -191,6 +191,25 @@ test(
   }),
 );
 
+test(
+  "a peer that is down opens the leader's circuit breaker for it, and its return closes it",
+  withReplay(replay('breaker'), () => {
+    const sim = cluster();
+    const leader = sim.leader()!;
+    const peer = sim.ids.find((id) => id !== leader)!;
+    const changes: string[] = [];
+    sim.node(leader)!.circuit$.subscribe((c) => {
+      if (c.peerId === peer) changes.push(c.state);
+    });
+    sim.crash(peer);
+    assert.ok(sim.runUntil(() => changes.includes('open'), 200), `the breaker for node ${peer} opened on the transport's reports (${changes.join(' → ')})`);
+    assert.ok(sim.counters.unreachableReports > 0, 'the simulated transport reported the peer unreachable');
+    sim.restart(peer);
+    assert.ok(sim.runUntil(() => changes[changes.length - 1] === 'closed', 400), `and closed once the peer answered (${changes.join(' → ')})`);
+    assert.ok(sim.runUntil((s) => s.status(peer).applied === s.status(leader).applied, 400), 'the peer caught up');
+  }),
+);
+
 test('the simulated disk: a power cut loses unsynced writes, and an fsync makes them durable first', () => {
   const disk = new SimDisk('00');
   disk.attach((_w, done) => done());

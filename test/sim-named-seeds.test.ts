@@ -1,7 +1,9 @@
 /**
  * Seeds of the randomized fault schedule that once failed, each named after what it found. They
- * run with the schedule's defaults (`npm run sim -- --seed N` replays each), so a fix that regresses
- * fails here by name, not only somewhere in a long run.
+ * run with the schedule's defaults of when they were found — the simulated network did not yet
+ * report unreachable peers (`npm run sim -- --seed N --no-unreachable` replays each) — so each still
+ * walks into the situation it found, and a fix that regresses fails here by name, not only
+ * somewhere in a long run. (Checked: without the fix of seed 1053, seed 1053 fails here again.)
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -27,7 +29,7 @@ const NAMED_SEEDS: readonly { seed: number; found: string }[] = [
 for (const { seed, found } of NAMED_SEEDS) {
   test(`seed ${seed}: ${found}`, () => {
     try {
-      const r = runRandomSchedule(seed);
+      const r = runRandomSchedule(seed, { reportUnreachable: false });
       assert.ok(r.committed > 0, `seed ${seed} committed nothing`);
     } catch (err) {
       assert.unreachable((err as Error).message);

@@ -21,6 +21,7 @@ test(`${SEEDS} seeded fault schedules (seeds ${FROM}..${FROM + SEEDS - 1}) x ${T
   let partitions = 0;
   let elections = 0;
   let amnesias = 0;
+  let breakerSeeds = 0;
   const failures: string[] = [];
   for (let seed = FROM; seed < FROM + SEEDS; seed++) {
     try {
@@ -31,6 +32,7 @@ test(`${SEEDS} seeded fault schedules (seeds ${FROM}..${FROM + SEEDS - 1}) x ${T
       partitions += r.partitions;
       elections += r.maxTerm;
       amnesias += r.amnesias;
+      if (r.breakerOpens > 0) breakerSeeds++;
     } catch (err) {
       failures.push((err as Error).message);
     }
@@ -42,6 +44,8 @@ test(`${SEEDS} seeded fault schedules (seeds ${FROM}..${FROM + SEEDS - 1}) x ${T
   assert.ok(elections > SEEDS * 2, `terms reached: ${elections}`);
   assert.ok(amnesias > SEEDS / 2, `disks wiped (amnesia): ${amnesias}`);
   assert.ok(committed > SEEDS * 100, `committed: ${committed} of ${proposed} proposed`);
+  // Peers reported unreachable open the leaders' circuit breakers, and the clusters still make progress.
+  assert.ok(breakerSeeds > SEEDS / 2, `seeds where a circuit breaker opened: ${breakerSeeds}`);
 });
 
 test.run();

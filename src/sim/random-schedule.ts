@@ -23,6 +23,8 @@ export interface ScheduleOptions {
   readonly livenessTicks?: number;
   /** Chance per tick of an amnesia fault (default 0.002; 0 turns it off). */
   readonly amnesiaRate?: number;
+  /** Whether senders hear of unreachable peers (default true; see NetworkFaults.reportUnreachable). */
+  readonly reportUnreachable?: boolean;
 }
 
 export interface ScheduleResult {
@@ -36,6 +38,9 @@ export interface ScheduleResult {
   /** Messages refused because their sender presented another data directory (or knew us by one). */
   readonly identityRefusals: number;
   readonly partitions: number;
+  /** Peers reported unreachable to a sender, and circuit breakers a leader opened on those reports. */
+  readonly unreachableReports: number;
+  readonly breakerOpens: number;
   readonly proposed: number;
   readonly committed: number;
   readonly maxTerm: number;
@@ -58,7 +63,7 @@ export function runRandomSchedule(seed: number, opts: ScheduleOptions = {}): Sch
   try {
     return runSchedule(seed, opts);
   } catch (err) {
-    throw new ScheduleFailure(seed, replayCommand(seed, { ticks: opts.ticks, nodes: opts.nodes }), err);
+    throw new ScheduleFailure(seed, replayCommand(seed, { ticks: opts.ticks, nodes: opts.nodes, reportUnreachable: opts.reportUnreachable }), err);
   }
 }
 
@@ -74,6 +79,7 @@ function runSchedule(seed: number, opts: ScheduleOptions): ScheduleResult {
       duplicateRate: rng.next() * 0.1,
       delay: [1, rng.int(5, 40)],
       reorder: true,
+      reportUnreachable: opts.reportUnreachable ?? true,
     },
     config: {
       preVote: rng.chance(0.8),
@@ -197,6 +203,8 @@ function runSchedule(seed: number, opts: ScheduleOptions): ScheduleResult {
     amnesias: sim.counters.amnesias,
     identityRefusals: sim.counters.identityRefusals,
     partitions,
+    unreachableReports: sim.counters.unreachableReports,
+    breakerOpens: sim.counters.breakerOpens,
     proposed,
     committed: Math.max(...statuses.map((s) => s.commit)),
     maxTerm: Math.max(...statuses.map((s) => s.term)),

@@ -16,8 +16,9 @@ export class ScheduleFailure extends Error {
 }
 
 /** The `npm run sim` command line that reruns one seed with the same options. */
-export function replayCommand(seed: number, opts: { membership?: boolean; ticks?: number; nodes?: number } = {}): string {
+export function replayCommand(seed: number, opts: { membership?: boolean; ticks?: number; nodes?: number; reportUnreachable?: boolean | undefined } = {}): string {
   const args = [opts.membership ? '--membership' : '', `--seed ${seed}`];
+  if (opts.reportUnreachable === false) args.push('--no-unreachable');
   if (opts.ticks !== undefined && opts.ticks !== 2000) args.push(`--ticks ${opts.ticks}`);
   if (opts.nodes !== undefined) args.push(`--nodes ${opts.nodes}`);
   return `npm run sim -- ${args.filter(Boolean).join(' ')}`;

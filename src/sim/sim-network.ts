@@ -17,7 +17,12 @@ export interface NetworkCounters {
   delivered: number;
   dropped: number;
   duplicated: number;
+  /** Peers reported unreachable to a sender (its replicator counts a circuit-breaker failure). */
+  unreachableReports: number;
 }
+
+/** How a transport tells its node that a peer cannot be reached. */
+export type UnreachableHandler = (peer: number) => void;
 
 /** What the network needs from the simulation. */
 export interface Wire {
@@ -35,7 +40,7 @@ export interface Wire {
 
 export class SimNetwork {
   faults: NetworkFaults;
-  readonly counters: NetworkCounters = { delivered: 0, dropped: 0, duplicated: 0 };
+  readonly counters: NetworkCounters = { delivered: 0, dropped: 0, duplicated: 0, unreachableReports: 0 };
   /** Group number per node; messages cross only within a group. */
   private group = new Map<number, number>();
   /** Nodes cut off from every other (isolate / disconnect). */
@@ -43,27 +48,44 @@ export class SimNetwork {
   /** Per-link last delivery time, for FIFO links. */
   private readonly linkClock = new Map<string, number>();
   private readonly endpoints = new Map<number, MessageHandler>();
+  private readonly unreachableHandlers = new Map<number, UnreachableHandler>();
+  /** Per link, when its sender was last told the peer is unreachable. */
+  private readonly lastReport = new Map<string, number>();
   private hooks: MessageHook[] = [];
 
+  /**
+   * `redialMs`: a TCP transport learns that a peer is down when a dial fails or the connection
+   * drops, and tries again on its redial timer; so a sender here is told at most once per this
+   * many virtual ms per peer.
+   */
   constructor(
     private readonly wire: Wire,
     faults: NetworkFaults,
+    private readonly redialMs = 50,
   ) {
     this.faults = faults;
   }
 
-  /** The Transport of node `id`: what leaves through it goes on the wire. */
-  transportFor(id: number, deliver: MessageHandler): Transport {
-    return new SimTransport(this, id, deliver);
+  /**
+   * The Transport of node `id`: what leaves through it goes on the wire. `onUnreachable` hears of
+   * peers a message could not reach because they are down or cut off (never of random loss, which
+   * TCP hides), as the TCP transport reports failed dials and lost connections; the node's
+   * replicator for that peer counts it against the peer's circuit breaker.
+   */
+  transportFor(id: number, deliver: MessageHandler, onUnreachable?: UnreachableHandler): Transport {
+    return new SimTransport(this, id, deliver, onUnreachable);
   }
 
   /** A node's transport starts: messages to it reach `deliver`. */
-  attach(id: number, deliver: MessageHandler): void {
+  attach(id: number, deliver: MessageHandler, onUnreachable?: UnreachableHandler): void {
     this.endpoints.set(id, deliver);
+    if (onUnreachable) this.unreachableHandlers.set(id, onUnreachable);
   }
 
   detach(id: number, deliver: MessageHandler): void {
-    if (this.endpoints.get(id) === deliver) this.endpoints.delete(id);
+    if (this.endpoints.get(id) !== deliver) return;
+    this.endpoints.delete(id);
+    this.unreachableHandlers.delete(id);
   }
 
   addHook(hook: MessageHook): () => void {
@@ -115,6 +137,7 @@ export class SimNetwork {
       fate = hook(m);
       if (fate) break;
     }
+    if (!this.connected(m.from, m.to) || !wire.isUp(m.to)) this.reportUnreachable(m.from, m.to);
     if (!this.connected(m.from, m.to) || fate?.drop || (fate === undefined && wire.rng.chance(this.faults.dropRate))) {
       this.counters.dropped++;
       return;
@@ -131,6 +154,21 @@ export class SimNetwork {
       }
       wire.schedule(at, () => this.deliver(m, sender));
     }
+  }
+
+  /** Tells `from` (later in this instant, as a socket event would) that `to` cannot be reached, once per redial interval. */
+  private reportUnreachable(from: number, to: number): void {
+    const handler = this.unreachableHandlers.get(from);
+    if (!handler || from === to || this.faults.reportUnreachable === false) return;
+    const link = `${from}>${to}`;
+    const now = this.wire.now();
+    const last = this.lastReport.get(link);
+    if (last !== undefined && now - last < this.redialMs) return;
+    this.lastReport.set(link, now);
+    this.counters.unreachableReports++;
+    this.wire.schedule(now, () => {
+      if (this.unreachableHandlers.get(from) === handler) handler(to);
+    });
   }
 
   private deliver(m: Message, sender: SenderIdentity): void {
@@ -150,6 +188,7 @@ export class SimTransport implements Transport {
     private readonly net: SimNetwork,
     private readonly id: number,
     private readonly deliver: MessageHandler,
+    private readonly onUnreachable?: UnreachableHandler,
   ) {}
 
   send(msg: Message): void {
@@ -157,7 +196,7 @@ export class SimTransport implements Transport {
   }
 
   start(): Promise<void> {
-    this.net.attach(this.id, this.deliver);
+    this.net.attach(this.id, this.deliver, this.onUnreachable);
     return Promise.resolve();
   }
 

@@ -18,7 +18,8 @@ import { TransportActor } from '../actors/transport-actor.ts';
 import type { Cancel } from '../io/clock.ts';
 import { checkLeaderCommit } from '../io/durable-consistency.ts';
 import { NodeMetrics } from '../metrics/node-metrics.ts';
-import { type ConfChange, ConfChangeType, type Entry, type Message, MessageType, type Snapshot } from '../raft/raftpb.ts';
+import { type ConfChange, ConfChangeType, type Entry, type Message, MessageType, type Snapshot, message } from '../raft/raftpb.ts';
+import { CircuitState } from '../raft/circuit-breaker.ts';
 import type { FaultHooks } from '../raft/fault-hooks.ts';
 import type { ProposalOutcome } from '../raft/raft-state.ts';
 import type { Ready } from '../raft/ready.ts';
@@ -84,6 +85,10 @@ export interface SimCounters {
   delivered: number;
   dropped: number;
   duplicated: number;
+  /** Peers a transport reported unreachable (down or cut off when a message was sent to them). */
+  unreachableReports: number;
+  /** Times a leader's replicator opened a peer's circuit breaker. */
+  breakerOpens: number;
   crashes: number;
   amnesias: number;
   identityRefusals: number;
@@ -173,10 +178,13 @@ export class Simulation {
         isUp: (id) => this.nodes.get(id)?.actor !== undefined,
       },
       { ...perfectNetwork, ...opts.network },
+      // TCP redials every 500 ms at 100 ms ticks: five ticks between reports of one unreachable peer.
+      5 * this.tickMs,
     );
     this.counters = {
       ...this.network.counters,
       crashes: 0,
+      breakerOpens: 0,
       amnesias: 0,
       identityRefusals: 0,
       proposalsApplied: 0,
@@ -187,6 +195,7 @@ export class Simulation {
       delivered: { get: () => this.network.counters.delivered, enumerable: true },
       dropped: { get: () => this.network.counters.dropped, enumerable: true },
       duplicated: { get: () => this.network.counters.duplicated, enumerable: true },
+      unreachableReports: { get: () => this.network.counters.unreachableReports, enumerable: true },
     });
     for (const id of this.ids) this.createNode(id, false);
   }
@@ -276,6 +285,9 @@ export class Simulation {
       snapshotReception: 'report',
     });
     actor.refusals$.subscribe(() => this.counters.identityRefusals++);
+    actor.circuit$.subscribe((c) => {
+      if (c.state === CircuitState.Open) this.counters.breakerOpens++;
+    });
     n.actor = actor;
     n.applied = [];
     n.reads = [];
@@ -293,7 +305,11 @@ export class Simulation {
       });
     });
     const transport = new TransportActor({
-      createTransport: (deliver) => this.network.transportFor(id, deliver),
+      createTransport: (deliver) =>
+        this.network.transportFor(id, deliver, (peer) => {
+          // The peer could not be reached: what RaftNode's TCP transport reports as MsgUnreachable.
+          if (current()) n.loop?.onMessage(message({ type: MessageType.MsgUnreachable, from: peer, to: id }));
+        }),
       clock,
     });
     const addresses = new MemberAddresses();
